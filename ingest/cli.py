@@ -1,0 +1,223 @@
+"""The ``ingest`` command line (typer): the edge where settings are read and logging configured.
+
+Exit codes: 0 success; 1 when a source failed (the others are still stored) or a requested
+thing does not exist; 2 on bad usage, bad config or an unusable store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+
+from ingest.config import Settings, load_settings
+from ingest.errors import ConfigError, IngestError, StoreError
+from ingest.export import Layout, export_posts
+from ingest.identity import Change
+from ingest.logs import configure_logging
+from ingest.pipeline import RunSummary, run_once
+from ingest.render import post_json, render_post
+from ingest.types import StoredPost
+from storage.engine import Store, open_store
+from storage.entries import get_post, iter_posts, list_posts
+
+DEFAULT_DB = "sqlite:///ingest.db"
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+R = TypeVar("R")
+
+app = typer.Typer(
+    help="Poll RSS, Atom and JSON Feed sources and keep every entry once, as a front-matter post.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+entries_app = typer.Typer(help="Read stored posts.", no_args_is_help=True)
+app.add_typer(entries_app, name="entries")
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db", envvar="INGEST_DB", help=f"Store URL [default: {DEFAULT_DB}]", show_default=False
+    ),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        envvar="INGEST_CONFIG",
+        help="Config file [default: ./ingest.toml if present, else the built-in one]",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+class Context:
+    """The global options, given before or after the command name (the latter wins)."""
+
+    def __init__(self, db: str | None, config: Path | None) -> None:
+        self.db = db
+        self.config = config
+
+    def settings(self, config: Path | None) -> Settings:
+        settings = load_settings(config or self.config)
+        configure_logging(settings.log.level, settings.log.format)
+        return settings
+
+    @contextmanager
+    def store(self, db: str | None) -> Iterator[Store]:
+        store = open_store(db or self.db or DEFAULT_DB)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+@app.callback()
+def main_options(ctx: typer.Context, db: DbOption = None, config: ConfigOption = None) -> None:
+    ctx.obj = Context(db, config)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def guarded(action: Callable[[], R]) -> R:
+    """Run ``action``, turning our errors into a message and the documented exit code."""
+    try:
+        return action()
+    except (ConfigError, StoreError) as exc:
+        fail(str(exc), EXIT_USAGE)
+    except IngestError as exc:
+        fail(str(exc), EXIT_FAILED)
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    all_sources: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Check every enabled source now, not only those due (Retry-After and "
+            "410 Gone are still respected).",
+        ),
+    ] = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Check the sources that are due, store their posts, print a summary."""
+    options: Context = ctx.obj
+
+    def action() -> RunSummary:
+        settings = options.settings(config)
+        with options.store(db) as store:
+            return asyncio.run(run_once(store, settings, force=all_sources))
+
+    summary = guarded(action)
+    _print_summary(summary)
+    if summary.failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _print_summary(summary: RunSummary) -> None:
+    if not summary.outcomes:
+        typer.echo("nothing is due; `ingest run --all` checks every source now")
+        return
+    for outcome in summary.failed:
+        typer.echo(f"failed: {outcome.source}: {outcome.error}")
+    ok = len(summary.outcomes) - len(summary.failed)
+    typer.echo(f"sources: {ok} ok, {len(summary.failed)} failed")
+    counts = ", ".join(f"{summary.total(change)} {change.value}" for change in Change)
+    skipped = sum(o.skipped for o in summary.outcomes)
+    typer.echo(f"posts: {counts}, {skipped} skipped")
+
+
+@entries_app.command("list")
+def entries_list(
+    ctx: typer.Context,
+    as_json: JsonOption = False,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N posts.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Stored posts, newest first."""
+    options: Context = ctx.obj
+
+    def action() -> list[StoredPost]:
+        with options.store(db) as store:
+            return list_posts(store, limit=limit)
+
+    posts = guarded(action)
+    if as_json:
+        typer.echo(json.dumps([_json(p) for p in posts], ensure_ascii=False, indent=2))
+        return
+    for stored in posts:
+        date = stored.post.published.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+        typer.echo(f"{stored.id:>6}  {date}  {stored.post.title}")
+
+
+@entries_app.command("show")
+def entries_show(
+    ctx: typer.Context,
+    post_id: Annotated[int, typer.Argument(metavar="ID", help="Post id, from `entries list`.")],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """One post as its front-matter file."""
+    options: Context = ctx.obj
+
+    def action() -> StoredPost | None:
+        with options.store(db) as store:
+            return get_post(store, post_id)
+
+    stored = guarded(action)
+    if stored is None:
+        fail(f"no post with id {post_id}; `ingest entries list` shows the ids", EXIT_FAILED)
+    if as_json:
+        typer.echo(json.dumps(_json(stored), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(render_post(stored.post), nl=False)
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder to write posts into.")],
+    layout: Annotated[Layout, typer.Option("--layout", help="File layout.")] = Layout.HEXO,
+    since: Annotated[
+        datetime | None,
+        typer.Option("--since", help="Only posts published at or after this date (UTC)."),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Write every post as a front-matter file; unchanged files are left alone."""
+    options: Context = ctx.obj
+    since_utc = since.replace(tzinfo=since.tzinfo or UTC) if since else None
+
+    def action() -> str:
+        with options.store(db) as store:
+            summary = export_posts(iter_posts(store, since=since_utc), directory, layout)
+        return (
+            f"{summary.written} written, {summary.unchanged} unchanged, "
+            f"{summary.removed} old copies removed in {directory}"
+        )
+
+    typer.echo(guarded(action))
+
+
+def _json(stored: StoredPost) -> dict[str, object]:
+    return post_json(
+        stored.post, post_id=stored.id, source=stored.source or "", revision=stored.revision
+    )
+
+
+def main() -> None:
+    app()

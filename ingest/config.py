@@ -1,0 +1,373 @@
+"""Settings: one table of every key, read once from defaults, the config file and ``INGEST_*``.
+
+Precedence, lowest first: the built-in default, the config file (``ingest.toml``), the
+environment (``INGEST_FETCH_TIMEOUT`` for ``[fetch] timeout``). The result is one frozen
+``Settings`` object passed down to whoever needs it; nothing else reads the environment or the
+file. Any unknown or invalid key is refused with the key, where it came from, and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from ingest import __version__
+from ingest.errors import ConfigError
+from ingest.types import DEFAULT_MAX_BODY, SourceSpec
+from ingest.units import format_duration, parse_duration, parse_size
+
+CONFIG_FILE_NAME = "ingest.toml"
+ENV_PREFIX = "INGEST_"
+USER_AGENT = f"feed-ingest/{__version__} (+https://github.com/feed-ingest/feed-ingest)"
+_CLI_ENV = frozenset({"INGEST_DB", "INGEST_CONFIG"})  # read by the CLI itself, not settings
+
+
+# --- value parsers: each takes TOML values and environment strings alike -----------------------
+
+
+def _boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not a boolean; use true or false")
+
+
+def _positive_int(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number, got a boolean")
+    try:
+        number = int(value) if isinstance(value, int | str) else None
+    except ValueError:
+        number = None
+    if number is None or number <= 0:
+        raise ValueError(f"{value!r} is not a whole number above zero")
+    return number
+
+
+def _port(value: object) -> int:
+    number = _positive_int(value)
+    if number > 65535:
+        raise ValueError(f"{number} is not a TCP port (1-65535)")
+    return number
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{value!r} is not a non-empty string")
+    return value.strip()
+
+
+def _string_list(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part for part in value.replace(",", " ").split() if part]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{value!r} is not a list of strings")
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def _choice(*options: str) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        if isinstance(value, str) and value.strip().lower() in options:
+            return value.strip().lower()
+        raise ValueError(f"{value!r} is not one of: {', '.join(options)}")
+
+    return parse
+
+
+# --- the table ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One key: ``section.name`` in the file, ``INGEST_SECTION_NAME`` in the environment."""
+
+    key: str
+    default: Any
+    parse: Callable[[object], Any]
+    doc: str
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.key.replace(".", "_").upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("defaults.interval", 1800.0, parse_duration, "poll interval of sources without one"),
+    Setting("defaults.comments", False, _boolean, "the posts' `comments` value"),
+    Setting("fetch.timeout", 20.0, parse_duration, "total time allowed for one fetch"),
+    Setting("fetch.connect_timeout", 10.0, parse_duration, "time allowed to connect"),
+    Setting("fetch.read_timeout", 15.0, parse_duration, "longest wait between two reads"),
+    Setting("fetch.max_body", DEFAULT_MAX_BODY, parse_size, "largest response, decompressed"),
+    Setting("fetch.concurrency", 32, _positive_int, "fetches in flight at once"),
+    Setting("fetch.per_host", 2, _positive_int, "fetches in flight to one host"),
+    Setting("fetch.allow_private_networks", False, _boolean, "fetch private/loopback addresses"),
+    Setting("fetch.allow_hosts", (), _string_list, "hosts fetched even when private"),
+    Setting("fetch.user_agent", USER_AGENT, _text, "User-Agent header"),
+    Setting("schedule.min_interval", 300.0, parse_duration, "never poll a source more often"),
+    Setting("schedule.max_interval", 86400.0, parse_duration, "never poll a source less often"),
+    Setting("schedule.backoff_cap", 86400.0, parse_duration, "longest wait after failures"),
+    Setting("schedule.max_retry_after", 7 * 86400.0, parse_duration, "cap on Retry-After"),
+    Setting("serve.host", "0.0.0.0", _text, "address of /healthz and /metrics"),
+    Setting("serve.port", 8080, _port, "port of /healthz and /metrics"),
+    Setting("serve.tick", 15.0, parse_duration, "how often the daemon looks for due sources"),
+    Setting("serve.grace", 30.0, parse_duration, "time in-flight sources get on shutdown"),
+    Setting("log.level", "info", _choice("debug", "info", "warning", "error"), "log level"),
+    Setting("log.format", "auto", _choice("auto", "console", "json"), "auto: console on a tty"),
+)
+_BY_KEY = {setting.key: setting for setting in SETTINGS}
+_BY_ENV = {setting.env: setting for setting in SETTINGS}
+_SOURCE_KEYS = frozenset({"url", "name", "categories", "interval", "comments", "max_body"})
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    interval: float
+    comments: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSettings:
+    timeout: float
+    connect_timeout: float
+    read_timeout: float
+    max_body: int
+    concurrency: int
+    per_host: int
+    allow_private_networks: bool
+    allow_hosts: tuple[str, ...]
+    user_agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSettings:
+    min_interval: float
+    max_interval: float
+    backoff_cap: float
+    max_retry_after: float
+
+
+@dataclass(frozen=True, slots=True)
+class ServeSettings:
+    host: str
+    port: int
+    tick: float
+    grace: float
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    level: str
+    format: str
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The effective settings; ``origins`` tells where each key's value came from."""
+
+    defaults: Defaults
+    fetch: FetchSettings
+    schedule: ScheduleSettings
+    serve: ServeSettings
+    log: LogSettings
+    sources: tuple[SourceSpec, ...]
+    origins: Mapping[str, str]
+    config_path: Path | None
+
+    def value(self, key: str) -> Any:
+        section, name = key.split(".")
+        return getattr(getattr(self, section), name)
+
+    def interval_of(self, spec: SourceSpec) -> float:
+        return float(spec.interval_s) if spec.interval_s else self.defaults.interval
+
+
+_SECTIONS: dict[str, type] = {
+    "defaults": Defaults,
+    "fetch": FetchSettings,
+    "schedule": ScheduleSettings,
+    "serve": ServeSettings,
+    "log": LogSettings,
+}
+
+
+def shipped_seeds() -> Path:
+    """The project's ``seeds/`` folder: inside the package in a wheel, beside it in a checkout."""
+    packaged = Path(__file__).parent / "_seeds"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "seeds"
+
+
+def load_settings(
+    config_path: Path | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """The settings for this process.
+
+    ``config_path`` is the file to read (it must exist); None means ``./ingest.toml`` when there
+    is one, else the built-in default, whose only source is the shipped ``seeds/`` folder.
+    """
+    env = os.environ if env is None else env
+    if config_path is None and Path(CONFIG_FILE_NAME).is_file():
+        config_path = Path(CONFIG_FILE_NAME)
+    values = {s.key: s.default for s in SETTINGS}
+    origins = dict.fromkeys(values, "default")
+    if config_path is None:
+        sources: tuple[SourceSpec, ...] = (SourceSpec(url=str(shipped_seeds())),)
+        sources_origin = "default"
+    else:
+        document = _read_toml(config_path)
+        where = str(config_path)
+        for key, value in _file_settings(document, where).items():
+            values[key] = _parse(_BY_KEY[key], value, f"{where}: [{key.replace('.', '] ', 1)}")
+            origins[key] = where
+        sources = _file_sources(document.get("sources", []), where, config_path.parent)
+        sources_origin = where
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name in _CLI_ENV:
+            continue
+        if name == "INGEST_SOURCES":
+            sources = tuple(
+                _source_spec({"url": url}, name, Path.cwd()) for url in _string_list(raw)
+            )
+            sources_origin = f"env {name}"
+            continue
+        setting = _BY_ENV.get(name)
+        if setting is None:
+            raise ConfigError(name, f"unknown setting; known variables: {_known_env()}")
+        values[setting.key] = _parse(setting, raw, f"env {name}")
+        origins[setting.key] = f"env {name}"
+    origins["sources"] = sources_origin
+    return _build(values, sources, origins, config_path)
+
+
+def _build(
+    values: Mapping[str, Any],
+    sources: tuple[SourceSpec, ...],
+    origins: Mapping[str, str],
+    config_path: Path | None,
+) -> Settings:
+    sections = {
+        name: cls(**{f.name: values[f"{name}.{f.name}"] for f in fields(cls)})
+        for name, cls in _SECTIONS.items()
+    }
+    schedule: ScheduleSettings = sections["schedule"]
+    if schedule.min_interval > schedule.max_interval:
+        raise ConfigError(
+            "[schedule] min_interval",
+            f"{format_duration(schedule.min_interval)} is longer than max_interval "
+            f"{format_duration(schedule.max_interval)}",
+        )
+    return Settings(**sections, sources=sources, origins=dict(origins), config_path=config_path)
+
+
+def _known_env() -> str:
+    return ", ".join(sorted([*_BY_ENV, "INGEST_SOURCES", *_CLI_ENV]))
+
+
+def _parse(setting: Setting, value: object, where: str) -> Any:
+    try:
+        return setting.parse(value)
+    except ValueError as exc:
+        raise ConfigError(where, str(exc)) from exc
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(str(path), "config file not found") from exc
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read the config file: {exc.strerror}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
+
+
+def _file_settings(document: Mapping[str, Any], where: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for section, table in document.items():
+        if section == "sources":
+            continue
+        if section not in _SECTIONS:
+            known = ", ".join(f"[{s}]" for s in [*_SECTIONS, "[sources]"])
+            raise ConfigError(f"{where}: {section}", f"unknown table or key; known: {known}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: {section}", "must be a table, e.g. [fetch]")
+        for name, value in table.items():
+            key = f"{section}.{name}"
+            if key not in _BY_KEY:
+                known = ", ".join(k.split(".")[1] for k in _BY_KEY if k.startswith(section + "."))
+                raise ConfigError(f"{where}: [{section}] {name}", f"unknown key; known: {known}")
+            found[key] = value
+    return found
+
+
+def _file_sources(raw: object, where: str, base: Path) -> tuple[SourceSpec, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: sources", "must be an array of tables: [[sources]]")
+    return tuple(
+        _source_spec(entry, f"{where}: sources[{index}]", base) for index, entry in enumerate(raw)
+    )
+
+
+def _source_spec(entry: object, where: str, base: Path) -> SourceSpec:
+    if not isinstance(entry, dict):
+        raise ConfigError(where, "must be a table with at least a url")
+    unknown = set(entry) - _SOURCE_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{where}.{sorted(unknown)[0]}",
+            f"unknown key; known: {', '.join(sorted(_SOURCE_KEYS))}",
+        )
+    if "url" not in entry:
+        raise ConfigError(where, "has no url")
+
+    def pick(key: str, parse: Callable[[object], Any]) -> Any:
+        if key not in entry:
+            return None
+        try:
+            return parse(entry[key])
+        except ValueError as exc:
+            raise ConfigError(f"{where}.{key}", str(exc)) from exc
+
+    interval = pick("interval", parse_duration)
+    return SourceSpec(
+        url=pick("url", lambda value: canonical_source_url(_text(value), base)),
+        name=pick("name", _text),
+        categories=pick("categories", _categories) or (),
+        interval_s=round(interval) if interval else None,
+        comments=pick("comments", _boolean),
+        max_body=pick("max_body", parse_size),
+    )
+
+
+def _categories(value: object) -> tuple[str, ...]:
+    """A list of category names; a bare string is a list of one (it may contain commas)."""
+    return (_text(value),) if isinstance(value, str) else _string_list(value)
+
+
+def canonical_source_url(url: str, base: Path) -> str:
+    """How a source is stored: its http(s) URL as given, or the absolute path of a local one.
+
+    ``base`` is the folder relative paths are taken from (the config file's). Raises ValueError
+    for any other scheme: nothing but http(s) and local files is ever read (DESIGN §3).
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        if not parts.hostname:
+            raise ValueError(f"{url!r} has no host name")
+        return url
+    if scheme == "file":
+        return str(Path(unquote(parts.path)).resolve())
+    if scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
+        raise ValueError(
+            f"{url!r}: the {scheme}: scheme is not supported; use http(s), file:// or a path"
+        )
+    return str((base / Path(url).expanduser()).resolve())

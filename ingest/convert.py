@@ -1,0 +1,89 @@
+"""Bytes to posts: parse, then normalize each entry. The CPU-bound step of a pass.
+
+These functions take and return plain picklable values so the pipeline can run them in worker
+processes, both cores busy while the event loop keeps fetching. A bad entry is skipped and
+its reason kept; a document that yields nothing usable is an error for its source.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
+
+from ingest.errors import DocumentError, EntryError
+from ingest.normalize import FeedContext, post_from_entry, post_from_front_matter
+from ingest.parse import parse_feed, parse_front_matter
+from ingest.sanitize import html_to_text
+from ingest.types import Digest, Post, SourceSpec
+
+
+def digest_feed(
+    data: bytes,
+    *,
+    spec: SourceSpec,
+    comments: bool,
+    now: datetime,
+    url: str = "",
+    charset: str | None = None,
+) -> Digest:
+    """The posts of a feed document fetched from ``url`` (empty for a local file)."""
+    feed = parse_feed(data, source=spec.url, url=url, http_charset=charset)
+    title = html_to_text(feed.title) if feed.title else None
+    ctx = FeedContext(
+        categories=spec.categories,
+        feed_name=spec.name or title or fallback_name(spec.url),
+        feed_author=feed.author,
+        comments=comments,
+        now=now,
+    )
+    posts: list[Post] = []
+    skipped = list(feed.bad_entries)
+    for raw in feed.entries:
+        try:
+            posts.append(post_from_entry(raw, ctx))
+        except EntryError as exc:
+            skipped.append(str(exc))
+    if not posts and skipped:
+        raise DocumentError(
+            spec.url, f"no usable entries ({len(skipped)} skipped: {skipped[0]})", kind="no_entries"
+        )
+    return Digest(feed_title=title, posts=tuple(posts), skipped=tuple(skipped), ttl_s=feed.ttl_s)
+
+
+def digest_posts(
+    files: tuple[tuple[str, str], ...],
+    skipped_files: tuple[str, ...],
+    *,
+    spec: SourceSpec,
+    comments: bool,
+    now: datetime,
+) -> Digest:
+    """The posts of front-matter files, given as (key, text) pairs."""
+    ctx = FeedContext(
+        categories=spec.categories,
+        feed_name=spec.name or fallback_name(spec.url),
+        feed_author=None,
+        comments=comments,
+        now=now,
+    )
+    posts: list[Post] = []
+    skipped = list(skipped_files)
+    for key, text in files:
+        try:
+            meta, body = parse_front_matter(text, source=key)
+            posts.append(post_from_front_matter(meta, body, key=key, ctx=ctx))
+        except (DocumentError, EntryError) as exc:
+            skipped.append(str(exc))
+    if not posts:
+        reason = f"{len(skipped)} skipped: {skipped[0]}" if skipped else "the folder is empty"
+        raise DocumentError(spec.url, f"no usable posts ({reason})", kind="no_entries")
+    return Digest(feed_title=None, posts=tuple(posts), skipped=tuple(skipped))
+
+
+def fallback_name(url: str) -> str:
+    """A feed name when neither the config nor the feed gives one: host or file name."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        return parts.hostname or url
+    return PurePosixPath(url.replace("\\", "/")).stem or url

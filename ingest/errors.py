@@ -1,0 +1,98 @@
+"""The one error tree of feed-ingest.
+
+::
+
+    IngestError                   every message names the file, feed or setting it is about
+    ├── ConfigError               invalid config file, environment variable or CLI argument (exit 2)
+    ├── SourceError               one source failed; the rest of the run goes on
+    │   ├── FetchError            the server or the network failed us (status, timeout, size, ...)
+    │   └── DocumentError         the bytes are not a feed or post we can use
+    ├── EntryError                one entry is unusable; it is skipped and counted, the feed goes on
+    ├── StoreError                the store cannot be opened, migrated or written
+    └── ExportError               an exported file cannot be written
+
+Expected failures of one source become a ``SourceError`` caught by the pipeline and recorded on
+that source; anything else escaping the pipeline is a bug and is allowed to fail loudly.
+
+Errors cross process boundaries (documents are parsed in worker processes), so each one pickles
+with all its attributes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class IngestError(Exception):
+    """Base of every error feed-ingest raises on purpose."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Exception pickles as cls(*args); our constructors take other arguments, so rebuild
+        # from a blank instance and the attributes instead.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(
+    cls: type[IngestError], args: tuple[object, ...], state: dict[str, object]
+) -> IngestError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
+class ConfigError(IngestError):
+    """A setting is invalid; ``where`` is the key, variable or option, ``reason`` what to fix."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where = where
+        self.reason = reason
+
+
+class SourceError(IngestError):
+    """One source could not be processed this time.
+
+    ``kind`` is a short machine-readable cause (``timeout``, ``http_status``, ``not_a_feed``...)
+    kept on the source and counted in metrics; ``reason`` is the sentence shown to the user.
+    """
+
+    def __init__(self, source: str, reason: str, *, kind: str = "error") -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+        self.kind = kind
+
+
+class FetchError(SourceError):
+    """The source's server or the network did not give us a document.
+
+    ``retry_after`` is when the server asked us to come back (429/503 ``Retry-After``).
+    """
+
+    def __init__(
+        self, source: str, reason: str, *, kind: str = "error", retry_after: datetime | None = None
+    ) -> None:
+        super().__init__(source, reason, kind=kind)
+        self.retry_after = retry_after
+
+
+class DocumentError(SourceError):
+    """The document was read but holds no usable feed or post."""
+
+
+class EntryError(IngestError):
+    """One entry of a document cannot be made into a post (no title and no text, bad date...)."""
+
+
+class StoreError(IngestError):
+    """The store at ``url`` cannot be used; the message says why."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"store {url}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+class ExportError(IngestError):
+    """A post could not be written to the export folder."""

@@ -1,0 +1,100 @@
+"""When two entries are the same post, and what storing a batch of posts changes (DESIGN §4).
+
+``decide`` is a pure function of one source's new posts and what the store already knows about
+them; the store applies its answer in one transaction. Keeping it apart from SQL means every rule
+below is tested without a database.
+
+- A post is identified by its content: the sha256 of its title and sanitized body, whitespace
+  collapsed. The same article from two feeds, or from a feed and a seed file, is one post.
+- An entry is identified within its source by its guid, else its link, else its content hash.
+  Each source's sighting of an entry remembers the hash that source last served, so:
+- same key, same hash as last time: nothing changed (the sighting is touched);
+- same key, new hash: the source edited the entry, and the post it points to is revised in
+  place (hash and body replaced, revision + 1) -- unless the new content is already stored, in
+  which case the sighting moves to that post;
+- new key: a new sighting, of an existing post (a duplicate) or of a new one.
+
+Comparing a source with its own last sighting, not with the post, keeps two sources that serve
+different versions of one article from revising it back and forth on every pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ingest.sanitize import collapse_whitespace
+from ingest.types import Post
+
+
+def content_hash(title: str, body: str) -> str:
+    """The post's identity: sha256 hex of its title and body, each whitespace-collapsed."""
+    canonical = collapse_whitespace(title) + "\n" + collapse_whitespace(body)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class Change(StrEnum):
+    """What storing one entry did; also the vocabulary of run summaries and metrics."""
+
+    NEW = "new"
+    UPDATED = "updated"
+    DUPLICATE = "duplicate"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class KnownSighting:
+    """A source's previous sighting of an entry: the post it points to and the hash it had."""
+
+    post_id: int
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class EntryIntent:
+    """What to store for one entry.
+
+    The sighting ``(source, post.entry_key)`` then points at: for ``NEW`` and ``DUPLICATE``, the
+    post whose hash is ``post.content_hash``; for ``UPDATED``, post ``revise``, overwritten with
+    ``post``; for ``UNCHANGED``, the post it already pointed at.
+    """
+
+    change: Change
+    post: Post
+    revise: int | None = None
+
+
+def decide(
+    posts: Sequence[Post],
+    sightings: Mapping[str, KnownSighting],
+    stored_hashes: AbstractSet[str],
+) -> list[EntryIntent]:
+    """The intents for one source's ``posts``, in document order.
+
+    ``sightings`` are this source's known sightings by entry key; ``stored_hashes`` are those
+    content hashes of ``posts`` that are already stored. An entry whose key
+    repeats within ``posts`` is only taken the first time.
+    """
+    known_hashes = set(stored_hashes)
+    seen_keys: set[str] = set()
+    intents: list[EntryIntent] = []
+    for post in posts:
+        key = post.entry_key
+        if key in seen_keys:
+            continue
+        seen_keys.add(key)
+        previous = sightings.get(key)
+        if previous is not None and previous.content_hash == post.content_hash:
+            intents.append(EntryIntent(Change.UNCHANGED, post))
+            continue
+        if post.content_hash in known_hashes:
+            intents.append(EntryIntent(Change.DUPLICATE, post))
+        elif previous is not None:
+            intents.append(EntryIntent(Change.UPDATED, post, revise=previous.post_id))
+        else:
+            intents.append(EntryIntent(Change.NEW, post))
+        known_hashes.add(post.content_hash)
+    return intents

@@ -1,0 +1,179 @@
+"""Mapping raw entries and front-matter files onto the post schema (DESIGN §1).
+
+Each rule of the schema table is one line here, in the table's order, so the two can be read
+side by side. Pure functions: no I/O, no clock (``now`` comes in with the context).
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from ingest.errors import EntryError
+from ingest.identity import content_hash
+from ingest.sanitize import collapse_whitespace, first_image, html_to_text, sanitize_html
+from ingest.types import Post, RawEntry
+
+TITLE_FROM_BODY_CHARS = 80
+
+
+@dataclass(frozen=True, slots=True)
+class FeedContext:
+    """What the schema needs besides an entry: the source's settings and the feed's metadata.
+
+    ``feed_name`` is the configured name, else the feed's own title, else the source's file or
+    host name; ``now`` stands in for the first-seen time of undated entries.
+    """
+
+    categories: tuple[str, ...]
+    feed_name: str
+    feed_author: str | None
+    comments: bool
+    now: datetime
+
+
+def post_from_entry(raw: RawEntry, ctx: FeedContext) -> Post:
+    """The post for one feed entry. Raises EntryError when it has neither title nor text."""
+    body = sanitize_html(raw.body_html, raw.base).strip()
+    title = html_to_text(raw.title) if raw.title_is_html else plain_text(raw.title)
+    headimg = first_image(body) or _first_absolute(raw.images, raw.base)
+    return _post(
+        title=title,
+        categories=(*ctx.categories, ctx.feed_name, *raw.tags),
+        headimg=headimg,
+        author=_name(raw.author) or _name(ctx.feed_author) or ctx.feed_name,
+        comments=ctx.comments,
+        published=raw.published or raw.updated or ctx.now,
+        thumbnail=headimg,
+        body=body,
+        guid=raw.guid,
+        link=raw.link,
+    )
+
+
+def post_from_front_matter(
+    meta: dict[str, Any], content: str, *, key: str, ctx: FeedContext
+) -> Post:
+    """The post for one front-matter file; ``key`` (its path in the folder) is its guid."""
+    body = sanitize_html(content).strip()
+    headimg = _url(meta.get("headimg")) or first_image(body)
+    comments = meta.get("comments")
+    return _post(
+        title=plain_text(str(meta.get("title") or "")),
+        categories=(*ctx.categories, *_as_list(meta.get("categories"))),
+        headimg=headimg,
+        author=_name(_scalar(meta.get("author"))) or ctx.feed_name,
+        comments=comments if isinstance(comments, bool) else ctx.comments,
+        published=_front_matter_date(meta.get("date"), key) or ctx.now,
+        thumbnail=_url(meta.get("thumbnail")) or headimg,
+        body=body,
+        guid=key,
+        link=_url(meta.get("link")),
+    )
+
+
+def _post(
+    *,
+    title: str,
+    categories: Iterable[str],
+    headimg: str | None,
+    author: str,
+    comments: bool,
+    published: datetime,
+    thumbnail: str | None,
+    body: str,
+    guid: str | None,
+    link: str | None,
+) -> Post:
+    # Never empty (DESIGN §1): the body's first words, else the link a link-only entry has.
+    title = title or html_to_text(body)[:TITLE_FROM_BODY_CHARS].rstrip() or link or ""
+    if not title:
+        raise EntryError(f"entry {guid or '(no id)'} has no title, no text and no link")
+    return Post(
+        title=title,
+        categories=_unique(categories),
+        headimg=headimg,
+        author=author,
+        comments=comments,
+        published=published,
+        thumbnail=thumbnail,
+        body=body,
+        guid=guid,
+        link=link,
+        content_hash=content_hash(title, body),
+    )
+
+
+def plain_text(text: str) -> str:
+    """A plain-text field (no markup to strip): control characters out, whitespace collapsed."""
+    return collapse_whitespace("".join(c for c in text if c.isprintable() or c.isspace()))
+
+
+def _unique(names: Iterable[str]) -> tuple[str, ...]:
+    """Non-empty names, cleaned, first occurrence kept (DESIGN §1: order kept, no duplicates)."""
+    seen: dict[str, None] = {}
+    for name in names:
+        cleaned = html_to_text(str(name))
+        if cleaned:
+            seen.setdefault(cleaned, None)
+    return tuple(seen)
+
+
+def _name(value: str | None) -> str | None:
+    return html_to_text(value) or None if value else None
+
+
+def _scalar(value: object) -> str | None:
+    return str(value) if isinstance(value, str | int | float) else None
+
+
+def _as_list(value: object) -> list[str]:
+    """A front-matter list, or a bare string as a one-item list."""
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value if isinstance(v, str | int | float)]
+    scalar = _scalar(value)
+    return [scalar] if scalar else []
+
+
+def _url(value: object) -> str | None:
+    if isinstance(value, str) and urlsplit(value.strip()).scheme in ("http", "https"):
+        return value.strip()
+    return None
+
+
+def _first_absolute(urls: Iterable[str], base: str) -> str | None:
+    for candidate in urls:
+        if candidate and (url := _url(urljoin(base, candidate.strip()))):
+            return url
+    return None
+
+
+def _front_matter_date(value: object, key: str) -> datetime | None:
+    """A front-matter ``date``: RFC 2822 or ISO 8601 text, or a YAML date/timestamp; UTC."""
+    if value is None or value == "":
+        return None
+    parsed: datetime | None = None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime.combine(value, time())
+    elif isinstance(value, str):
+        parsed = _parse_date_text(value.strip())
+    if parsed is None:
+        raise EntryError(f"{key}: date {value!r} is neither RFC 2822 nor ISO 8601")
+    return parsed.replace(tzinfo=parsed.tzinfo or UTC).astimezone(UTC)
+
+
+def _parse_date_text(text: str) -> datetime | None:
+    try:
+        return email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        pass
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None

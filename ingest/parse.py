@@ -1,0 +1,350 @@
+"""Reading feed documents and front-matter posts into format-neutral raw entries.
+
+feedparser is imported here and nowhere else. Three of its defaults are unsafe or slow for a
+poller, so it is always called the same way (see NOTES.md):
+
+- the DOCTYPE is cut out of the prolog first: feedparser's loose fallback parser expands internal
+  entities without limit, so one large entity referenced thousands of times costs gigabytes;
+- its sanitizer is off (nh3 does that job properly, later) and so is its relative-URI rewriting
+  of HTML (nh3 resolves URLs while sanitizing, several times faster);
+- it is only ever given bytes, never a string, which it would take for a URL or a file name.
+
+Encodings are settled before feedparser sees the document (``ingest.encoding``); it receives
+UTF-8 with a matching declaration.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+import frontmatter
+import yaml
+
+from ingest.encoding import decode
+from ingest.errors import DocumentError
+from ingest.sanitize import text_to_html
+from ingest.types import RawEntry, RawFeed
+
+_XML_DECL_ENCODING = re.compile(r"""^(<\?xml[^>]*?\bencoding\s*=\s*)(["'])[^"']*\2""")
+_HTML_START = re.compile(r"<(?:html|head|body)[\s>]", re.IGNORECASE)
+_FEED_LINK = re.compile(
+    r"""<link\b[^>]*\btype=["']application/(?:rss|atom)\+xml["'][^>]*>""", re.IGNORECASE
+)
+_HREF = re.compile(r"""\bhref=["']([^"']+)["']""", re.IGNORECASE)
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "html", "xhtml"})
+
+
+def parse_feed(
+    data: bytes, *, source: str, url: str = "", http_charset: str | None = None
+) -> RawFeed:
+    """A feed document's entries.
+
+    ``source`` names the source in errors; ``url`` is the document's http(s) URL, against which
+    relative links are resolved (empty for a local file: its channel ``<link>`` is used instead).
+    Raises DocumentError when the bytes are not a feed.
+    """
+    text = decode(data, http_charset).lstrip("\ufeff \t\r\n")
+    if not text:
+        raise DocumentError(source, "the document is empty", kind="empty")
+    if text[0] in "{[":
+        return _parse_json_feed(text, source=source, url=url)
+    text = _without_doctype(text)
+    if _HTML_START.match(text, _skip_prolog(text)):
+        raise DocumentError(source, _html_page_reason(text, url), kind="html_page")
+    return _parse_xml_feed(text, source=source, url=url)
+
+
+# --- XML ------------------------------------------------------------------------------------
+
+
+def _skip_prolog(text: str, pos: int = 0) -> int:
+    """Index of the first thing after the XML declaration, PIs, comments and whitespace."""
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if text.startswith("<?", pos):
+            end = text.find("?>", pos)
+        elif text.startswith("<!--", pos):
+            end = text.find("-->", pos)
+        else:
+            return pos
+        if end < 0:
+            return len(text)
+        pos = end + 2 + (text[end] == "-")
+
+
+def _doctype_end(text: str, start: int) -> int:
+    """Index just past the ``>`` closing the DOCTYPE at ``start``; quotes and ``[...]`` honoured."""
+    depth = 0
+    quote = ""
+    for index in range(start + 9, len(text)):
+        char = text[index]
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char == "[":
+            depth += 1
+        elif char == "]":
+            depth = max(depth - 1, 0)
+        elif char == ">" and depth == 0:
+            return index + 1
+    return len(text)
+
+
+def _without_doctype(text: str) -> str:
+    """``text`` without its DOCTYPE, and with its declaration saying UTF-8 (what it will be)."""
+    text = _XML_DECL_ENCODING.sub(r"\1\2utf-8\2", text, count=1)
+    pos = _skip_prolog(text)
+    while text[pos : pos + 9].upper() == "<!DOCTYPE":
+        text = text[:pos] + text[_doctype_end(text, pos) :]
+        pos = _skip_prolog(text, pos)
+    return text
+
+
+def _html_page_reason(text: str, url: str) -> str:
+    reason = "got an HTML page, not a feed"
+    link = _FEED_LINK.search(text[:200_000])
+    href = _HREF.search(link.group(0)) if link else None
+    if href:
+        return f"{reason}; the page points to a feed at {urljoin(url, href.group(1))}"
+    return f"{reason}; check the URL"
+
+
+def _parse_xml_feed(text: str, *, source: str, url: str) -> RawFeed:
+    headers = {"content-type": "application/xml; charset=utf-8"}
+    if url:
+        headers["content-location"] = url
+    parsed = feedparser.parse(
+        text.encode("utf-8"),
+        sanitize_html=False,
+        resolve_relative_uris=False,
+        response_headers=headers,
+    )
+    feed: Mapping[str, Any] = parsed.get("feed", {})
+    if not parsed.get("version") and not parsed.entries:
+        problem = parsed.get("bozo_exception")
+        detail = f" ({problem})" if problem else ""
+        raise DocumentError(source, f"not an RSS, Atom or JSON feed{detail}", kind="not_a_feed")
+
+    feed_link = _text(feed.get("link"))
+    fallback_base = url or (feed_link if feed_link and _is_http(feed_link) else "")
+    entries: list[RawEntry] = []
+    bad: list[str] = []
+    for index, entry in enumerate(parsed.entries):
+        try:
+            entries.append(_raw_entry(entry, fallback_base))
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            bad.append(f"entry {index + 1}: {exc}")
+    return RawFeed(
+        title=_text(feed.get("title")),
+        link=feed_link,
+        author=_person(feed),
+        ttl_s=_ttl_seconds(feed.get("ttl")),
+        entries=tuple(entries),
+        bad_entries=tuple(bad),
+    )
+
+
+def _raw_entry(entry: dict[str, Any], fallback_base: str) -> RawEntry:
+    body, base = _body(entry)
+    title_detail = entry.get("title_detail") or {}
+    return RawEntry(
+        guid=_text(entry.get("id")),
+        link=_text(entry.get("link")),
+        title=_text(entry.get("title")) or "",
+        title_is_html=title_detail.get("type") in _HTML_TYPES,
+        body_html=body,
+        base=base or fallback_base,
+        author=_person(entry),
+        published=_struct_to_utc(entry.get("published_parsed")),
+        # dict.get: feedparser's own get() maps updated to published, with a warning.
+        updated=_struct_to_utc(dict.get(entry, "updated_parsed")),
+        tags=tuple(
+            t
+            for tag in entry.get("tags") or ()
+            if (t := _text(tag.get("label") or tag.get("term")))
+        ),
+        images=tuple(_entry_images(entry)),
+    )
+
+
+def _body(entry: Mapping[str, Any]) -> tuple[str, str]:
+    """The fullest body (content over summary, HTML over text) as HTML, and its base URL."""
+    details = list(entry.get("content") or ())
+    details.sort(key=lambda d: d.get("type") not in _HTML_TYPES)  # stable: HTML first
+    summary = entry.get("summary_detail")
+    if summary:
+        details.append(summary)
+    for detail in details:
+        value = detail.get("value") or ""
+        if value.strip():
+            html = value if detail.get("type") in _HTML_TYPES else text_to_html(value)
+            return html, detail.get("base") or ""
+    return "", ""
+
+
+def _entry_images(entry: Mapping[str, Any]) -> Iterator[str]:
+    for thumb in entry.get("media_thumbnail") or ():
+        yield thumb.get("url") or ""
+    for media in entry.get("media_content") or ():
+        if media.get("medium") == "image" or str(media.get("type", "")).startswith("image/"):
+            yield media.get("url") or ""
+    for link in entry.get("links") or ():
+        if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/"):
+            yield link.get("href") or ""
+    image = entry.get("image")
+    if isinstance(image, Mapping):
+        yield image.get("href") or ""
+
+
+def _person(item: Mapping[str, Any]) -> str | None:
+    detail = item.get("author_detail") or {}
+    return _text(detail.get("name")) or _text(item.get("author"))
+
+
+def _struct_to_utc(value: time.struct_time | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _ttl_seconds(value: object) -> int | None:
+    try:
+        minutes = int(str(value).strip())
+    except ValueError:
+        return None
+    return minutes * 60 if minutes > 0 else None
+
+
+# --- JSON Feed --------------------------------------------------------------------------------
+
+
+def _parse_json_feed(text: str, *, source: str, url: str) -> RawFeed:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DocumentError(source, f"invalid JSON: {exc}", kind="not_a_feed") from exc
+    # Feeds in the wild write "version": "1.0" or leave it out; an "items" list is what counts.
+    items = document.get("items") if isinstance(document, dict) else None
+    if not isinstance(items, list):
+        raise DocumentError(
+            source, 'JSON document is not a JSON Feed (it has no "items" list)', kind="not_a_feed"
+        )
+    base = url or next(
+        (u for u in (document.get("feed_url"), document.get("home_page_url")) if _is_http(u)), ""
+    )
+    entries: list[RawEntry] = []
+    bad: list[str] = []
+    for index, item in enumerate(items):
+        try:
+            entries.append(_json_entry(item, base))
+        except (TypeError, ValueError, AttributeError) as exc:
+            bad.append(f"item {index + 1}: {exc}")
+    return RawFeed(
+        title=_text(document.get("title")),
+        link=_text(document.get("home_page_url")),
+        author=_json_author(document),
+        ttl_s=None,
+        entries=tuple(entries),
+        bad_entries=tuple(bad),
+    )
+
+
+def _json_entry(item: object, base: str) -> RawEntry:
+    if not isinstance(item, dict):
+        raise TypeError("an item must be a JSON object")
+    if isinstance(item.get("content_html"), str) and item["content_html"].strip():
+        body = item["content_html"]
+    else:
+        text = next(
+            (item[k] for k in ("content_text", "summary") if isinstance(item.get(k), str)), ""
+        )
+        body = text_to_html(text)
+    attachments = _list(item.get("attachments"))
+    images = [item.get("image"), item.get("banner_image")] + [
+        a.get("url")
+        for a in attachments
+        if isinstance(a, dict) and str(a.get("mime_type", "")).startswith("image/")
+    ]
+    tags = _list(item.get("tags"))
+    item_id = item.get("id")
+    return RawEntry(
+        guid=str(item_id) if isinstance(item_id, str | int) and str(item_id) else None,
+        link=_text(item.get("url")) or _text(item.get("external_url")),
+        title=_text(item.get("title")) or "",
+        title_is_html=False,
+        body_html=body,
+        base=base,
+        author=_json_author(item),
+        published=_iso_to_utc(item.get("date_published")),
+        updated=_iso_to_utc(item.get("date_modified")),
+        tags=tuple(t for tag in tags if isinstance(tag, str) and (t := tag.strip())),
+        images=tuple(u for u in images if isinstance(u, str)),
+    )
+
+
+def _json_author(item: dict[str, Any]) -> str | None:
+    authors = item.get("authors")
+    candidates = authors if isinstance(authors, list) else [item.get("author")]
+    for author in candidates:
+        if isinstance(author, dict) and (name := _text(author.get("name"))):
+            return name
+    return None
+
+
+def _iso_to_utc(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=parsed.tzinfo or UTC).astimezone(UTC)
+
+
+# --- front matter -----------------------------------------------------------------------------
+
+
+def parse_front_matter(text: str, *, source: str) -> tuple[dict[str, Any], str]:
+    """A front-matter post's metadata and body. Raises DocumentError when the YAML is invalid."""
+    try:
+        post = frontmatter.loads(text.lstrip("\ufeff \t\r\n"))
+    except yaml.YAMLError as exc:
+        raise DocumentError(
+            source, f"invalid front matter: {exc}", kind="bad_front_matter"
+        ) from exc
+    if not isinstance(post.metadata, dict):
+        raise DocumentError(
+            source, "front matter is not a mapping of keys", kind="bad_front_matter"
+        )
+    return dict(post.metadata), str(post.content)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _text(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _is_http(value: object) -> bool:
+    return isinstance(value, str) and urlsplit(value).scheme in ("http", "https")

@@ -1,0 +1,299 @@
+"""One pass over the sources that are due: the single path ``ingest run`` and the daemon share.
+
+::
+
+    due sources (store) ─► fetch (httpx, event loop) ─► parse + normalize (worker processes)
+                                                              │
+          outcome ◄─ store: decide + write, one transaction per source (writer thread)
+
+Concurrency: fetches run on the event loop, bounded by ``[fetch] concurrency``; the CPU-bound
+conversion runs in a process pool when a pass is large enough to pay for one (else in a
+thread); store writes go through one writer thread, so SQLite never sees two writers from us.
+Each source's failure is caught here, recorded on the source, and reported as its outcome; the
+rest of the pass goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from types import TracebackType
+from typing import Any, TypeVar
+
+import structlog
+
+from ingest.config import Settings
+from ingest.convert import digest_feed, digest_posts
+from ingest.errors import SourceError
+from ingest.fetch import Fetcher
+from ingest.identity import Change
+from ingest.sources import LocalFeed, read_local
+from ingest.types import Digest, FeedState, FeedStatus, FeedUpdate, FetchResult
+from scheduler.policy import after_failure, after_success, is_due
+from storage.apply import record_check
+from storage.engine import Store
+from storage.feeds import apply_sources, load_states
+
+log = structlog.get_logger("ingest.pipeline")
+T = TypeVar("T")
+
+POOL_THRESHOLD = 8
+"""Sources in a pass from which conversion moves to worker processes (forking costs ~0.1 s)."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOutcome:
+    """How one source went in one pass: what the summary, the log and the metrics report."""
+
+    source: str
+    status: FeedStatus
+    counts: Mapping[Change, int]
+    skipped: int
+    error: str | None
+    duration_s: float
+
+
+@dataclass(slots=True)
+class RunSummary:
+    """Every outcome of a pass, in the order sources finished."""
+
+    outcomes: list[FeedOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[FeedOutcome]:
+        return [o for o in self.outcomes if not o.status.succeeded]
+
+    def total(self, change: Change) -> int:
+        return sum(o.counts.get(change, 0) for o in self.outcomes)
+
+
+def sync_config_sources(store: Store, settings: Settings, now: datetime) -> None:
+    """Apply the config's sources to the store: added or updated, never deleted."""
+    apply_sources(store, settings.sources, origin="config", now=now)
+
+
+class Pass:
+    """The workers one pass (or one daemon) needs: the HTTP client, converters, the writer."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        workers: int = 0,
+        fetcher: Fetcher | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.fetcher = fetcher or Fetcher(settings.fetch)
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._workers = workers
+        self._convert: Executor = (
+            ProcessPoolExecutor(workers) if workers else ThreadPoolExecutor(1, "convert")
+        )
+        self._write = ThreadPoolExecutor(1, "store-writer")
+        self._limit = asyncio.Semaphore(settings.fetch.concurrency)
+
+    async def __aenter__(self) -> Pass:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.fetcher.__aexit__(exc_type, exc, traceback)
+        self._convert.shutdown(cancel_futures=True)
+        self._write.shutdown()
+
+    async def run(
+        self,
+        states: Iterable[FeedState],
+        *,
+        on_outcome: Callable[[FeedOutcome], None] | None = None,
+    ) -> RunSummary:
+        """Process ``states`` concurrently; every one yields an outcome, none raises."""
+        summary = RunSummary()
+
+        async def one(state: FeedState) -> None:
+            async with self._limit:
+                outcome = await self.process(state)
+            summary.outcomes.append(outcome)
+            if on_outcome:
+                on_outcome(outcome)
+
+        async with asyncio.TaskGroup() as group:
+            for state in states:
+                group.create_task(one(state))
+        return summary
+
+    async def process(self, state: FeedState) -> FeedOutcome:
+        """Fetch, convert and store one source; its outcome (failures are recorded, not raised)."""
+        started = time.perf_counter()
+        now = self.clock()
+        interval = self.settings.interval_of(state.spec)
+        schedule = self.settings.schedule
+        digest: Digest | None = None
+        error: SourceError | None = None
+        try:
+            result, digest = await self._acquire(state, now)
+            change: FeedUpdate = after_success(
+                state,
+                result,
+                title=digest.feed_title if digest else None,
+                ttl_s=digest.ttl_s if digest else None,
+                parsed=digest is not None,
+                interval_s=interval,
+                schedule=schedule,
+                now=now,
+                rng=self.rng,
+            )
+        except Exception as exc:  # noqa: BLE001  (one feed must never end the pass)
+            error = exc if isinstance(exc, SourceError) else _internal_error(state, exc)
+            change = after_failure(
+                state, error, interval_s=interval, schedule=schedule, now=now, rng=self.rng
+            )
+        posts = digest.posts if digest else ()
+        counts = await self._in(
+            self._write, record_check, self.store, state, posts, change, now=now
+        )
+        outcome = FeedOutcome(
+            source=state.url,
+            status=change.status,
+            counts=counts,
+            skipped=len(digest.skipped) if digest else 0,
+            error=error.reason if error else None,
+            duration_s=round(time.perf_counter() - started, 4),
+        )
+        _log(outcome, digest, error)
+        return outcome
+
+    async def _acquire(
+        self, state: FeedState, now: datetime
+    ) -> tuple[FetchResult | None, Digest | None]:
+        """(fetch result or None for a local source, digest or None when not modified)."""
+        max_body = state.spec.max_body or self.settings.fetch.max_body
+        comments = (
+            state.spec.comments
+            if state.spec.comments is not None
+            else self.settings.defaults.comments
+        )
+        if state.is_remote:
+            result = await self.fetcher.fetch(state.url, max_body=max_body)
+            if result.document is None:
+                return result, None
+            digest = await self._converted(
+                state,
+                digest_feed,
+                result.document,
+                spec=state.spec,
+                comments=comments,
+                now=now,
+                url=result.url,
+                charset=result.charset,
+            )
+            return result, digest
+        local = await asyncio.to_thread(read_local, state.url, max_body=max_body)
+        if isinstance(local, LocalFeed):
+            digest = await self._converted(
+                state, digest_feed, local.data, spec=state.spec, comments=comments, now=now
+            )
+        else:
+            digest = await self._converted(
+                state,
+                digest_posts,
+                local.files,
+                local.skipped,
+                spec=state.spec,
+                comments=comments,
+                now=now,
+            )
+        return None, digest
+
+    async def _converted(
+        self, state: FeedState, func: Callable[..., Digest], *args: Any, **kwargs: Any
+    ) -> Digest:
+        """``func`` run by a converter; a crashed worker process fails this source only."""
+        try:
+            return await self._in(self._convert, func, *args, **kwargs)
+        except BrokenProcessPool as exc:
+            # The pool is unusable after a worker dies (out of memory, killed): start afresh.
+            self._convert.shutdown(wait=False, cancel_futures=True)
+            self._convert = ProcessPoolExecutor(self._workers)
+            raise SourceError(
+                state.url, "the worker process reading this feed died", kind="worker_crashed"
+            ) from exc
+
+    async def _in(self, executor: Executor, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, partial(func, *args, **kwargs))
+
+
+def _internal_error(state: FeedState, exc: Exception) -> SourceError:
+    """A bug met while processing one source: logged with its traceback, reported as a failure."""
+    log.error("source_crashed", source=state.url, exc_info=exc)
+    return SourceError(
+        state.url,
+        f"internal error {type(exc).__name__}: {exc} (a bug in feed-ingest; please report it "
+        "with this feed)",
+        kind="internal",
+    )
+
+
+def _log(outcome: FeedOutcome, digest: Digest | None, error: SourceError | None) -> None:
+    fields: dict[str, Any] = {
+        "source": outcome.source,
+        "status": outcome.status.value,
+        "duration_s": outcome.duration_s,
+        **{change.value: outcome.counts.get(change, 0) for change in Change},
+        "skipped": outcome.skipped,
+    }
+    if digest and digest.skipped:
+        fields["skipped_first"] = list(digest.skipped[:3])
+    if error:
+        log.warning("source_processed", **fields, error=error.reason, error_kind=error.kind)
+    else:
+        log.info("source_processed", **fields)
+
+
+def due_states(store: Store, now: datetime, *, force: bool = False) -> list[FeedState]:
+    """The sources a pass at ``now`` should check (``force``: every enabled one, ``run --all``)."""
+    return [state for state in load_states(store) if is_due(state, now, force=force)]
+
+
+def workers_for(source_count: int) -> int:
+    """Worker processes for a pass over ``source_count`` sources: none for small passes."""
+    if source_count < POOL_THRESHOLD:
+        return 0
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+async def run_once(
+    store: Store,
+    settings: Settings,
+    *,
+    force: bool = False,
+    on_outcome: Callable[[FeedOutcome], None] | None = None,
+) -> RunSummary:
+    """``ingest run``: apply the config's sources, then one pass over those that are due."""
+    now = utc_now()
+    sync_config_sources(store, settings, now)
+    states = due_states(store, now, force=force)
+    async with Pass(store, settings, workers=workers_for(len(states))) as run:
+        return await run.run(states, on_outcome=on_outcome)

@@ -1,0 +1,191 @@
+"""Boundary types passed between the pipeline's stages.
+
+Every ``datetime`` here is timezone-aware UTC; producers convert at the edge (parser, store) so
+consumers never guess. All types are frozen: a stage hands its result on and cannot change what
+another stage already decided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+"""Response size cap after decompression (DESIGN §3): large enough for any real feed."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """What the user asked for about one source, from the config file or ``feeds add``.
+
+    ``None`` means "use the default from ``[defaults]``" so a later change of the default
+    reaches every source that did not set its own value.
+    """
+
+    url: str
+    name: str | None = None
+    categories: tuple[str, ...] = ()
+    interval_s: int | None = None
+    comments: bool | None = None
+    max_body: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RawEntry:
+    """One entry as a feed format carries it, before any of our rules are applied.
+
+    ``body_html`` and ``title`` are untrusted markup; ``base`` is the URL relative links in the
+    body are resolved against (xml:base or the document's URL), empty when unknown.
+    """
+
+    guid: str | None
+    link: str | None
+    title: str
+    title_is_html: bool
+    body_html: str
+    base: str
+    author: str | None
+    published: datetime | None
+    updated: datetime | None
+    tags: tuple[str, ...]
+    images: tuple[str, ...]
+    """Image URLs from media:thumbnail, media:content, enclosures or JSON Feed ``image``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawFeed:
+    """A parsed feed document: its own metadata and its entries, in document order."""
+
+    title: str | None
+    link: str | None
+    author: str | None
+    ttl_s: int | None
+    entries: tuple[RawEntry, ...]
+    bad_entries: tuple[str, ...] = ()
+    """One reason per entry the parser had to drop."""
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """A normalized entry in the post schema of DESIGN §1, plus its provenance."""
+
+    title: str
+    categories: tuple[str, ...]
+    headimg: str | None
+    author: str
+    comments: bool
+    published: datetime
+    thumbnail: str | None
+    body: str
+    guid: str | None
+    link: str | None
+    content_hash: str
+
+    @property
+    def entry_key(self) -> str:
+        """What identifies this entry within its source across edits (DESIGN §4)."""
+        return self.guid or self.link or self.content_hash
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """Everything one source's document yielded: its posts and what had to be skipped."""
+
+    feed_title: str | None
+    posts: tuple[Post, ...]
+    skipped: tuple[str, ...] = ()
+    ttl_s: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """A source as the store knows it when a pass starts processing it."""
+
+    id: int
+    url: str
+    spec: SourceSpec
+    enabled: bool
+    title: str | None
+    etag: str | None
+    last_modified: str | None
+    last_checked_at: datetime | None
+    next_check_at: datetime | None
+    error_count: int
+    retry_after_until: datetime | None
+    disabled_reason: str | None
+    redirect_url: str | None
+    redirect_count: int
+    ttl_s: int | None
+
+    @property
+    def is_remote(self) -> bool:
+        return self.url.startswith(("http://", "https://"))
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """A server's answer worth acting on: a new document, or "not modified".
+
+    ``document`` is None for a 304 or for a 200 whose validators equal the stored ones.
+    ``permanent_redirect`` is where a 301/308 sent us (the stored URL moves only after two
+    checks in a row see the same one). ``max_age_s`` comes from Cache-Control or Expires.
+    """
+
+    url: str
+    document: bytes | None
+    etag: str | None = None
+    last_modified: str | None = None
+    charset: str | None = None
+    permanent_redirect: str | None = None
+    max_age_s: int | None = None
+
+
+class FeedStatus(StrEnum):
+    """How processing a source went: the fixed vocabulary of logs, metrics and ``stats``."""
+
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"
+    MOVED = "moved"
+    GONE = "gone"
+    RETRY_LATER = "retry_later"
+    ERROR = "error"
+
+    @property
+    def succeeded(self) -> bool:
+        return self in (FeedStatus.OK, FeedStatus.NOT_MODIFIED, FeedStatus.MOVED)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedUpdate:
+    """The new values of a source's state columns after one check (see ``scheduler.policy``).
+
+    Every field is the value to store, carried over from ``FeedState`` where nothing changed,
+    so the store writes it as is.
+    """
+
+    status: FeedStatus
+    checked_at: datetime
+    next_check_at: datetime
+    url: str
+    enabled: bool
+    title: str | None
+    etag: str | None
+    last_modified: str | None
+    error_count: int
+    last_error: str | None
+    retry_after_until: datetime | None
+    disabled_reason: str | None
+    redirect_url: str | None
+    redirect_count: int
+    ttl_s: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPost:
+    """A post read back from the store, with its id, first source and revision count."""
+
+    id: int
+    post: Post
+    source: str | None
+    revision: int

@@ -1,0 +1,1 @@
+"""When things run: the pure scheduling policy and the daemon that drives it."""

@@ -1,0 +1,179 @@
+"""Storing one check of one source: its posts, its sightings and its new state, atomically.
+
+Contract: ``record_check`` is one write transaction. It reads what the store knows about the
+incoming posts, lets ``ingest.identity.decide`` say what each one is, writes posts, sightings and
+the source's state, and commits -- or, on any error, leaves the store exactly as before. Running
+it again with the same posts changes nothing but the check times.
+
+Writes are batched (one INSERT ... RETURNING for new posts, one executemany per kind of change),
+never one ORM object per row: this is the hot path of a cold pass.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ingest.identity import Change, EntryIntent, KnownSighting, decide
+from ingest.types import FeedState, FeedUpdate, Post
+from storage.engine import Store
+from storage.feeds import save_update
+from storage.models import PostRow, SightingRow
+
+POSTS = PostRow.__table__  # type: ignore[attr-defined]
+SIGHTINGS = SightingRow.__table__  # type: ignore[attr-defined]
+_CHUNK = 500  # bound parameters per IN (...) stay far below every backend's limit
+
+
+def record_check(
+    store: Store,
+    state: FeedState,
+    posts: Sequence[Post],
+    change: FeedUpdate,
+    *,
+    now: datetime,
+) -> Counter[Change]:
+    """Store ``posts`` seen at source ``state`` and its new state; what happened to the posts."""
+    with store.write() as conn:
+        intents: list[EntryIntent] = []
+        if posts:
+            sightings = _known_sightings(conn, state.id, [p.entry_key for p in posts])
+            stored = _stored_hashes(conn, [p.content_hash for p in posts])
+            intents = decide(posts, sightings, stored.keys())
+            _apply(conn, state.id, intents, stored, now)
+        save_update(conn, state, change)
+    return Counter(intent.change for intent in intents)
+
+
+def _known_sightings(conn: Connection, source_id: int, keys: list[str]) -> dict[str, KnownSighting]:
+    c = SIGHTINGS.c
+    found: dict[str, KnownSighting] = {}
+    for chunk in _chunks(keys):
+        query = select(c.entry_key, c.post_id, c.content_hash).where(
+            c.source_id == source_id, c.entry_key.in_(chunk)
+        )
+        for row in conn.execute(query):
+            found[row.entry_key] = KnownSighting(row.post_id, row.content_hash)
+    return found
+
+
+def _stored_hashes(conn: Connection, hashes: list[str]) -> dict[str, int]:
+    c = POSTS.c
+    found: dict[str, int] = {}
+    for chunk in _chunks(hashes):
+        for row in conn.execute(select(c.content_hash, c.id).where(c.content_hash.in_(chunk))):
+            found[row.content_hash] = row.id
+    return found
+
+
+def _apply(
+    conn: Connection,
+    source_id: int,
+    intents: list[EntryIntent],
+    post_ids: dict[str, int],
+    now: datetime,
+) -> None:
+    """Write ``intents``; ``post_ids`` (hash -> id of stored posts) is extended as posts are."""
+    new = [i.post for i in intents if i.change is Change.NEW]
+    if new:
+        inserted = conn.execute(
+            POSTS.insert().returning(
+                POSTS.c.id, POSTS.c.content_hash, sort_by_parameter_order=True
+            ),
+            [
+                {
+                    **_post_columns(post, now),
+                    "source_id": source_id,
+                    "first_seen_at": now,
+                    "revision": 1,
+                }
+                for post in new
+            ],
+        )
+        post_ids.update({row.content_hash: row.id for row in inserted})
+
+    revised = [i for i in intents if i.change is Change.UPDATED]
+    if revised:
+        conn.execute(
+            update(POSTS)
+            .where(POSTS.c.id == bindparam("post_id"))
+            .values(revision=POSTS.c.revision + 1),
+            [{**_post_columns(i.post, now), "post_id": i.revise} for i in revised],
+        )
+        post_ids.update({i.post.content_hash: i.revise for i in revised if i.revise is not None})
+
+    pointed = [i for i in intents if i.change is not Change.UNCHANGED]
+    if pointed:
+        _upsert_sightings(conn, source_id, pointed, post_ids, now)
+
+    unchanged = [i.post.entry_key for i in intents if i.change is Change.UNCHANGED]
+    for chunk in _chunks(unchanged):
+        conn.execute(
+            update(SIGHTINGS)
+            .where(SIGHTINGS.c.source_id == source_id, SIGHTINGS.c.entry_key.in_(chunk))
+            .values(last_seen_at=now)
+        )
+
+
+def _upsert_sightings(
+    conn: Connection,
+    source_id: int,
+    intents: list[EntryIntent],
+    post_ids: dict[str, int],
+    now: datetime,
+) -> None:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(SIGHTINGS)
+    statement = statement.on_conflict_do_update(
+        index_elements=[SIGHTINGS.c.source_id, SIGHTINGS.c.entry_key],
+        set_={
+            "post_id": statement.excluded.post_id,
+            "content_hash": statement.excluded.content_hash,
+            "guid": statement.excluded.guid,
+            "link": statement.excluded.link,
+            "last_seen_at": statement.excluded.last_seen_at,
+        },
+    )
+    conn.execute(
+        statement,
+        [
+            {
+                "post_id": post_ids[i.post.content_hash],
+                "source_id": source_id,
+                "entry_key": i.post.entry_key,
+                "guid": i.post.guid,
+                "link": i.post.link,
+                "content_hash": i.post.content_hash,
+                "first_seen_at": now,
+                "last_seen_at": now,
+            }
+            for i in intents
+        ],
+    )
+
+
+def _post_columns(post: Post, now: datetime) -> dict[str, Any]:
+    """The columns a post's content sets, on insert and on revision alike."""
+    return {
+        "content_hash": post.content_hash,
+        "title": post.title,
+        "categories": list(post.categories),
+        "headimg": post.headimg,
+        "author": post.author,
+        "comments": post.comments,
+        "published_at": post.published,
+        "thumbnail": post.thumbnail,
+        "body": post.body,
+        "link": post.link,
+        "guid": post.guid,
+        "updated_at": now,
+    }
+
+
+def _chunks(items: list[str]) -> list[list[str]]:
+    return [items[start : start + _CHUNK] for start in range(0, len(items), _CHUNK)]

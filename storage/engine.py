@@ -1,0 +1,125 @@
+"""Opening the store: engine settings per backend, transactions, and migrations on open.
+
+Contract:
+
+- ``open_store(url)`` returns a ``Store`` whose schema is at the newest migration: a store made
+  by an older version is upgraded in place, in one transaction per migration.
+- ``Store.write()`` is one transaction that holds the write lock from its first statement
+  (SQLite ``BEGIN IMMEDIATE``). A transaction that reads and then writes would otherwise fail
+  with "database is locked" at once when another writer is active, whatever the busy timeout.
+- ``Store.read()`` is a read-only snapshot; under WAL it never waits for writers.
+- SQLite runs in WAL mode with a busy timeout and foreign keys on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from ingest.errors import StoreError
+from storage.migrate import upgrade
+from storage.models import json_text
+
+BUSY_TIMEOUT_MS = 30_000
+_BEGIN = "sqlite_begin"
+
+
+class Store:
+    """A database holding sources, posts and sightings."""
+
+    def __init__(self, url: str, engine: Engine) -> None:
+        self.url = url
+        self.engine = engine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction, committed on success and rolled back on any exception."""
+        with self.engine.connect() as plain:
+            conn = plain.execution_options(**{_BEGIN: "BEGIN IMMEDIATE"})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A consistent read-only view."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str, *, migrate: bool = True) -> Store:
+    """The store at ``url``, migrated to the newest schema unless ``migrate`` is false.
+
+    Raises StoreError with a reason a user can act on (bad URL, missing folder, not a database).
+    """
+    store = Store(url, _engine(url))
+    try:
+        if migrate:
+            upgrade(store.engine)
+        else:
+            with store.read() as conn:
+                conn.exec_driver_sql("SELECT 1")
+    except OperationalError as exc:
+        store.close()
+        raise StoreError(url, f"cannot open: {exc.orig}") from exc
+    return store
+
+
+def _engine(url: str) -> Engine:
+    try:
+        if url.startswith("sqlite"):
+            engine = _sqlite_engine(url)
+        else:
+            engine = create_engine(url, json_serializer=json_text, pool_pre_ping=True)
+    except (ArgumentError, ImportError, ValueError) as exc:
+        raise StoreError(
+            url,
+            f"not a usable database URL ({exc}); use e.g. sqlite:///ingest.db or "
+            "postgresql+psycopg://user@host/db",
+        ) from exc
+    return engine
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(
+        url,
+        json_serializer=json_text,
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+    )
+    database = engine.url.database
+    if not database or database == ":memory:":
+        raise ValueError("an in-memory database would vanish when the command ends")
+    folder = Path(database).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise ValueError(f"folder {folder} does not exist")
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # pysqlite's own transaction handling is off, so ours (below) decides how BEGIN reads.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # WAL with synchronous=NORMAL never corrupts; a power cut may undo the last commits,
+        # which the next pass simply fetches again.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN, "BEGIN"))
+
+    return engine

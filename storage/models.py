@@ -1,0 +1,131 @@
+"""The store's schema: three tables, documented column by column (see also docs/schema.md).
+
+- ``sources``: every feed or folder polled, its settings and its fetch/schedule state.
+- ``posts``: every distinct post, unique by content hash, in the schema of DESIGN §1.
+- ``sightings``: every place a post was seen: which source served it under which guid/link.
+
+Times are UTC. On SQLite they are stored as ``YYYY-MM-DD HH:MM:SS.ffffff`` text (sortable, and
+readable with ``sqlite3``); on PostgreSQL as ``timestamptz``. Categories are JSON arrays.
+
+Changing anything here needs a new migration in ``storage/migrations/versions`` (a test compares
+the two).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Dialect, Index, Text, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime in Python; naive UTC on SQLite, timestamptz on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to the store; use UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def json_text(value: Any) -> str:
+    """JSON as stored: UTF-8 text, so categories read as 新媒体 in sqlite3, not \\u65b0..."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+class SourceRow(SQLModel, table=True):
+    __tablename__ = "sources"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(sa_type=Text, unique=True, description="http(s) URL or absolute local path")
+    name: str | None = Field(default=None, description="configured name; overrides the feed title")
+    categories: list[str] = Field(default_factory=list, sa_type=JSON, description="prepended")
+    interval_s: int | None = Field(default=None, description="poll interval; NULL: the default")
+    comments: bool | None = Field(default=None, description="posts' comments; NULL: the default")
+    max_body: int | None = Field(default=None, description="size cap in bytes; NULL: the default")
+    origin: str = Field(default="config", description="config, cli or opml: who added it")
+    enabled: bool = Field(default=True, description="false: never polled (410 Gone, or by hand)")
+    title: str | None = Field(default=None, description="the feed's own title, as last seen")
+    created_at: datetime = Field(sa_type=UTCDateTime, description="when the source was added")
+    last_checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_success_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next_check_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, index=True, description="due at; NULL: never checked"
+    )
+    last_status: str | None = Field(
+        default=None, description="ok, not_modified, moved, gone, retry_later or error"
+    )
+    etag: str | None = Field(default=None, description="ETag of the last stored response")
+    last_modified: str | None = Field(default=None, description="Last-Modified of the same")
+    error_count: int = Field(default=0, description="failures in a row; 0 after a success")
+    last_error: str | None = Field(default=None, description="why the last failure happened")
+    disabled_reason: str | None = Field(default=None, description="why enabled is false")
+    retry_after_until: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="server asked us to wait until then"
+    )
+    redirect_url: str | None = Field(default=None, description="permanent redirect target seen")
+    redirect_count: int = Field(default=0, description="checks in a row that saw redirect_url")
+    previous_urls: list[str] = Field(
+        default_factory=list, sa_type=JSON, description="URLs before permanent redirects"
+    )
+    ttl_s: int | None = Field(default=None, description="feed's <ttl> or Cache-Control max-age")
+    lease_owner: str | None = Field(default=None, description="process processing it now")
+    lease_until: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="that claim expires at"
+    )
+
+
+class PostRow(SQLModel, table=True):
+    __tablename__ = "posts"
+    __table_args__ = (Index("ix_posts_published_at_id", "published_at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    content_hash: str = Field(unique=True, description="sha256 hex of title and body (§4)")
+    title: str = Field(sa_type=Text)
+    categories: list[str] = Field(default_factory=list, sa_type=JSON)
+    headimg: str | None = Field(default=None, sa_type=Text, description="first image URL")
+    author: str = Field(sa_type=Text)
+    comments: bool = False
+    published_at: datetime = Field(sa_type=UTCDateTime, description="the date key, UTC")
+    thumbnail: str | None = Field(default=None, sa_type=Text)
+    body: str = Field(sa_type=Text, description="sanitized HTML")
+    link: str | None = Field(default=None, sa_type=Text, description="link where first seen")
+    guid: str | None = Field(default=None, sa_type=Text, description="guid where first seen")
+    source_id: int | None = Field(
+        default=None,
+        foreign_key="sources.id",
+        ondelete="SET NULL",
+        index=True,
+        description="the source that first stored it",
+    )
+    first_seen_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime, description="last change of content")
+    revision: int = Field(default=1, description="1, plus one per edit at its source")
+
+
+class SightingRow(SQLModel, table=True):
+    __tablename__ = "sightings"
+    __table_args__ = (UniqueConstraint("source_id", "entry_key", name="uq_sightings_source_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="posts.id", ondelete="CASCADE", index=True)
+    source_id: int = Field(foreign_key="sources.id", ondelete="CASCADE")
+    entry_key: str = Field(sa_type=Text, description="guid, else link, else content hash")
+    guid: str | None = Field(default=None, sa_type=Text)
+    link: str | None = Field(default=None, sa_type=Text)
+    content_hash: str = Field(description="hash of the entry as this source last served it")
+    first_seen_at: datetime = Field(sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(sa_type=UTCDateTime)

@@ -1,0 +1,167 @@
+"""The command line as a user meets it: exit codes, messages, JSON shapes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import CNBETA, Cli, write_config
+
+POST_KEYS = {
+    "id",
+    "title",
+    "categories",
+    "headimg",
+    "author",
+    "comments",
+    "date",
+    "thumbnail",
+    "body",
+    "link",
+    "guid",
+    "source",
+    "content_hash",
+    "published",
+    "revision",
+}
+
+
+def test_run_exits_0_when_every_source_succeeds(tmp_path: Path, cli_for: Any) -> None:
+    result = cli_for(write_config(tmp_path, [{"url": str(CNBETA)}]))("run")
+    assert result.exit_code == 0
+    assert "sources: 1 ok, 0 failed" in result.stdout
+
+
+def test_run_exits_1_naming_the_failed_source_and_keeps_the_good_one(
+    tmp_path: Path, cli_for: Any
+) -> None:
+    missing = tmp_path / "nowhere.xml"
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<html><body>not a feed</body></html>", encoding="utf-8")
+    cli = cli_for(
+        write_config(tmp_path, [{"url": str(CNBETA)}, {"url": str(missing)}, {"url": str(broken)}])
+    )
+
+    result = cli("run")
+
+    assert result.exit_code == 1
+    assert f"failed: {missing}: no such file or folder" in result.stdout
+    assert f"failed: {broken}: got an HTML page, not a feed" in result.stdout
+    assert "sources: 1 ok, 2 failed" in result.stdout
+    assert len(cli("entries", "list", "--json").json()) == 1
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ('[fetch]\ntimeout = "soon"\n', '[fetch] timeout: "soon" is not a duration'),
+        ('[fetch]\ntimeut = "5s"\n', "[fetch] timeut: unknown key; known: timeout"),
+        ("[fecth]\n", "fecth: unknown table or key"),
+        ('[[sources]]\nname = "x"\n', "sources[0]: has no url"),
+        (
+            '[[sources]]\nurl = "ftp://x.example/f"\n',
+            "sources[0].url: 'ftp://x.example/f': the ftp: scheme is not supported",
+        ),
+        (
+            '[[sources]]\nurl = "https://x.example/f"\ninterval = 5\ncolour = 1\n',
+            "sources[0].colour: unknown key",
+        ),
+        ('[[sources]]\nurl = "https://x.example/f"\ninterval = "-5m"\n', "sources[0].interval:"),
+        ("this is = not toml [", "not valid TOML"),
+    ],
+)
+def test_bad_config_exits_2_with_the_key_and_the_reason(
+    tmp_path: Path, cli_for: Any, config: str, message: str
+) -> None:
+    path = tmp_path / "ingest.toml"
+    path.write_text(config, encoding="utf-8")
+
+    result = cli_for(path)("run")
+
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert str(path) in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_missing_config_file_exits_2(tmp_path: Path, cli_for: Any) -> None:
+    result = cli_for(tmp_path / "absent.toml")("run")
+    assert result.exit_code == 2
+    assert "absent.toml: config file not found" in result.stderr
+
+
+def test_an_unknown_environment_setting_exits_2(tmp_path: Path, cli_for: Any) -> None:
+    result = cli_for(write_config(tmp_path))("run", env={"INGEST_FETCH_TIMOUT": "5s"})
+    assert result.exit_code == 2
+    assert "INGEST_FETCH_TIMOUT: unknown setting" in result.stderr
+
+
+def test_bad_usage_exits_2(tmp_path: Path, cli_for: Any) -> None:
+    cli = cli_for(write_config(tmp_path))
+    assert cli("run", "--everything").exit_code == 2
+    assert cli("entries", "list", "--limit", "0").exit_code == 2
+    assert cli("export", str(tmp_path), "--layout", "jekyll").exit_code == 2
+
+
+def test_an_unusable_store_exits_2(tmp_path: Path) -> None:
+    for db in ("mysql+nodriver://x/y", f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}"):
+        result = Cli(db, write_config(tmp_path))("entries", "list")
+        assert result.exit_code == 2
+        assert result.stderr.startswith(f"error: store {db}: ")
+
+
+def test_entries_list_json_is_an_array_of_posts(tmp_path: Path, cli_for: Any) -> None:
+    cli = cli_for(write_config(tmp_path, [{"url": str(CNBETA), "categories": ["新媒体"]}]))
+    cli("run")
+
+    posts = cli("entries", "list", "--json").json()
+
+    assert isinstance(posts, list)
+    assert set(posts[0]) == POST_KEYS
+    assert posts[0]["published"] == "2022-06-04T07:00:48Z"
+    assert posts[0]["date"] == "Sat, 04 Jun 2022 07:00:48 GMT"
+    assert posts[0]["categories"] == ["新媒体", "cnBeta", "最新"]
+    assert posts[0]["source"] == str(CNBETA)
+    assert posts[0]["revision"] == 1
+    assert len(posts[0]["content_hash"]) == 64
+    assert cli("entries", "show", "1", "--json").json() == posts[0]
+
+
+def test_entries_list_limit_and_newest_first(tmp_path: Path, cli_for: Any) -> None:
+    feed = tmp_path / "feed.xml"
+    items = "".join(
+        f"<item><title>Post {day}</title><guid>p{day}</guid>"
+        f"<pubDate>{day:02d} Jan 2024 00:00:00 GMT</pubDate></item>"
+        for day in (3, 1, 2)
+    )
+    feed.write_text(f'<rss version="2.0"><channel><title>F</title>{items}</channel></rss>', "utf-8")
+    cli = cli_for(write_config(tmp_path, [{"url": str(feed)}]))
+    cli("run")
+
+    titles = [p["title"] for p in cli("entries", "list", "--json", "--limit", "2").json()]
+
+    assert titles == ["Post 3", "Post 2"]
+    assert cli("entries", "list").stdout.splitlines()[0].endswith("Post 3")
+
+
+def test_entries_show_of_an_unknown_id_exits_1(tmp_path: Path, cli_for: Any) -> None:
+    result = cli_for(write_config(tmp_path))("entries", "show", "42")
+    assert result.exit_code == 1
+    assert "no post with id 42" in result.stderr
+
+
+def test_the_store_comes_from_ingest_db_when_no_option_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from ingest.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path, [{"url": str(CNBETA)}])
+    env = {"INGEST_DB": f"sqlite:///{tmp_path / 'env.db'}", "INGEST_CONFIG": str(config)}
+    assert CliRunner().invoke(app, ["run"], env=env).exit_code == 0
+    assert (tmp_path / "env.db").is_file()
+    assert not (tmp_path / "ingest.db").exists()

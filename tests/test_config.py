@@ -1,0 +1,118 @@
+"""Settings: the table, units, precedence (default < file < environment), validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingest.config import SETTINGS, load_settings, shipped_seeds
+from ingest.errors import ConfigError
+from ingest.units import format_duration, parse_duration, parse_size
+from tests.conftest import write_config
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("20s", 20),
+        ("30m", 1800),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("1h30m", 5400),
+        (45, 45),
+        ("90", 90),
+    ],
+)
+def test_durations(text: str | int, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["soon", "5 parsecs", "-5m", 0, True, "", "m"])
+def test_bad_durations_say_what_is_accepted(bad: object) -> None:
+    with pytest.raises(ValueError, match=r"duration|longer than zero"):
+        parse_duration(bad)
+
+
+def test_sizes_and_duration_formatting() -> None:
+    assert parse_size("16MiB") == 16 * 1024 * 1024
+    assert parse_size("2MB") == 2_000_000
+    assert parse_size(512) == 512
+    assert format_duration(1800) == "30m"
+    assert format_duration(5400) == "90m"
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size("big")
+
+
+def test_built_in_default_has_only_the_shipped_seeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(env={})
+    assert [s.url for s in settings.sources] == [str(shipped_seeds())]
+    assert (shipped_seeds() / "000_dd9e6ee67f5cdc93.txt").is_file()
+    assert settings.fetch.max_body == 16 * 1024 * 1024
+    assert settings.fetch.per_host == 2
+    assert settings.defaults.interval == 1800
+
+
+def test_ingest_toml_in_the_working_directory_is_picked_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path, [{"url": "feeds/a.xml"}], fetch={"timeout": "5s"})
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(env={})
+    assert settings.fetch.timeout == 5
+    assert [s.url for s in settings.sources] == [str(tmp_path / "feeds" / "a.xml")]
+
+
+def test_environment_overrides_the_file_and_origins_say_so(tmp_path: Path) -> None:
+    config = write_config(tmp_path, fetch={"timeout": "5s", "per_host": 3})
+    settings = load_settings(config, env={"INGEST_FETCH_TIMEOUT": "7s", "INGEST_DB": "ignored"})
+    assert settings.fetch.timeout == 7
+    assert settings.fetch.per_host == 3
+    assert settings.origins["fetch.timeout"] == "env INGEST_FETCH_TIMEOUT"
+    assert settings.origins["fetch.per_host"] == str(config)
+    assert settings.origins["fetch.concurrency"] == "default"
+
+
+def test_sources_from_the_environment(tmp_path: Path) -> None:
+    settings = load_settings(
+        write_config(tmp_path, [{"url": "https://a.example/f"}]),
+        env={"INGEST_SOURCES": "https://b.example/f, https://c.example/f"},
+    )
+    assert [s.url for s in settings.sources] == ["https://b.example/f", "https://c.example/f"]
+
+
+def test_every_setting_has_an_environment_variable() -> None:
+    names = [s.env for s in SETTINGS]
+    assert "INGEST_FETCH_TIMEOUT" in names
+    assert "INGEST_SERVE_PORT" in names
+    assert len(set(names)) == len(names)
+
+
+def test_source_options_are_validated_per_key(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        [
+            {
+                "url": "https://x.example/f",
+                "categories": "新媒体",
+                "interval": "10m",
+                "max_body": "1MiB",
+            }
+        ],
+    )
+    (spec,) = load_settings(config, env={}).sources
+    assert spec.categories == ("新媒体",)
+    assert spec.interval_s == 600
+    assert spec.max_body == 1024 * 1024
+    bad = write_config(tmp_path, [{"url": "https://x.example/f", "comments": "maybe"}])
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.comments: 'maybe' is not a boolean"):
+        load_settings(bad, env={})
+
+
+def test_floor_above_ceiling_is_refused(tmp_path: Path) -> None:
+    config = write_config(tmp_path, schedule={"min_interval": "2d", "max_interval": "1d"})
+    with pytest.raises(ConfigError, match="min_interval"):
+        load_settings(config, env={})

@@ -1,0 +1,104 @@
+"""Deduplication decisions as a table: no database, no clock."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from ingest.identity import Change, EntryIntent, KnownSighting, content_hash, decide
+from ingest.types import Post
+
+
+def post(key: str, text: str) -> Post:
+    return Post(
+        title=f"title {text}",
+        categories=("c",),
+        headimg=None,
+        author="a",
+        comments=False,
+        published=datetime(2024, 1, 1, tzinfo=UTC),
+        thumbnail=None,
+        body=f"<p>{text}</p>",
+        guid=key,
+        link=None,
+        content_hash=content_hash(f"title {text}", f"<p>{text}</p>"),
+    )
+
+
+A1, A2, B1 = post("a", "one"), post("a", "two"), post("b", "one")
+
+
+def changes(intents: list[EntryIntent]) -> list[tuple[str, Change, int | None]]:
+    return [(i.post.entry_key, i.change, i.revise) for i in intents]
+
+
+@pytest.mark.parametrize(
+    ("posts", "sightings", "stored", "expected"),
+    [
+        pytest.param([A1], {}, set(), [("a", Change.NEW, None)], id="first sighting"),
+        pytest.param(
+            [A1],
+            {"a": KnownSighting(7, A1.content_hash)},
+            {A1.content_hash},
+            [("a", Change.UNCHANGED, None)],
+            id="seen again unchanged",
+        ),
+        pytest.param(
+            [A2],
+            {"a": KnownSighting(7, A1.content_hash)},
+            set(),
+            [("a", Change.UPDATED, 7)],
+            id="edited at its source",
+        ),
+        pytest.param(
+            [B1],
+            {},
+            {A1.content_hash},
+            [("b", Change.DUPLICATE, None)],
+            id="same content elsewhere",
+        ),
+        pytest.param(
+            [A2],
+            {"a": KnownSighting(7, A1.content_hash)},
+            {A2.content_hash},
+            [("a", Change.DUPLICATE, None)],
+            id="edited into content already stored",
+        ),
+        pytest.param(
+            [A1, B1],
+            {},
+            set(),
+            [("a", Change.NEW, None), ("b", Change.DUPLICATE, None)],
+            id="same content twice in one document",
+        ),
+        pytest.param([A1, A2], {}, set(), [("a", Change.NEW, None)], id="repeated key: first wins"),
+        pytest.param(
+            [A1],
+            {"a": KnownSighting(7, A1.content_hash)},
+            set(),
+            [("a", Change.UNCHANGED, None)],
+            id="post revised by another source: left alone",
+        ),
+    ],
+)
+def test_decide(
+    posts: list[Post],
+    sightings: dict[str, KnownSighting],
+    stored: set[str],
+    expected: list[tuple[str, Change, int | None]],
+) -> None:
+    assert changes(decide(posts, sightings, stored)) == expected
+
+
+def test_the_key_is_guid_then_link_then_content_hash() -> None:
+    assert A1.entry_key == "a"
+    assert replace(A1, guid=None, link="https://x/1").entry_key == "https://x/1"
+    assert replace(A1, guid=None, link=None).entry_key == A1.content_hash
+
+
+def test_content_hash_ignores_whitespace_runs_but_not_words() -> None:
+    assert content_hash("T", "<p>a  b\n c</p>") == content_hash(" T ", "<p>a b c</p>")
+    assert content_hash("T", "<p>a b</p>") != content_hash("T", "<p>a c</p>")
+    assert content_hash("T1", "x") != content_hash("T2", "x")

@@ -1,0 +1,193 @@
+"""Feed documents in, posts out: golden pairs per format, hostile XML, encodings, non-feeds."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from ingest.convert import digest_feed
+from ingest.errors import DocumentError
+from ingest.parse import parse_feed
+from ingest.render import post_json
+from ingest.types import Digest, SourceSpec
+from tests.conftest import DATA
+
+GOLDEN = DATA / "golden"
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def _digest(data: bytes, url: str = "", **spec: Any) -> Digest:
+    return digest_feed(
+        data, spec=SourceSpec(url=url or "test-feed", **spec), comments=False, now=NOW, url=url
+    )
+
+
+@pytest.mark.parametrize("name", ["rss2.xml", "rss1.xml", "atom.xml", "jsonfeed.json"])
+def test_golden_pair(name: str) -> None:
+    expected = json.loads(
+        (GOLDEN / f"{name.split('.', maxsplit=1)[0]}.expected.json").read_text("utf-8")
+    )
+
+    digest = _digest((GOLDEN / name).read_bytes(), expected["url"], categories=("Golden",))
+
+    posts = []
+    for post in digest.posts:
+        rendered = post_json(post, post_id=0, source=expected["url"], revision=1)
+        posts.append({k: v for k, v in rendered.items() if k not in ("id", "source", "revision")})
+    assert posts == expected["posts"]
+    assert digest.feed_title == expected["feed_title"]
+    assert list(digest.skipped) == expected["skipped"]
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE rss [
+ <!ENTITY lol "lol">
+ <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+ <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+ <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+ <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+ <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+ <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<rss version="2.0"><channel><title>Laughs</title>
+<item><title>Bomb &lol9;</title><guid>b1</guid><description>&lol9;</description></item>
+</channel></rss>"""
+
+
+def _quadratic_blowup(entity_kib: int = 100, references: int = 3000) -> bytes:
+    """One large internal entity referenced thousands of times (~300 MB if expanded)."""
+    big = "A" * (entity_kib * 1024)
+    refs = "&big;" * references
+    return (
+        f'<?xml version="1.0"?>\n<!DOCTYPE rss [\n<!ENTITY big "{big}">\n]>\n'
+        f'<rss version="2.0"><channel><title>Quadratic</title><item><title>Q</title>'
+        f"<guid>q1</guid><description>{refs}</description></item></channel></rss>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        BILLION_LAUGHS,
+        _quadratic_blowup(),
+        _quadratic_blowup().decode().encode("utf-16"),  # the DOCTYPE hidden in UTF-16
+        BILLION_LAUGHS.replace(b"<!DOCTYPE rss [", b"<!-- c -->\n<!DOCTYPE rss ["),
+    ],
+    ids=["billion-laughs", "quadratic-blowup", "quadratic-utf16", "after-comment"],
+)
+def test_entity_bombs_are_not_expanded(document: bytes) -> None:
+    tracemalloc.start()
+    try:
+        digest = _digest(document)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 40 * 1024 * 1024  # the expansion would need hundreds of MB
+    for post in digest.posts:
+        assert len(post.body) < 64 * 1024
+        assert "lollol" not in post.body + post.title
+        assert "A" * 1000 not in post.body
+
+
+def test_an_html_page_is_an_error_that_points_to_the_real_feed() -> None:
+    page = b"""<!DOCTYPE html><html><head><title>Blog</title>
+    <link rel="alternate" type="application/rss+xml" href="/feed.xml">
+    </head><body>hi</body></html>"""
+
+    with pytest.raises(DocumentError) as caught:
+        parse_feed(page, source="https://blog.example/", url="https://blog.example/")
+
+    assert caught.value.kind == "html_page"
+    assert "https://blog.example/feed.xml" in str(caught.value)
+    assert str(caught.value).startswith("https://blog.example/: ")
+
+
+@pytest.mark.parametrize(
+    ("document", "kind"),
+    [(b"", "empty"), (b"   \n", "empty"), (b"<note>not a feed</note>", "not_a_feed")],
+)
+def test_non_feeds_are_errors_naming_the_source(document: bytes, kind: str) -> None:
+    with pytest.raises(DocumentError) as caught:
+        parse_feed(document, source="feeds/odd.xml")
+    assert caught.value.kind == kind
+    assert "feeds/odd.xml" in str(caught.value)
+
+
+def test_xhtml_doctype_before_an_rss_root_is_still_a_feed() -> None:
+    document = (
+        b'<?xml version="1.0"?><!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0//EN" "x">'
+        b"<rss><channel><title>found</title><item><title>t</title></item></channel></rss>"
+    )
+    assert parse_feed(document, source="x").title == "found"
+
+
+def _rss(encoding: str, title: str) -> bytes:
+    return (
+        f'<?xml version="1.0" encoding="{encoding}"?><rss version="2.0"><channel>'
+        f"<title>{title}</title><item><title>{title}</title><guid>1</guid></item>"
+        "</channel></rss>"
+    ).encode(encoding)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "title"),
+    [
+        ("gb2312", "学术界刮起离职潮"),
+        ("gbk", "學術界"),
+        ("big5", "學術界刮起離職潮"),
+        ("shift_jis", "日本語のフィード"),
+        ("windows-1251", "Пример ленты"),
+        ("euc-kr", "한국어 피드"),
+        ("iso-8859-1", "Café crème"),
+    ],
+)
+def test_legacy_encodings_come_out_readable(encoding: str, title: str) -> None:
+    assert _digest(_rss(encoding, title)).posts[0].title == title
+
+
+def test_declared_encoding_wins_over_a_wrong_http_charset() -> None:
+    gbk = _rss("gbk", "新媒体")
+    utf8 = _rss("utf-8", "Ünïcödé ✓")
+    assert parse_feed(gbk, source="x", http_charset="utf-8").title == "新媒体"
+    assert parse_feed(utf8, source="x", http_charset="windows-1252").title == "Ünïcödé ✓"
+
+
+def test_utf8_bytes_labelled_latin1_are_read_as_utf8() -> None:
+    mislabelled = _rss("utf-8", "Café 测试").replace(b'encoding="utf-8"', b'encoding="ISO-8859-1"')
+    assert parse_feed(mislabelled, source="x").title == "Café 测试"
+
+
+def test_a_bad_entry_is_skipped_and_counted_the_rest_kept() -> None:
+    document = b"""<rss version="2.0"><channel><title>C</title>
+    <item><guid isPermaLink="false">empty</guid></item>
+    <item><title>Good</title><guid>good</guid></item></channel></rss>"""
+
+    digest = _digest(document)
+
+    assert [p.title for p in digest.posts] == ["Good"]
+    assert len(digest.skipped) == 1
+    assert "empty" in digest.skipped[0]
+
+
+def test_a_feed_whose_every_entry_is_bad_is_an_error() -> None:
+    document = b"""<rss version="2.0"><channel><title>C</title>
+    <item><guid isPermaLink="false">a</guid></item>
+    <item><guid isPermaLink="false">b</guid></item></channel></rss>"""
+
+    with pytest.raises(DocumentError, match="no usable entries"):
+        _digest(document, "https://x.example/feed")
+
+
+def test_local_feed_relative_links_resolve_against_the_channel_link() -> None:
+    document = b"""<rss version="2.0"><channel><title>C</title><link>https://site.example/blog/</link>
+    <item><title>T</title><guid>1</guid><description>&lt;a href="p/1"&gt;x&lt;/a&gt;</description>
+    </item></channel></rss>"""
+    assert 'href="https://site.example/blog/p/1"' in _digest(document).posts[0].body

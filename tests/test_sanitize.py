@@ -1,0 +1,114 @@
+"""Hostile HTML is defused; what real feeds need to render survives."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.sanitize import first_image, html_to_text, sanitize_html
+
+IMAGE = '<img src="https://img.example/a.png" referrerpolicy="no-referrer" alt="A">'
+
+HOSTILE = {
+    "script": "<script>alert(1)</script>",
+    "style": "<style>body{display:none}</style>",
+    "event handler": '<img src="https://img.example/x.png" onerror="alert(1)">',
+    "javascript href": '<a href="javascript:alert(1)">x</a>',
+    "entity-encoded javascript": '<a href="&#106;avascript:alert(1)">x</a>',
+    "padded entity javascript": '<a href="&#0000106;&#0000097;vascript:alert(1)">x</a>',
+    "hex entity javascript": '<a href="&#x6A;avascript:alert(1)">x</a>',
+    "tab-prefixed javascript": '<a href="&#x09;javascript:alert(1)">x</a>',
+    "newline inside javascript": '<a href="java\nscript:alert(1)">x</a>',
+    "mixed-case javascript": '<a href="JaVaScRiPt:alert(1)">x</a>',
+    "space-prefixed javascript": '<a href=" javascript:alert(1)">x</a>',
+    "javascript in img src": '<img src="javascript:alert(1)">',
+    "javascript in data-original": '<img data-original="javascript:alert(1)">',
+    "vbscript": '<a href="vbscript:msgbox(1)">x</a>',
+    "data: html link": '<a href="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==">x</a>',
+    "form": '<form action="https://evil.example/"><input name="pw"><button>go</button></form>',
+    "foreign iframe": '<iframe src="https://evil.example/frame"></iframe>',
+    "http youtube iframe": '<iframe src="http://www.youtube.com/embed/abc"></iframe>',
+    "svg script": "<svg><script>alert(1)</script></svg>",
+    "svg onload": '<svg onload="alert(1)"></svg>',
+    "object": '<object data="https://evil.example/x.swf"></object>',
+    "embed": '<embed src="https://evil.example/x.swf">',
+    "meta refresh": '<meta http-equiv="refresh" content="0;url=https://evil.example/">',
+    "base href": '<base href="https://evil.example/">',
+    "style attribute": '<p style="background:url(javascript:alert(1))">x</p>',
+    "link stylesheet": '<link rel="stylesheet" href="https://evil.example/x.css">',
+}
+
+_FORBIDDEN = (
+    "<script",
+    "alert(1)",
+    "javascript:",
+    "vbscript",
+    "onerror",
+    "onload",
+    "<form",
+    "<input",
+    "<style",
+    "<svg",
+    "<object",
+    "<embed",
+    "<meta",
+    "<base",
+    "<link",
+    "style=",
+    "evil.example",
+    "data:text",
+)
+
+
+@pytest.mark.parametrize("vector", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_markup_is_removed_and_the_image_beside_it_kept(vector: str) -> None:
+    cleaned = sanitize_html(f"<p>before</p>{vector}{IMAGE}<p>after</p>")
+
+    lowered = cleaned.lower()
+    assert not [needle for needle in _FORBIDDEN if needle in lowered]
+    assert IMAGE.replace(">", "") in cleaned  # the image and all its attributes, unchanged
+    assert "before" in cleaned
+    assert "after" in cleaned
+
+
+def test_video_embeds_over_https_survive() -> None:
+    embed = '<iframe src="https://www.youtube.com/embed/abc" width="560" height="315"></iframe>'
+    assert sanitize_html(embed) == embed
+
+
+def test_seed_style_image_and_link_survive_unchanged() -> None:
+    fragment = (
+        '<a target="_blank" href="https://static.example/big.png">'
+        '<img data-original="https://static.example/big.png" '
+        'src="https://static.example/thumb.png" referrerpolicy="no-referrer"></a>'
+    )
+    cleaned = sanitize_html(fragment)
+    assert 'href="https://static.example/big.png"' in cleaned
+    assert 'target="_blank"' in cleaned
+    assert (
+        '<img data-original="https://static.example/big.png" '
+        'src="https://static.example/thumb.png" referrerpolicy="no-referrer">'
+    ) in cleaned
+
+
+def test_relative_urls_are_made_absolute_against_the_base() -> None:
+    cleaned = sanitize_html(
+        '<a href="../b.html">b</a><img src="/i.png" data-original="big.png">',
+        "https://example.org/dir/page.html",
+    )
+    assert 'href="https://example.org/b.html"' in cleaned
+    assert 'src="https://example.org/i.png"' in cleaned
+    assert 'data-original="https://example.org/dir/big.png"' in cleaned
+
+
+def test_first_image_is_the_first_absolute_src_not_data_original() -> None:
+    html = sanitize_html(
+        '<img src="rel.png"><img data-original="https://x/big.png" src="https://x/thumb.png">'
+    )
+    assert first_image(html) == "https://x/thumb.png"
+    assert first_image("<p>no image</p>") is None
+
+
+def test_html_to_text_strips_tags_decodes_entities_and_collapses_whitespace() -> None:
+    assert (
+        html_to_text("  <b>AT&amp;T</b>\n\n  rocks &lt;3 <script>x()</script> ") == "AT&T rocks <3"
+    )

@@ -1,0 +1,188 @@
+"""The store's contract on SQLite and PostgreSQL: migrations, atomic checks, idempotence."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, select, text
+from sqlmodel import SQLModel
+
+from ingest.config import ScheduleSettings
+from ingest.identity import Change, content_hash
+from ingest.types import FeedState, FeedStatus, FeedUpdate, Post, SourceSpec
+from scheduler.policy import after_success
+from storage import apply
+from storage.apply import record_check
+from storage.engine import Store, open_store
+from storage.entries import get_post, list_posts
+from storage.feeds import apply_sources, load_states
+from storage.migrate import current_revision, head_revision
+from storage.models import PostRow, SightingRow, SourceRow
+
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+SCHEDULE = ScheduleSettings(
+    min_interval=300, max_interval=86400, backoff_cap=86400, max_retry_after=7 * 86400
+)
+
+
+def make_post(key: str, text: str) -> Post:
+    title, body = f"T {text}", f"<p>{text}</p>"
+    return Post(
+        title=title,
+        categories=("新媒体",),
+        headimg=None,
+        author="a",
+        comments=False,
+        published=NOW - timedelta(days=1),
+        thumbnail=None,
+        body=body,
+        guid=key,
+        link=f"https://x.example/{key}",
+        content_hash=content_hash(title, body),
+    )
+
+
+def a_source(store: Store, url: str = "https://x.example/feed") -> FeedState:
+    (source_id,) = apply_sources(store, [SourceSpec(url=url)], origin="config", now=NOW)
+    (state,) = load_states(store, [source_id])
+    return state
+
+
+def ok(state: FeedState) -> FeedUpdate:
+    return after_success(
+        state,
+        None,
+        title="Feed",
+        ttl_s=None,
+        parsed=True,
+        interval_s=1800,
+        schedule=SCHEDULE,
+        now=NOW,
+        rng=random.Random(1),
+    )
+
+
+def count(store: Store, model: type[SQLModel]) -> int:
+    with store.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(model.__table__)).scalar_one())  # type: ignore[attr-defined]
+
+
+def test_a_new_store_is_at_the_newest_migration_and_matches_the_models(store: Store) -> None:
+    assert current_revision(store.engine) == head_revision()
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == []
+
+
+def test_opening_twice_migrates_once(store_url: str) -> None:
+    open_store(store_url).close()
+    again = open_store(store_url)
+    assert current_revision(again.engine) == head_revision()
+    again.close()
+
+
+def test_record_check_stores_posts_and_is_idempotent(store: Store) -> None:
+    state = a_source(store)
+    posts = [make_post("1", "one"), make_post("2", "two")]
+
+    first = record_check(store, state, posts, ok(state), now=NOW)
+    second = record_check(store, state, posts, ok(state), now=NOW)
+
+    assert first == {Change.NEW: 2}
+    assert second == {Change.UNCHANGED: 2}
+    assert (count(store, PostRow), count(store, SightingRow)) == (2, 2)
+    latest, _ = list_posts(store)
+    assert latest.post.published == NOW - timedelta(days=1)
+    assert latest.post.published.tzinfo is not None
+    assert latest.post.categories == ("新媒体",)
+    assert get_post(store, latest.id) == latest
+
+
+def test_a_failure_inside_the_transaction_leaves_the_store_as_before(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = a_source(store)
+
+    def explode(*_: object) -> None:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(apply, "save_update", explode)
+    with pytest.raises(RuntimeError):
+        record_check(store, state, [make_post("1", "one")], ok(state), now=NOW)
+
+    assert (count(store, PostRow), count(store, SightingRow)) == (0, 0)
+    (unchanged,) = load_states(store, [state.id])
+    assert unchanged.last_checked_at is None
+
+
+def test_check_state_is_saved(store: Store) -> None:
+    state = a_source(store)
+    record_check(store, state, [], ok(state), now=NOW)
+    (saved,) = load_states(store, [state.id])
+    assert saved.title == "Feed"
+    assert saved.last_checked_at == NOW
+    assert saved.next_check_at is not None
+    assert saved.next_check_at > NOW
+    with store.read() as conn:
+        assert conn.execute(select(SourceRow.__table__.c.last_status)).scalar_one() == FeedStatus.OK  # type: ignore[attr-defined]
+
+
+def test_apply_sources_adds_updates_and_never_deletes(store: Store) -> None:
+    apply_sources(
+        store,
+        [SourceSpec(url="https://a.example/f"), SourceSpec(url="https://b.example/f")],
+        origin="config",
+        now=NOW,
+    )
+    apply_sources(
+        store,
+        [SourceSpec(url="https://a.example/f", name="A", categories=("x",))],
+        origin="config",
+        now=NOW,
+    )
+
+    states = {s.url: s for s in load_states(store)}
+    assert set(states) == {"https://a.example/f", "https://b.example/f"}
+    assert states["https://a.example/f"].spec.name == "A"
+    assert states["https://a.example/f"].spec.categories == ("x",)
+
+
+def test_concurrent_writers_on_sqlite_wait_instead_of_failing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    stores = [open_store(url) for _ in range(3)]
+    states = [a_source(stores[0], f"https://x.example/{i}") for i in range(3)]
+    errors: list[BaseException] = []
+
+    def writer(index: int) -> None:
+        try:
+            for round_ in range(20):
+                post = make_post(f"{index}-{round_}", f"{index}/{round_}")
+                record_check(stores[index], states[index], [post], ok(states[index]), now=NOW)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert count(stores[0], PostRow) == 60
+    for store in stores:
+        store.close()
+
+
+def test_sqlite_is_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'x.db'}")
+    with store.read() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar_one() >= 5000
+    store.close()
