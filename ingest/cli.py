@@ -10,6 +10,7 @@ import asyncio
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
@@ -22,10 +23,11 @@ from ingest.export import Layout, export_posts
 from ingest.identity import Change
 from ingest.logs import configure_logging
 from ingest.pipeline import RunSummary, run_once
-from ingest.render import post_json, render_post
+from ingest.render import iso_utc, post_json, render_post
 from ingest.types import StoredPost
 from storage.engine import Store, open_store
 from storage.entries import get_post, iter_posts, list_posts
+from storage.stats import StoreStats, store_stats
 
 DEFAULT_DB = "sqlite:///ingest.db"
 EXIT_FAILED = 1
@@ -211,6 +213,59 @@ def export(
         )
 
     typer.echo(guarded(action))
+
+
+@app.command()
+def stats(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None) -> None:
+    """Per source: status, last and next check, errors, posts; and store totals."""
+    options: Context = ctx.obj
+
+    def action() -> StoreStats:
+        with options.store(db) as store:
+            return store_stats(store)
+
+    report = guarded(action)
+    if as_json:
+        typer.echo(json.dumps(_stats_json(report), ensure_ascii=False, indent=2))
+        return
+    typer.echo(
+        f"{'ID':>4}  {'STATUS':<12} {'LAST CHECK':<16}  {'NEXT CHECK':<16}  ERRORS  POSTS  SOURCE"
+    )
+    for source in report.sources:
+        status = source.status if source.enabled else "disabled"
+        typer.echo(
+            f"{source.id:>4}  {status:<12} {_when(source.last_checked_at):<16}  "
+            f"{_when(source.next_check_at if source.enabled else None):<16}  "
+            f"{source.error_count:>6}  {source.posts:>5}  {source.url}"
+        )
+        problem = source.disabled_reason or source.last_error
+        if problem:
+            typer.echo(f"{'':>6}{'disabled' if not source.enabled else 'last error'}: {problem}")
+    typer.echo(
+        f"{len(report.sources)} sources ({report.failing} failing, {report.disabled} disabled), "
+        f"{report.posts} posts, {report.sightings} sightings; schema {report.schema_version}"
+    )
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+def _stats_json(report: StoreStats) -> dict[str, object]:
+    def plain(value: object) -> object:
+        return iso_utc(value) if isinstance(value, datetime) else value
+
+    return {
+        "sources": [{k: plain(v) for k, v in asdict(s).items()} for s in report.sources],
+        "totals": {
+            "sources": len(report.sources),
+            "failing": report.failing,
+            "disabled": report.disabled,
+            "posts": report.posts,
+            "sightings": report.sightings,
+        },
+        "schema_version": report.schema_version,
+    }
 
 
 def _json(stored: StoredPost) -> dict[str, object]:

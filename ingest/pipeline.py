@@ -57,6 +57,7 @@ def utc_now() -> datetime:
 class FeedOutcome:
     """How one source went in one pass: what the summary, the log and the metrics report."""
 
+    source_id: int
     source: str
     status: FeedStatus
     counts: Mapping[Change, int]
@@ -174,6 +175,7 @@ class Pass:
             self._write, record_check, self.store, state, posts, change, now=now
         )
         outcome = FeedOutcome(
+            source_id=state.id,
             source=state.url,
             status=change.status,
             counts=counts,
@@ -195,7 +197,9 @@ class Pass:
             else self.settings.defaults.comments
         )
         if state.is_remote:
-            result = await self.fetcher.fetch(state.url, max_body=max_body)
+            result = await self.fetcher.fetch(
+                state.url, etag=state.etag, last_modified=state.last_modified, max_body=max_body
+            )
             if result.document is None:
                 return result, None
             digest = await self._converted(
@@ -247,7 +251,7 @@ class Pass:
 
 def _internal_error(state: FeedState, exc: Exception) -> SourceError:
     """A bug met while processing one source: logged with its traceback, reported as a failure."""
-    log.error("source_crashed", source=state.url, exc_info=exc)
+    log.error("source_crashed", source_id=state.id, url=state.url, exc_info=exc)
     return SourceError(
         state.url,
         f"internal error {type(exc).__name__}: {exc} (a bug in feed-ingest; please report it "
@@ -258,7 +262,8 @@ def _internal_error(state: FeedState, exc: Exception) -> SourceError:
 
 def _log(outcome: FeedOutcome, digest: Digest | None, error: SourceError | None) -> None:
     fields: dict[str, Any] = {
-        "source": outcome.source,
+        "source_id": outcome.source_id,
+        "url": outcome.source,
         "status": outcome.status.value,
         "duration_s": outcome.duration_s,
         **{change.value: outcome.counts.get(change, 0) for change in Change},

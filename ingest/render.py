@@ -29,6 +29,11 @@ def rfc2822(moment: datetime) -> str:
     return email.utils.format_datetime(moment.astimezone(UTC), usegmt=True)
 
 
+def iso_utc(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``: the form of every time in JSON output."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def single_quoted(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -90,6 +95,6 @@ def post_json(post: Post, *, post_id: int, source: str, revision: int) -> dict[s
         "guid": post.guid,
         "source": source,
         "content_hash": post.content_hash,
-        "published": post.published.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "published": iso_utc(post.published),
         "revision": revision,
     }

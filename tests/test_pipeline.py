@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
 from html.parser import HTMLParser
@@ -10,7 +11,11 @@ from typing import Any
 
 import frontmatter
 import pytest
+from structlog.testing import capture_logs
 
+from ingest.config import load_settings
+from ingest.pipeline import run_once
+from storage.engine import open_store
 from tests.conftest import CNBETA, SEED, write_config
 
 
@@ -186,3 +191,22 @@ def test_default_config_ingests_the_shipped_seed(
     assert [p["title"] for p in posts] == ["Nature 证实：学术界刮起离职潮 大批学者涌向工业界"]
     assert posts[0]["categories"] == ["新媒体", "cnBeta", "最新"]
     assert cli("run").stdout.startswith("nothing is due")
+
+
+def test_one_log_event_per_source_with_url_status_duration_and_counts(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    settings = load_settings(write_config(tmp_path, [{"url": str(CNBETA)}]), env={})
+    store = open_store(sqlite_url)
+    try:
+        with capture_logs() as logs:
+            asyncio.run(run_once(store, settings))
+    finally:
+        store.close()
+
+    (event,) = [e for e in logs if e["event"] == "source_processed"]
+    assert event["url"] == str(CNBETA)
+    assert event["status"] == "ok"
+    assert event["log_level"] == "info"
+    assert (event["new"], event["updated"], event["duplicate"], event["unchanged"]) == (1, 0, 0, 0)
+    assert event["duration_s"] >= 0

@@ -1,0 +1,87 @@
+"""Health and counts of the store: per source and in total (``ingest stats``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from storage.engine import Store
+from storage.migrate import current_revision
+from storage.models import PostRow, SightingRow, SourceRow
+
+SOURCES = SourceRow.__table__  # type: ignore[attr-defined]
+POSTS = PostRow.__table__  # type: ignore[attr-defined]
+SIGHTINGS = SightingRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """One source as ``stats`` shows it; ``status`` is ``new`` before its first check."""
+
+    id: int
+    url: str
+    name: str | None
+    status: str
+    enabled: bool
+    last_checked_at: datetime | None
+    next_check_at: datetime | None
+    last_success_at: datetime | None
+    error_count: int
+    last_error: str | None
+    disabled_reason: str | None
+    retry_after_until: datetime | None
+    posts: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    sources: list[SourceHealth]
+    posts: int
+    sightings: int
+    schema_version: str | None
+
+    @property
+    def failing(self) -> int:
+        return sum(1 for s in self.sources if s.enabled and s.error_count)
+
+    @property
+    def disabled(self) -> int:
+        return sum(1 for s in self.sources if not s.enabled)
+
+
+def store_stats(store: Store) -> StoreStats:
+    seen = (
+        select(SIGHTINGS.c.source_id, func.count().label("posts"))
+        .group_by(SIGHTINGS.c.source_id)
+        .subquery()
+    )
+    query = (
+        select(SOURCES, func.coalesce(seen.c.posts, 0).label("posts"))
+        .outerjoin(seen, seen.c.source_id == SOURCES.c.id)
+        .order_by(SOURCES.c.id)
+    )
+    with store.read() as conn:
+        rows = conn.execute(query).mappings().all()
+        posts = conn.execute(select(func.count()).select_from(POSTS)).scalar_one()
+        sightings = conn.execute(select(func.count()).select_from(SIGHTINGS)).scalar_one()
+    sources = [
+        SourceHealth(
+            id=row["id"],
+            url=row["url"],
+            name=row["name"] or row["title"],
+            status=row["last_status"] or "new",
+            enabled=row["enabled"],
+            last_checked_at=row["last_checked_at"],
+            next_check_at=row["next_check_at"],
+            last_success_at=row["last_success_at"],
+            error_count=row["error_count"],
+            last_error=row["last_error"],
+            disabled_reason=row["disabled_reason"],
+            retry_after_until=row["retry_after_until"],
+            posts=row["posts"],
+        )
+        for row in rows
+    ]
+    return StoreStats(sources, posts, sightings, current_revision(store.engine))

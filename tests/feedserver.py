@@ -1,0 +1,157 @@
+"""A real HTTP server on a loopback address, run in a thread, answering from a route table.
+
+Tests describe what each path answers (status, headers, body, delays, endless bodies, hangs) and
+read back what the server saw (requests with their headers, the most requests in flight at once).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes | Callable[[], Iterator[bytes]] = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    hang: bool = False
+
+
+@dataclass(frozen=True)
+class Seen:
+    path: str
+    headers: dict[str, str]
+
+
+Route = Reply | Callable[[Seen], Reply]
+
+
+class FeedServer:
+    """Serves ``routes`` on ``host`` (any 127.x.y.z works on Linux) at a free port."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.routes: dict[str, Route] = {}
+        self.seen: list[Seen] = []
+        self.max_in_flight = 0
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server = ThreadingHTTPServer((host, 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.host = host
+        self.port = self._server.server_address[1]
+
+    def url(self, path: str) -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+    def requests_to(self, path: str) -> list[Seen]:
+        return [s for s in self.seen if s.path == path]
+
+    def __enter__(self) -> FeedServer:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _answer(self, seen: Seen) -> Reply:
+        route = self.routes.get(seen.path)
+        if route is None:
+            return Reply(404, b"not here")
+        return route(seen) if callable(route) else route
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # quiet: pytest shows failures, not access logs
+
+            def do_GET(self) -> None:
+                seen = Seen(self.path, {k.lower(): v for k, v in self.headers.items()})
+                with server._lock:
+                    server.seen.append(seen)
+                    server._in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server._in_flight)
+                try:
+                    self._reply(server._answer(seen))
+                finally:
+                    with server._lock:
+                        server._in_flight -= 1
+
+            def _reply(self, reply: Reply) -> None:
+                if reply.hang:
+                    server._stopping.wait(60)
+                    return
+                if reply.delay:
+                    time.sleep(reply.delay)
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                if callable(reply.body):
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    try:
+                        for chunk in reply.body():
+                            if server._stopping.is_set():
+                                return
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        self.wfile.write(b"0\r\n\r\n")
+                    except (BrokenPipeError, ConnectionResetError):
+                        return
+                else:
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    try:
+                        self.wfile.write(reply.body)
+                    except (BrokenPipeError, ConnectionResetError):
+                        return
+
+        return Handler
+
+
+def endless() -> Iterator[bytes]:
+    """A body that never ends: a feed's start, then filler forever."""
+    yield b'<?xml version="1.0"?><rss version="2.0"><channel><title>Endless</title>'
+    while True:
+        yield b"<!-- " + b"x" * 65536 + b" -->"
+
+
+@cache
+def gzip_bomb(megabytes: int = 64) -> bytes:
+    """``megabytes`` of zeros, gzip-compressed to a few dozen kilobytes."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = b"\0" * (1024 * 1024)
+    parts = [compressor.compress(block) for _ in range(megabytes)]
+    return b"".join(parts) + compressor.flush()
+
+
+def rss(title: str, *items: tuple[str, str], channel_title: str = "Served") -> bytes:
+    """A small RSS 2.0 document; ``items`` are (guid, text) pairs."""
+    body = "".join(
+        f'<item><title>{title} {guid}</title><guid isPermaLink="false">{guid}</guid>'
+        f"<description>&lt;p&gt;{text}&lt;/p&gt;</description></item>"
+        for guid, text in items
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>{channel_title}</title><link>https://served.example/</link>{body}</channel></rss>"
+    ).encode()

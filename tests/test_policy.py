@@ -1,0 +1,223 @@
+"""Scheduling decisions as tables over a fixed ``now``: no clock, no server."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ingest.config import ScheduleSettings
+from ingest.errors import DocumentError, FetchError, SourceError
+from ingest.types import FeedState, FeedUpdate, FetchResult, SourceSpec
+from scheduler.policy import after_failure, after_success, backoff_delay, is_due, poll_interval
+
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+SCHEDULE = ScheduleSettings(
+    min_interval=300, max_interval=86400, backoff_cap=86400, max_retry_after=7 * 86400
+)
+URL = "https://x.example/feed"
+STATE = FeedState(
+    id=1,
+    url=URL,
+    spec=SourceSpec(url=URL),
+    enabled=True,
+    title="X",
+    etag='"old"',
+    last_modified=None,
+    last_checked_at=None,
+    next_check_at=None,
+    error_count=0,
+    retry_after_until=None,
+    disabled_reason=None,
+    redirect_url=None,
+    redirect_count=0,
+    ttl_s=None,
+)
+
+
+class NoJitter(random.Random):
+    def uniform(self, a: float, b: float) -> float:
+        return (a + b) / 2
+
+
+def minutes(value: float) -> timedelta:
+    return timedelta(minutes=value)
+
+
+@pytest.mark.parametrize(
+    ("interval_s", "ttl_s", "expected_s"),
+    [
+        (1800, None, 1800),
+        (60, None, 300),  # the floor
+        (1800, 3600, 3600),  # the feed's ttl asks for longer
+        (1800, 600, 1800),  # a shorter ttl never speeds us up
+        (1800, 10 * 86400, 86400),  # the ceiling
+    ],
+)
+def test_poll_interval(interval_s: float, ttl_s: int | None, expected_s: float) -> None:
+    assert poll_interval(interval_s, SCHEDULE, ttl_s=ttl_s) == expected_s
+
+
+@pytest.mark.parametrize(
+    ("errors", "expected_s"),
+    [(1, 1800), (2, 3600), (3, 7200), (5, 28800), (6, 57600), (7, 86400), (40, 86400)],
+)
+def test_backoff_doubles_from_the_interval_up_to_the_cap(errors: int, expected_s: float) -> None:
+    assert backoff_delay(errors, 1800, SCHEDULE) == expected_s
+
+
+def success(state: FeedState, result: FetchResult | None, *, parsed: bool = True) -> FeedUpdate:
+    return after_success(
+        state,
+        result,
+        title="New title",
+        ttl_s=None,
+        parsed=parsed,
+        interval_s=1800,
+        schedule=SCHEDULE,
+        now=NOW,
+        rng=NoJitter(),
+    )
+
+
+def failure(state: FeedState, error: SourceError) -> FeedUpdate:
+    return after_failure(state, error, interval_s=1800, schedule=SCHEDULE, now=NOW, rng=NoJitter())
+
+
+def test_success_schedules_one_interval_ahead_and_resets_errors() -> None:
+    failing = replace(STATE, error_count=4)
+    update = success(failing, FetchResult(url=URL, document=b"x", etag='"new"'))
+    assert update.next_check_at == NOW + minutes(30)
+    assert update.error_count == 0
+    assert update.last_error is None
+    assert update.etag == '"new"'
+    assert update.status == "ok"
+
+
+def test_not_modified_keeps_the_stored_validators_and_title() -> None:
+    update = success(STATE, FetchResult(url=URL, document=None, etag=None), parsed=False)
+    assert update.status == "not_modified"
+    assert update.etag == '"old"'
+
+
+def test_cache_max_age_stretches_the_interval() -> None:
+    update = success(STATE, FetchResult(url=URL, document=b"x", max_age_s=7200))
+    assert update.next_check_at == NOW + minutes(120)
+
+
+@pytest.mark.parametrize(
+    ("previous_url", "previous_count", "seen", "expected"),
+    [
+        (None, 0, "https://y.example/feed", ("https://y.example/feed", 1, URL)),
+        (
+            "https://y.example/feed",
+            1,
+            "https://y.example/feed",
+            (None, 0, "https://y.example/feed"),
+        ),
+        ("https://z.example/feed", 1, "https://y.example/feed", ("https://y.example/feed", 1, URL)),
+        ("https://y.example/feed", 1, None, (None, 0, URL)),
+    ],
+    ids=["first sighting", "second in a row: move", "a different target", "redirect gone"],
+)
+def test_permanent_redirects_move_the_source_on_the_second_check(
+    previous_url: str | None,
+    previous_count: int,
+    seen: str | None,
+    expected: tuple[str | None, int, str],
+) -> None:
+    state = replace(STATE, redirect_url=previous_url, redirect_count=previous_count)
+    update = success(state, FetchResult(url=URL, document=b"x", permanent_redirect=seen))
+    assert (update.redirect_url, update.redirect_count, update.url) == expected
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "wait", "enabled"),
+    [
+        (FetchError(URL, "HTTP 500", kind="http_status"), "error", minutes(30), True),
+        (DocumentError(URL, "not a feed", kind="not_a_feed"), "error", minutes(30), True),
+        (FetchError(URL, "HTTP 410 Gone", kind="gone"), "gone", minutes(30), False),
+        (
+            FetchError(URL, "HTTP 429", kind="retry_later", retry_after=NOW + timedelta(hours=3)),
+            "retry_later",
+            timedelta(hours=3),
+            True,
+        ),
+        (
+            FetchError(URL, "HTTP 503", kind="retry_later", retry_after=NOW + timedelta(days=30)),
+            "retry_later",
+            timedelta(days=7),
+            True,
+        ),
+        (FetchError(URL, "HTTP 503", kind="retry_later"), "retry_later", minutes(30), True),
+        (
+            FetchError(URL, "HTTP 429", kind="retry_later", retry_after=NOW + timedelta(seconds=5)),
+            "retry_later",
+            minutes(30),
+            True,
+        ),
+    ],
+    ids=["5xx", "bad document", "410", "retry-after", "retry-after capped", "503 bare", "short"],
+)
+def test_failures(error: SourceError, status: str, wait: timedelta, enabled: bool) -> None:
+    update = failure(STATE, error)
+    assert update.status == status
+    assert update.next_check_at == NOW + wait
+    assert update.enabled is enabled
+    assert update.error_count == 1
+    assert update.last_error == error.reason
+
+
+def test_failures_in_a_row_back_off_and_keep_the_validators() -> None:
+    update = failure(replace(STATE, error_count=2), FetchError(URL, "timeout", kind="timeout"))
+    assert update.next_check_at == NOW + minutes(120)
+    assert update.etag == '"old"'
+
+
+def test_jitter_stays_within_ten_percent() -> None:
+    rng = random.Random(7)
+    waits = {
+        after_success(
+            STATE,
+            None,
+            title=None,
+            ttl_s=None,
+            parsed=True,
+            interval_s=1800,
+            schedule=SCHEDULE,
+            now=NOW,
+            rng=rng,
+        ).next_check_at
+        - NOW
+        for _ in range(200)
+    }
+    assert len(waits) > 100
+    assert min(waits) >= minutes(27)
+    assert max(waits) <= minutes(33)
+
+
+@pytest.mark.parametrize(
+    ("changes", "force", "due"),
+    [
+        ({}, False, True),  # never checked
+        ({"next_check_at": NOW + minutes(1)}, False, False),
+        ({"next_check_at": NOW + minutes(1)}, True, True),
+        ({"next_check_at": NOW}, False, True),
+        ({"enabled": False}, True, False),
+        ({"retry_after_until": NOW + minutes(5)}, True, False),
+        ({"retry_after_until": NOW - minutes(5), "next_check_at": NOW}, False, True),
+    ],
+    ids=[
+        "new",
+        "not yet",
+        "forced",
+        "exactly due",
+        "disabled",
+        "retry-after",
+        "retry-after passed",
+    ],
+)
+def test_is_due(changes: dict[str, object], force: bool, due: bool) -> None:
+    assert is_due(replace(STATE, **changes), NOW, force=force) is due  # type: ignore[arg-type]
