@@ -57,9 +57,16 @@ def _require_postgres() -> None:
     if problem is None:
         return
     message = f"PostgreSQL at 127.0.0.1:5432 is not available: {problem}"
-    if os.environ.get("INGEST_TEST_REQUIRE_POSTGRES"):
+    if os.environ.get("FEED_INGEST_TESTS_NEED_POSTGRES"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see no INGEST_* variable of the machine they run on; each sets its own."""
+    for name in [n for n in os.environ if n.startswith("INGEST_")]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture
