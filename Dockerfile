@@ -1,4 +1,9 @@
-# feed-ingest container image. Build: docker build -t feed-ingest .
+# feed-ingest: the daemon in a small image.
+#   docker build -t feed-ingest .
+#   docker run -d --name ingest -p 8080:8080 -v ingest-data:/data --env-file ingest.env feed-ingest
+# The store and an optional ingest.toml live in the /data volume; every setting can also be an
+# INGEST_* variable (see README.md). Without a config, the shipped seed posts are ingested.
+
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -9,11 +14,17 @@ COPY seeds seeds
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim
-RUN useradd --create-home --uid 10001 ingest && mkdir /data && chown ingest /data
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    INGEST_DB=sqlite:////data/ingest.db
+RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin ingest \
+    && mkdir -p /data && chown ingest:ingest /data
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 USER ingest
 WORKDIR /data
-ENV INGEST_DB=sqlite:////data/ingest.db
-VOLUME /data
-CMD ["ingest", "run"]
+VOLUME ["/data"]
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["ingest", "healthcheck"]
+CMD ["ingest", "serve"]

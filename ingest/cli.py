@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -17,14 +19,16 @@ from typing import Annotated, NoReturn, TypeVar
 
 import typer
 
-from ingest.config import Settings, load_settings
+from ingest.config import SETTINGS, Settings, display_value, load_settings
 from ingest.errors import ConfigError, IngestError, StoreError
 from ingest.export import Layout, export_posts
 from ingest.identity import Change
 from ingest.logs import configure_logging
 from ingest.pipeline import RunSummary, run_once
+from ingest.progress import pass_progress
 from ingest.render import iso_utc, post_json, render_post
 from ingest.types import StoredPost
+from scheduler.daemon import Daemon
 from storage.engine import Store, open_store
 from storage.entries import get_post, iter_posts, list_posts
 from storage.stats import StoreStats, store_stats
@@ -42,6 +46,8 @@ app = typer.Typer(
 )
 entries_app = typer.Typer(help="Read stored posts.", no_args_is_help=True)
 app.add_typer(entries_app, name="entries")
+config_app = typer.Typer(help="Inspect the settings.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
 
 DbOption = Annotated[
     str | None,
@@ -121,8 +127,16 @@ def run(
 
     def action() -> RunSummary:
         settings = options.settings(config)
-        with options.store(db) as store:
-            return asyncio.run(run_once(store, settings, force=all_sources))
+        with options.store(db) as store, pass_progress() as progress:
+            return asyncio.run(
+                run_once(
+                    store,
+                    settings,
+                    force=all_sources,
+                    on_start=progress.on_start,
+                    on_outcome=progress.on_outcome,
+                )
+            )
 
     summary = guarded(action)
     _print_summary(summary)
@@ -141,6 +155,64 @@ def _print_summary(summary: RunSummary) -> None:
     counts = ", ".join(f"{summary.total(change)} {change.value}" for change in Change)
     skipped = sum(o.skipped for o in summary.outcomes)
     typer.echo(f"posts: {counts}, {skipped} skipped")
+
+
+@app.command()
+def serve(ctx: typer.Context, db: DbOption = None, config: ConfigOption = None) -> None:
+    """Run the daemon: check sources as they come due until SIGTERM or SIGINT.
+
+    Serves /healthz and /metrics on [serve] port (default 8080).
+    """
+    options: Context = ctx.obj
+
+    def action() -> None:
+        settings = options.settings(config)
+        with options.store(db) as store:
+            asyncio.run(Daemon(store, settings).run())
+
+    guarded(action)
+
+
+@app.command()
+def healthcheck(ctx: typer.Context, config: ConfigOption = None) -> None:
+    """Ask the local daemon's /healthz; exit 0 when healthy (the container's HEALTHCHECK)."""
+    options: Context = ctx.obj
+    settings = guarded(lambda: options.settings(config))
+    url = f"http://127.0.0.1:{settings.serve.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            typer.echo(response.read().decode().strip())
+    except urllib.error.HTTPError as exc:
+        fail(f"{url}: {exc.code} {exc.read().decode().strip()}", EXIT_FAILED)
+    except (urllib.error.URLError, OSError) as exc:
+        fail(f"{url}: no answer ({getattr(exc, 'reason', exc)})", EXIT_FAILED)
+
+
+@config_app.command("show")
+def config_show(
+    ctx: typer.Context, as_json: JsonOption = False, config: ConfigOption = None
+) -> None:
+    """The effective settings, and where each one came from."""
+    options: Context = ctx.obj
+    settings = guarded(lambda: options.settings(config))
+    rows = [
+        (s.key, display_value(s, settings.value(s.key)), settings.origins[s.key]) for s in SETTINGS
+    ]
+    sources = [spec.url for spec in settings.sources]
+    if as_json:
+        document = {
+            "settings": {key: {"value": value, "origin": origin} for key, value, origin in rows},
+            "sources": {"value": sources, "origin": settings.origins["sources"]},
+            "config_file": str(settings.config_path) if settings.config_path else None,
+        }
+        typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
+        return
+    width = max(len(key) for key, _, _ in rows)
+    for key, value, origin in rows:
+        typer.echo(f"{key:<{width}} = {json.dumps(value, ensure_ascii=False):<28} # {origin}")
+    typer.echo(f"sources ({settings.origins['sources']}):")
+    for url in sources:
+        typer.echo(f"  {url}")
 
 
 @entries_app.command("list")

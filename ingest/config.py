@@ -118,7 +118,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("serve.host", "0.0.0.0", _text, "address of /healthz and /metrics"),
     Setting("serve.port", 8080, _port, "port of /healthz and /metrics"),
     Setting("serve.tick", 15.0, parse_duration, "how often the daemon looks for due sources"),
-    Setting("serve.grace", 30.0, parse_duration, "time in-flight sources get on shutdown"),
+    Setting("serve.grace", 8.0, parse_duration, "time in-flight sources get on shutdown"),
     Setting("log.level", "info", _choice("debug", "info", "warning", "error"), "log level"),
     Setting("log.format", "auto", _choice("auto", "console", "json"), "auto: console on a tty"),
 )
@@ -196,6 +196,13 @@ _SECTIONS: dict[str, type] = {
     "serve": ServeSettings,
     "log": LogSettings,
 }
+
+
+def display_value(setting: Setting, value: Any) -> Any:
+    """``value`` as the config file would spell it: durations as "30m", lists as lists."""
+    if setting.parse is parse_duration:
+        return format_duration(value)
+    return list(value) if isinstance(value, tuple) else value
 
 
 def shipped_seeds() -> Path:

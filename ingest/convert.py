@@ -48,7 +48,13 @@ def digest_feed(
         raise DocumentError(
             spec.url, f"no usable entries ({len(skipped)} skipped: {skipped[0]})", kind="no_entries"
         )
-    return Digest(feed_title=title, posts=tuple(posts), skipped=tuple(skipped), ttl_s=feed.ttl_s)
+    return Digest(
+        feed_title=title,
+        posts=tuple(posts),
+        skipped=tuple(skipped),
+        ttl_s=feed.ttl_s,
+        published_dates=tuple(d for raw in feed.entries if (d := raw.published or raw.updated)),
+    )
 
 
 def digest_posts(

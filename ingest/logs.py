@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -15,7 +15,16 @@ QUIET_LIBRARIES = {
     "httpx": logging.WARNING,  # one INFO line per request floods a poller's log
     "httpcore": logging.WARNING,
     "alembic": logging.WARNING,  # storage.migrate logs its own one-line event instead
+    "apscheduler": logging.WARNING,  # two INFO lines per tick otherwise
 }
+
+
+def follow_stderr(stream: TextIO | None = None) -> None:
+    """Point the log handler at ``stream`` (default: the current ``sys.stderr``), e.g. while a
+    progress bar has taken stderr over."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(stream or sys.stderr)
 
 
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import secrets
+import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -37,10 +39,11 @@ from ingest.fetch import Fetcher
 from ingest.identity import Change
 from ingest.sources import LocalFeed, read_local
 from ingest.types import Digest, FeedState, FeedStatus, FeedUpdate, FetchResult
-from scheduler.policy import after_failure, after_success, is_due
+from scheduler.policy import after_failure, after_success, lease_duration
 from storage.apply import record_check
+from storage.claims import claim_due, release
 from storage.engine import Store
-from storage.feeds import apply_sources, load_states
+from storage.feeds import apply_sources
 
 log = structlog.get_logger("ingest.pipeline")
 T = TypeVar("T")
@@ -97,8 +100,11 @@ class Pass:
         fetcher: Fetcher | None = None,
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
+        owner: str | None = None,
     ) -> None:
         self.store = store
+        self.owner = owner or new_owner()
+        self.in_flight: set[int] = set()
         self.settings = settings
         self.fetcher = fetcher or Fetcher(settings.fetch)
         self.clock = clock
@@ -133,8 +139,7 @@ class Pass:
         summary = RunSummary()
 
         async def one(state: FeedState) -> None:
-            async with self._limit:
-                outcome = await self.process(state)
+            outcome = await self.process(state)
             summary.outcomes.append(outcome)
             if on_outcome:
                 on_outcome(outcome)
@@ -144,8 +149,37 @@ class Pass:
                 group.create_task(one(state))
         return summary
 
+    async def claim(self, *, force: bool = False) -> list[FeedState]:
+        """Claim the due sources not already in flight here (the daemon's tick)."""
+        return await self._in(
+            self._write,
+            claim_due,
+            self.store,
+            owner=self.owner,
+            now=self.clock(),
+            lease_for=lease_for(self.settings),
+            force=force,
+            skip=frozenset(self.in_flight),
+        )
+
+    async def release(self, ids: Iterable[int]) -> None:
+        """Give back claims that will not be processed (shutdown)."""
+        await self._in(self._write, release, self.store, set(ids), owner=self.owner)
+
     async def process(self, state: FeedState) -> FeedOutcome:
-        """Fetch, convert and store one source; its outcome (failures are recorded, not raised)."""
+        """Fetch, convert and store one claimed source; its outcome (failures are recorded).
+
+        Waits for one of ``[fetch] concurrency`` slots; the source counts as in flight from the
+        call until its check is saved.
+        """
+        self.in_flight.add(state.id)
+        try:
+            async with self._limit:
+                return await self._process(state)
+        finally:
+            self.in_flight.discard(state.id)
+
+    async def _process(self, state: FeedState) -> FeedOutcome:
         started = time.perf_counter()
         now = self.clock()
         interval = self.settings.interval_of(state.spec)
@@ -157,9 +191,7 @@ class Pass:
             change: FeedUpdate = after_success(
                 state,
                 result,
-                title=digest.feed_title if digest else None,
-                ttl_s=digest.ttl_s if digest else None,
-                parsed=digest is not None,
+                digest,
                 interval_s=interval,
                 schedule=schedule,
                 now=now,
@@ -277,11 +309,6 @@ def _log(outcome: FeedOutcome, digest: Digest | None, error: SourceError | None)
         log.info("source_processed", **fields)
 
 
-def due_states(store: Store, now: datetime, *, force: bool = False) -> list[FeedState]:
-    """The sources a pass at ``now`` should check (``force``: every enabled one, ``run --all``)."""
-    return [state for state in load_states(store) if is_due(state, now, force=force)]
-
-
 def workers_for(source_count: int) -> int:
     """Worker processes for a pass over ``source_count`` sources: none for small passes."""
     if source_count < POOL_THRESHOLD:
@@ -294,11 +321,31 @@ async def run_once(
     settings: Settings,
     *,
     force: bool = False,
+    on_start: Callable[[int], None] | None = None,
     on_outcome: Callable[[FeedOutcome], None] | None = None,
 ) -> RunSummary:
-    """``ingest run``: apply the config's sources, then one pass over those that are due."""
+    """``ingest run``: apply the config's sources, claim those that are due, process them.
+
+    ``on_start`` hears how many sources were claimed, ``on_outcome`` each outcome as it comes.
+    """
     now = utc_now()
     sync_config_sources(store, settings, now)
-    states = due_states(store, now, force=force)
-    async with Pass(store, settings, workers=workers_for(len(states))) as run:
+    owner = new_owner()
+    states = claim_due(store, owner=owner, now=now, lease_for=lease_for(settings), force=force)
+    if on_start:
+        on_start(len(states))
+    async with Pass(store, settings, workers=workers_for(len(states)), owner=owner) as run:
         return await run.run(states, on_outcome=on_outcome)
+
+
+def new_owner() -> str:
+    """A name for this process's claims: host, pid and a nonce (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def lease_for(settings: Settings) -> Callable[[int], float]:
+    return partial(
+        lease_duration,
+        timeout_s=settings.fetch.timeout,
+        concurrency=settings.fetch.concurrency,
+    )

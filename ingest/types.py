@@ -96,6 +96,8 @@ class Digest:
     posts: tuple[Post, ...]
     skipped: tuple[str, ...] = ()
     ttl_s: int | None = None
+    published_dates: tuple[datetime, ...] = ()
+    """The dates entries really carried (undated entries excluded): the publishing rate's input."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +119,7 @@ class FeedState:
     redirect_url: str | None
     redirect_count: int
     ttl_s: int | None
+    posts_per_week: float | None = None
 
     @property
     def is_remote(self) -> bool:
@@ -179,6 +182,7 @@ class FeedUpdate:
     redirect_url: str | None
     redirect_count: int
     ttl_s: int | None
+    posts_per_week: float | None
 
 
 @dataclass(frozen=True, slots=True)

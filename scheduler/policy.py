@@ -3,9 +3,12 @@
 Nothing here reads a clock, a store or the network: ``now`` and a random generator come in, a
 ``FeedUpdate`` goes out. Table tests in ``tests/test_policy.py`` pin every rule.
 
-- A success schedules the next check one interval ahead. The interval is the source's own
-  (or the default), stretched to the feed's ``<ttl>``/``max-age`` when those ask for longer,
-  and kept between the floor and the ceiling; +-10 % jitter spreads sources apart.
+- A success schedules the next check one interval ahead. A source with an interval of its own
+  keeps it; the others adapt to how often they publish: about two checks per expected new post
+  (posts per week, from the dates of the entries of the last four weeks), the ceiling for a
+  feed silent for four weeks, the default interval while the rate is unknown. The feed's
+  ``<ttl>``/``max-age`` stretch it when they ask for longer; the floor and the ceiling bound it;
+  +-10 % jitter spreads sources apart.
 - A failure backs off exponentially from the interval (x2 per failure in a row) up to the cap,
   with the same jitter; the error counter and the last error are kept; the next success resets
   both. A source is never dropped: it keeps being retried at the cap.
@@ -18,21 +21,54 @@ Nothing here reads a clock, a store or the network: ``now`` and a random generat
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from ingest.config import ScheduleSettings
 from ingest.errors import FetchError, SourceError
-from ingest.types import FeedState, FeedStatus, FeedUpdate, FetchResult
+from ingest.types import Digest, FeedState, FeedStatus, FeedUpdate, FetchResult
 
 JITTER = 0.1
 REDIRECT_CHECKS = 2
+WEEK_S = 7 * 86400.0
+RATE_WINDOW = timedelta(days=28)
+CHECKS_PER_POST = 2
+
+
+def publishing_rate(dates: Iterable[datetime], now: datetime) -> float | None:
+    """Posts per week, from the publish dates a document's entries carry.
+
+    None when no entry is dated (unknown); 0 when none is from the last four weeks. The rate is
+    taken over the span the recent entries cover, since feeds list only their latest entries.
+    """
+    dated = list(dates)
+    if not dated:
+        return None
+    recent = [d for d in dated if now - RATE_WINDOW <= d <= now + timedelta(days=1)]
+    if not recent:
+        return 0.0
+    span = max(now - min(recent), timedelta(days=1))
+    return round(len(recent) / (span / timedelta(weeks=1)), 3)
 
 
 def poll_interval(
-    interval_s: float, schedule: ScheduleSettings, *, ttl_s: int | None = None
+    interval_s: float,
+    schedule: ScheduleSettings,
+    *,
+    ttl_s: int | None = None,
+    posts_per_week: float | None = None,
 ) -> float:
-    """Seconds between checks of a healthy source: at least its ttl, within floor and ceiling."""
-    wanted = max(interval_s, ttl_s or 0)
+    """Seconds between checks of a healthy source (see the module docstring).
+
+    ``posts_per_week`` is given only for sources that adapt (no interval of their own).
+    """
+    if posts_per_week is None:
+        wanted = interval_s
+    elif posts_per_week > 0:
+        wanted = WEEK_S / (posts_per_week * CHECKS_PER_POST)
+    else:
+        wanted = schedule.max_interval
+    wanted = max(wanted, ttl_s or 0)
     return min(max(wanted, schedule.min_interval), schedule.max_interval)
 
 
@@ -49,32 +85,36 @@ def jittered(seconds: float, rng: random.Random) -> timedelta:
 def after_success(
     state: FeedState,
     result: FetchResult | None,
+    digest: Digest | None,
     *,
-    title: str | None,
-    ttl_s: int | None,
-    parsed: bool,
     interval_s: float,
     schedule: ScheduleSettings,
     now: datetime,
     rng: random.Random,
 ) -> FeedUpdate:
-    """The source after a check that got a document (``parsed``) or "not modified".
+    """The source after a check that got a document (``digest``) or "not modified" (None).
 
-    ``result`` is None for a local source; ``ttl_s`` is the feed's ``<ttl>`` when it was parsed.
+    ``result`` is None for a local source.
     """
     redirect_url, redirect_count, move_to = _redirect(state, result)
     max_age = result.max_age_s if result else None
-    ttl = max(ttl_s or 0, max_age or 0) or state.ttl_s
+    ttl = max((digest.ttl_s if digest else None) or 0, max_age or 0) or state.ttl_s
+    rate = publishing_rate(digest.published_dates, now) if digest else state.posts_per_week
+    adapts = state.spec.interval_s is None
+    interval = poll_interval(
+        interval_s, schedule, ttl_s=ttl, posts_per_week=rate if adapts else None
+    )
+    parsed = digest is not None
     status = FeedStatus.OK if parsed else FeedStatus.NOT_MODIFIED
     if move_to:
         status = FeedStatus.MOVED
     return FeedUpdate(
         status=status,
         checked_at=now,
-        next_check_at=now + jittered(poll_interval(interval_s, schedule, ttl_s=ttl), rng),
+        next_check_at=now + jittered(interval, rng),
         url=move_to or state.url,
         enabled=True,
-        title=title or state.title,
+        title=(digest.feed_title if digest else None) or state.title,
         etag=(result.etag if result and parsed else state.etag),
         last_modified=(result.last_modified if result and parsed else state.last_modified),
         error_count=0,
@@ -84,6 +124,7 @@ def after_success(
         redirect_url=redirect_url,
         redirect_count=redirect_count,
         ttl_s=ttl,
+        posts_per_week=rate,
     )
 
 
@@ -128,6 +169,7 @@ def after_failure(
         redirect_url=state.redirect_url,
         redirect_count=state.redirect_count,
         ttl_s=state.ttl_s,
+        posts_per_week=state.posts_per_week,
     )
 
 
@@ -140,6 +182,13 @@ def _redirect(state: FeedState, result: FetchResult | None) -> tuple[str | None,
     if count >= REDIRECT_CHECKS:
         return None, 0, target
     return target, count, None
+
+
+def lease_duration(count: int, *, timeout_s: float, concurrency: int) -> float:
+    """Seconds a claim of ``count`` sources is held: long enough for each to wait for a slot and
+    time out, twice over. Only a crashed process's claims ever run this long."""
+    rounds = count // concurrency + 1
+    return 2 * timeout_s * rounds + 60
 
 
 def is_due(state: FeedState, now: datetime, *, force: bool = False) -> bool:

@@ -56,7 +56,7 @@ def load_states(store: Store, ids: Sequence[int] | None = None) -> list[FeedStat
     if ids is not None:
         query = query.where(T.id.in_(ids))
     with store.read() as conn:
-        return [_state(row) for row in conn.execute(query).mappings()]
+        return [state_from_row(row) for row in conn.execute(query).mappings()]
 
 
 def save_update(conn: Connection, state: FeedState, change: FeedUpdate) -> None:
@@ -80,6 +80,9 @@ def save_update(conn: Connection, state: FeedState, change: FeedUpdate) -> None:
         "redirect_url": change.redirect_url,
         "redirect_count": change.redirect_count,
         "ttl_s": change.ttl_s,
+        "posts_per_week": change.posts_per_week,
+        "lease_owner": None,
+        "lease_until": None,
     }
     if change.status.succeeded:
         values["last_success_at"] = change.checked_at
@@ -104,7 +107,7 @@ def _spec_columns(spec: SourceSpec) -> dict[str, Any]:
     }
 
 
-def _state(row: RowMapping) -> FeedState:
+def state_from_row(row: RowMapping) -> FeedState:
     return FeedState(
         id=row["id"],
         url=row["url"],
@@ -128,4 +131,5 @@ def _state(row: RowMapping) -> FeedState:
         redirect_url=row["redirect_url"],
         redirect_count=row["redirect_count"],
         ttl_s=row["ttl_s"],
+        posts_per_week=row["posts_per_week"],
     )

@@ -82,6 +82,9 @@ class SourceRow(SQLModel, table=True):
         default_factory=list, sa_type=JSON, description="URLs before permanent redirects"
     )
     ttl_s: int | None = Field(default=None, description="feed's <ttl> or Cache-Control max-age")
+    posts_per_week: float | None = Field(
+        default=None, description="publishing rate from entry dates; NULL: unknown"
+    )
     lease_owner: str | None = Field(default=None, description="process processing it now")
     lease_until: datetime | None = Field(
         default=None, sa_type=UTCDateTime, description="that claim expires at"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +168,50 @@ def test_the_store_comes_from_ingest_db_when_no_option_is_given(
     assert CliRunner().invoke(app, ["run"], env=env).exit_code == 0
     assert (tmp_path / "env.db").is_file()
     assert not (tmp_path / "ingest.db").exists()
+
+
+def test_config_show_tells_where_each_value_came_from(tmp_path: Path, cli_for: Any) -> None:
+    cli = cli_for(write_config(tmp_path, [{"url": str(CNBETA)}], fetch={"per_host": 3}))
+
+    shown = cli("config", "show", "--json", env={"INGEST_FETCH_TIMEOUT": "7s"}).json()
+
+    assert shown["settings"]["fetch.timeout"] == {
+        "value": "7s",
+        "origin": "env INGEST_FETCH_TIMEOUT",
+    }
+    assert shown["settings"]["fetch.per_host"]["value"] == 3
+    assert shown["settings"]["fetch.per_host"]["origin"].endswith("ingest.toml")
+    assert shown["settings"]["serve.port"] == {"value": 8080, "origin": "default"}
+    assert shown["sources"]["value"] == [str(CNBETA)]
+    text = cli("config", "show").stdout
+    assert "fetch.per_host               = 3" in text
+
+
+def test_run_on_a_terminal_draws_a_progress_bar(tmp_path: Path, sqlite_url: str) -> None:
+    config = write_config(tmp_path, [{"url": str(CNBETA)}])
+    main, child = os.openpty()
+    ingest = str(Path(sys.executable).parent / "ingest")
+    done = subprocess.run(
+        [ingest, "--db", sqlite_url, "--config", str(config), "run"],
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        check=False,
+        timeout=60,
+    )
+    os.close(child)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(main)
+
+    assert done.returncode == 0
+    assert b"checking sources" in output
+    assert b"1/1" in output
+    assert b"sources: 1 ok, 0 failed" in output

@@ -155,17 +155,18 @@ def test_410_disables_the_source_and_run_all_leaves_it_alone(
     assert len(server.requests_to("/feed")) == 1
 
 
-def _retry_after_forms() -> list[tuple[str, str]]:
-    later = datetime.now(UTC) + timedelta(seconds=120)
-    return [("seconds", "120"), ("http-date", email.utils.format_datetime(later, usegmt=True))]
+def _retry_after(form: str) -> str:
+    if form == "seconds":
+        return "120"
+    return email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
 
 
 @pytest.mark.parametrize("status", [429, 503])
-@pytest.mark.parametrize(("form", "value"), _retry_after_forms())
+@pytest.mark.parametrize("form", ["seconds", "http-date"])
 def test_retry_after_is_honoured_even_by_run_all(
-    server: FeedServer, harness: Harness, status: int, form: str, value: str
+    server: FeedServer, harness: Harness, status: int, form: str
 ) -> None:
-    server.routes["/feed"] = Reply(status, b"slow down", {"Retry-After": value})
+    server.routes["/feed"] = Reply(status, b"slow down", {"Retry-After": _retry_after(form)})
     settings = harness.settings(server.url("/feed"))
 
     first = harness.run(settings)

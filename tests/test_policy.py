@@ -10,8 +10,15 @@ import pytest
 
 from ingest.config import ScheduleSettings
 from ingest.errors import DocumentError, FetchError, SourceError
-from ingest.types import FeedState, FeedUpdate, FetchResult, SourceSpec
-from scheduler.policy import after_failure, after_success, backoff_delay, is_due, poll_interval
+from ingest.types import Digest, FeedState, FeedUpdate, FetchResult, SourceSpec
+from scheduler.policy import (
+    after_failure,
+    after_success,
+    backoff_delay,
+    is_due,
+    poll_interval,
+    publishing_rate,
+)
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 SCHEDULE = ScheduleSettings(
@@ -35,6 +42,9 @@ STATE = FeedState(
     redirect_count=0,
     ttl_s=None,
 )
+
+
+DIGEST = Digest(feed_title="New title", posts=())
 
 
 class NoJitter(random.Random):
@@ -68,13 +78,13 @@ def test_backoff_doubles_from_the_interval_up_to_the_cap(errors: int, expected_s
     assert backoff_delay(errors, 1800, SCHEDULE) == expected_s
 
 
-def success(state: FeedState, result: FetchResult | None, *, parsed: bool = True) -> FeedUpdate:
+def success(
+    state: FeedState, result: FetchResult | None, *, digest: Digest | None = DIGEST
+) -> FeedUpdate:
     return after_success(
         state,
         result,
-        title="New title",
-        ttl_s=None,
-        parsed=parsed,
+        digest,
         interval_s=1800,
         schedule=SCHEDULE,
         now=NOW,
@@ -97,7 +107,7 @@ def test_success_schedules_one_interval_ahead_and_resets_errors() -> None:
 
 
 def test_not_modified_keeps_the_stored_validators_and_title() -> None:
-    update = success(STATE, FetchResult(url=URL, document=None, etag=None), parsed=False)
+    update = success(STATE, FetchResult(url=URL, document=None, etag=None), digest=None)
     assert update.status == "not_modified"
     assert update.etag == '"old"'
 
@@ -182,9 +192,7 @@ def test_jitter_stays_within_ten_percent() -> None:
         after_success(
             STATE,
             None,
-            title=None,
-            ttl_s=None,
-            parsed=True,
+            DIGEST,
             interval_s=1800,
             schedule=SCHEDULE,
             now=NOW,
@@ -221,3 +229,61 @@ def test_jitter_stays_within_ten_percent() -> None:
 )
 def test_is_due(changes: dict[str, object], force: bool, due: bool) -> None:
     assert is_due(replace(STATE, **changes), NOW, force=force) is due  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("posts_per_week", "ttl_s", "expected_s"),
+    [
+        (None, None, 1800),  # rate unknown: the interval
+        (14, None, 6 * 3600),  # two a day: every six hours
+        (168, None, 1800),  # hourly: every half hour
+        (100_000, None, 300),  # never faster than the floor
+        (0, None, 86400),  # silent for four weeks: the ceiling
+        (14, 12 * 3600, 12 * 3600),  # the feed's ttl asks for longer
+    ],
+)
+def test_adaptive_interval_follows_the_publishing_rate(
+    posts_per_week: float | None, ttl_s: int | None, expected_s: float
+) -> None:
+    assert poll_interval(1800, SCHEDULE, ttl_s=ttl_s, posts_per_week=posts_per_week) == expected_s
+
+
+@pytest.mark.parametrize(
+    ("ages_days", "expected"),
+    [
+        ([], None),
+        ([40, 60], 0.0),
+        ([0, 0.5, 1, 1.5, 2], 17.5),  # five posts over two days
+        ([0], 7.0),  # one post today: at least a day's span
+        ([-5, 40], 0.0),  # a date far in the future is ignored
+    ],
+)
+def test_publishing_rate(ages_days: list[float], expected: float | None) -> None:
+    dates = [NOW - timedelta(days=age) for age in ages_days]
+    assert publishing_rate(dates, NOW) == expected
+
+
+def test_sources_with_their_own_interval_do_not_adapt() -> None:
+    busy = Digest(
+        feed_title="Busy",
+        posts=(),
+        published_dates=tuple(NOW - timedelta(hours=h) for h in range(1, 49)),
+    )
+    fixed = replace(STATE, spec=SourceSpec(url=URL, interval_s=1800))
+
+    adaptive_update = success(STATE, None, digest=busy)
+    fixed_update = success(fixed, None, digest=busy)
+
+    assert adaptive_update.posts_per_week == 168.0
+    assert adaptive_update.next_check_at == NOW + minutes(30)  # hourly feed: every 30 min
+    assert fixed_update.next_check_at == NOW + minutes(30)
+    quiet = Digest(feed_title="Quiet", posts=(), published_dates=(NOW - timedelta(days=90),))
+    assert success(STATE, None, digest=quiet).next_check_at == NOW + timedelta(hours=24)
+    assert success(fixed, None, digest=quiet).next_check_at == NOW + minutes(30)
+
+
+def test_not_modified_keeps_the_known_rate() -> None:
+    known = replace(STATE, posts_per_week=14.0)
+    update = success(known, FetchResult(url=URL, document=None), digest=None)
+    assert update.posts_per_week == 14.0
+    assert update.next_check_at == NOW + timedelta(hours=6)

@@ -1,0 +1,58 @@
+"""A progress bar for long ``ingest run`` passes on a terminal (rich, which typer ships with).
+
+Off a terminal nothing is drawn: the per-source log lines and the summary are the record. While
+the bar is live, log lines are printed above it instead of through it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
+from ingest.logs import follow_stderr
+from ingest.pipeline import FeedOutcome
+
+
+@dataclass
+class PassProgress:
+    """The callbacks ``run_once`` takes; no-ops when there is no bar."""
+
+    bar: Progress | None = None
+    task: TaskID | None = None
+    failed: int = 0
+
+    def on_start(self, total: int) -> None:
+        if self.bar is not None:
+            self.task = self.bar.add_task("checking sources", total=total, failed=0)
+
+    def on_outcome(self, outcome: FeedOutcome) -> None:
+        self.failed += not outcome.status.succeeded
+        if self.bar is not None and self.task is not None:
+            self.bar.update(self.task, advance=1, failed=self.failed)
+
+
+@contextmanager
+def pass_progress() -> Iterator[PassProgress]:
+    if not sys.stderr.isatty():
+        yield PassProgress()
+        return
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        console=Console(stderr=True),
+        transient=True,
+        redirect_stderr=True,
+    )
+    with bar:
+        follow_stderr()
+        try:
+            yield PassProgress(bar)
+        finally:
+            follow_stderr(sys.__stderr__)
