@@ -6,7 +6,8 @@ the source's state, and commits -- or, on any error, leaves the store exactly as
 it again with the same posts changes nothing but the check times.
 
 Writes are batched (one INSERT ... RETURNING for new posts, one executemany per kind of change),
-never one ORM object per row: this is the hot path of a cold pass.
+never one ORM object per row: this is the hot path of a cold pass. New and revised posts are
+(re)indexed for search in the same transaction, so the index never lags the posts.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ingest.types import FeedState, FeedUpdate, Post
 from storage.engine import Store
 from storage.feeds import save_update
 from storage.models import PostRow, SightingRow
+from storage.search import index_posts
 
 POSTS = PostRow.__table__  # type: ignore[attr-defined]
 SIGHTINGS = SightingRow.__table__  # type: ignore[attr-defined]
@@ -96,6 +98,7 @@ def _apply(
             ],
         )
         post_ids.update({row.content_hash: row.id for row in inserted})
+        index_posts(conn, [(post_ids[post.content_hash], post) for post in new], replace=False)
 
     revised = [i for i in intents if i.change is Change.UPDATED]
     if revised:
@@ -106,6 +109,9 @@ def _apply(
             [{**_post_columns(i.post, now), "post_id": i.revise} for i in revised],
         )
         post_ids.update({i.post.content_hash: i.revise for i in revised if i.revise is not None})
+        index_posts(
+            conn, [(i.revise, i.post) for i in revised if i.revise is not None], replace=True
+        )
 
     pointed = [i for i in intents if i.change is not Change.UNCHANGED]
     if pointed:
