@@ -189,3 +189,20 @@ class StoredPost:
     post: Post
     source: str | None
     revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSource:
+    """A source as the store lists it: its settings, who added it, and the feed's own title."""
+
+    id: int
+    spec: SourceSpec
+    origin: str
+    enabled: bool
+    title: str | None
+    created_at: datetime
+
+    @property
+    def label(self) -> str:
+        """What to call it: the configured name, else the feed's title, else its URL."""
+        return self.spec.name or self.title or self.spec.url
