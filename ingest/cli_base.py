@@ -66,14 +66,20 @@ class Context:
     def __init__(self, db: str | None, config: Path | None) -> None:
         self.db = db
         self.config = config
+        self.logging_configured = False
 
     def settings(self, config: Path | None) -> Settings:
         settings = load_settings(config or self.config)
         configure_logging(settings.log.level, settings.log.format)
+        self.logging_configured = True
         return settings
 
     @contextmanager
     def store(self, db: str | None, *, migrate: bool = True) -> Iterator[Store]:
+        if not self.logging_configured:
+            # Opening may migrate, which logs: to stderr, never into a command's --json output.
+            configure_logging()
+            self.logging_configured = True
         store = open_store(db or self.db or DEFAULT_DB, migrate=migrate)
         try:
             yield store
