@@ -19,6 +19,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine
 
 from storage.models import SEARCH_INDEX
@@ -48,8 +49,12 @@ def current_revision(engine: Engine) -> str | None:
 
 def is_known(revision: str | None) -> bool:
     """Whether this code can read a store at ``revision`` (None: an empty database)."""
-    script = ScriptDirectory.from_config(alembic_config())
-    return revision is None or script.get_revision(revision) is not None
+    if revision is None:
+        return True
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:  # "Can't locate revision"
+        return False
 
 
 def include_name(name: str | None, type_: str, _parents: object) -> bool:

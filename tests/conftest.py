@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -137,7 +138,11 @@ class Cli:
         options = ["--db", self.db]
         if self.config is not None:
             options += ["--config", str(self.config)]
-        result = CliRunner().invoke(app, [*options, *args], env=env)
+        try:
+            result = CliRunner().invoke(app, [*options, *args], env=env)
+        finally:
+            # The CLI logs to the runner's stderr, which is closed once the command returns.
+            logging.getLogger().handlers.clear()
         if result.exception and not isinstance(result.exception, SystemExit):
             raise result.exception
         return CliResult(result.exit_code, result.stdout, result.stderr)
