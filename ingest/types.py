@@ -96,6 +96,10 @@ class Digest:
     posts: tuple[Post, ...]
     skipped: tuple[str, ...] = ()
     ttl_s: int | None = None
+    search_fields: tuple[tuple[str, str], ...] = ()
+    """Each post's title and body as the search index holds them, in the order of ``posts``:
+    made here, in the worker process that made the posts, so the store's single writer does
+    not spend its time on text (empty: the store makes them)."""
 
 
 @dataclass(frozen=True, slots=True)

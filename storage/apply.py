@@ -13,7 +13,7 @@ never one ORM object per row: this is the hot path of a cold pass. New and revis
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -39,15 +39,21 @@ def record_check(
     change: FeedUpdate,
     *,
     now: datetime,
+    search_fields: Sequence[tuple[str, str]] = (),
 ) -> Counter[Change]:
-    """Store ``posts`` seen at source ``state`` and its new state; what happened to the posts."""
+    """Store ``posts`` seen at source ``state`` and its new state; what happened to the posts.
+
+    ``search_fields``: the posts' index text, in their order (``Digest.search_fields``), when
+    the caller made it already.
+    """
     with store.write() as conn:
         intents: list[EntryIntent] = []
         if posts:
             sightings = _known_sightings(conn, state.id, [p.entry_key for p in posts])
             stored = _stored_hashes(conn, [p.content_hash for p in posts])
             intents = decide(posts, sightings, stored.keys())
-            _apply(conn, state.id, intents, stored, now)
+            texts = {p.content_hash: f for p, f in zip(posts, search_fields, strict=False)}
+            _apply(conn, state.id, intents=intents, post_ids=stored, now=now, texts=texts)
         save_update(conn, state, change)
     return Counter(intent.change for intent in intents)
 
@@ -76,9 +82,11 @@ def _stored_hashes(conn: Connection, hashes: list[str]) -> dict[str, int]:
 def _apply(
     conn: Connection,
     source_id: int,
+    *,
     intents: list[EntryIntent],
     post_ids: dict[str, int],
     now: datetime,
+    texts: Mapping[str, tuple[str, str]],
 ) -> None:
     """Write ``intents``; ``post_ids`` (hash -> id of stored posts) is extended as posts are."""
     new = [i.post for i in intents if i.change is Change.NEW]
@@ -98,7 +106,7 @@ def _apply(
             ],
         )
         post_ids.update({row.content_hash: row.id for row in inserted})
-        index_posts(conn, [(post_ids[post.content_hash], post) for post in new], replace=False)
+        index_posts(conn, [(post_ids[p.content_hash], p) for p in new], replace=False, texts=texts)
 
     revised = [i for i in intents if i.change is Change.UPDATED]
     if revised:
@@ -110,7 +118,10 @@ def _apply(
         )
         post_ids.update({i.post.content_hash: i.revise for i in revised if i.revise is not None})
         index_posts(
-            conn, [(i.revise, i.post) for i in revised if i.revise is not None], replace=True
+            conn,
+            [(i.revise, i.post) for i in revised if i.revise is not None],
+            replace=True,
+            texts=texts,
         )
 
     pointed = [i for i in intents if i.change is not Change.UNCHANGED]

@@ -16,7 +16,7 @@ thus ranked among its latest matches, which keeps every query fast; a rarer one 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -63,10 +63,17 @@ def _index(conn: Connection) -> tuple[TableClause, ColumnElement[int]]:
     return index, index.c[key]
 
 
-def index_posts(conn: Connection, posts: Sequence[tuple[int, Post]], *, replace: bool) -> None:
+def index_posts(
+    conn: Connection,
+    posts: Sequence[tuple[int, Post]],
+    *,
+    replace: bool,
+    texts: Mapping[str, tuple[str, str]] | None = None,
+) -> None:
     """Index ``posts`` (post id, post) in the caller's transaction, in one batch.
 
     ``replace``: the posts were indexed before (a revision), their old rows go first.
+    ``texts``: ``indexed_fields`` of posts by content hash, where the caller has them already.
     """
     if not posts:
         return
@@ -77,7 +84,8 @@ def index_posts(conn: Connection, posts: Sequence[tuple[int, Post]], *, replace:
             conn.execute(delete(index).where(key.in_(ids[start : start + _CHUNK])))
     rows = []
     for post_id, post in posts:
-        title, body = indexed_fields(post.title, post.body)
+        known = texts.get(post.content_hash) if texts else None
+        title, body = known or indexed_fields(post.title, post.body)
         rows.append({key.name: post_id, "title": title, "body": body})
     conn.execute(insert(index), rows)
 
