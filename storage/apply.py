@@ -97,7 +97,7 @@ def _apply(
             ),
             [
                 {
-                    **_post_columns(post, now),
+                    **post_columns(post, now),
                     "source_id": source_id,
                     "first_seen_at": now,
                     "revision": 1,
@@ -114,7 +114,7 @@ def _apply(
             update(POSTS)
             .where(POSTS.c.id == bindparam("post_id"))
             .values(revision=POSTS.c.revision + 1),
-            [{**_post_columns(i.post, now), "post_id": i.revise} for i in revised],
+            [{**post_columns(i.post, now), "post_id": i.revise} for i in revised],
         )
         post_ids.update({i.post.content_hash: i.revise for i in revised if i.revise is not None})
         index_posts(
@@ -174,7 +174,7 @@ def _upsert_sightings(
     )
 
 
-def _post_columns(post: Post, now: datetime) -> dict[str, Any]:
+def post_columns(post: Post, now: datetime) -> dict[str, Any]:
     """The columns a post's content sets, on insert and on revision alike."""
     return {
         "content_hash": post.content_hash,

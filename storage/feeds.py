@@ -114,18 +114,23 @@ def spec_columns(spec: SourceSpec) -> dict[str, Any]:
     }
 
 
+def spec_from_row(row: RowMapping) -> SourceSpec:
+    """The settings of a ``sources`` row: what ``spec_columns`` wrote."""
+    return SourceSpec(
+        url=row["url"],
+        name=row["name"],
+        categories=tuple(row["categories"] or ()),
+        interval_s=row["interval_s"],
+        comments=row["comments"],
+        max_body=row["max_body"],
+    )
+
+
 def _state(row: RowMapping) -> FeedState:
     return FeedState(
         id=row["id"],
         url=row["url"],
-        spec=SourceSpec(
-            url=row["url"],
-            name=row["name"],
-            categories=tuple(row["categories"] or ()),
-            interval_s=row["interval_s"],
-            comments=row["comments"],
-            max_body=row["max_body"],
-        ),
+        spec=spec_from_row(row),
         enabled=row["enabled"],
         title=row["title"],
         etag=row["etag"],

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, RowMapping, delete, exists, func, or_, select
 from ingest.config import canonical_source_url
 from ingest.types import SourceSpec, StoredSource
 from storage.engine import Store
-from storage.feeds import SOURCES, insert_source, known_urls, spec_columns
+from storage.feeds import SOURCES, insert_source, known_urls, spec_columns, spec_from_row
 from storage.models import PostRow, SightingRow
 
 POSTS = PostRow.__table__  # type: ignore[attr-defined]
@@ -160,14 +160,7 @@ def _get(conn: Connection, source_id: int) -> StoredSource:
 def _stored(row: RowMapping) -> StoredSource:
     return StoredSource(
         id=row["id"],
-        spec=SourceSpec(
-            url=row["url"],
-            name=row["name"],
-            categories=tuple(row["categories"] or ()),
-            interval_s=row["interval_s"],
-            comments=row["comments"],
-            max_body=row["max_body"],
-        ),
+        spec=spec_from_row(row),
         origin=row["origin"],
         enabled=row["enabled"],
         title=row["title"],

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from ingest.errors import StoreError
+from storage.apply import post_columns
 from storage.engine import open_store
 from storage.entries import list_posts
 from storage.migrate import current_revision, head_revision, upgrade
@@ -33,20 +34,9 @@ def make_old_store(url: str) -> None:
     with store.write() as conn:
         for post in OLD_POSTS:
             row = {
-                "content_hash": post.content_hash,
-                "title": post.title,
-                "categories": list(post.categories),
-                "headimg": post.headimg,
-                "author": post.author,
-                "comments": post.comments,
-                "published_at": post.published,
-                "thumbnail": post.thumbnail,
-                "body": post.body,
-                "link": post.link,
-                "guid": post.guid,
+                **post_columns(post, NOW),
                 "source_id": state.id,
                 "first_seen_at": NOW,
-                "updated_at": NOW,
                 "revision": 1,
             }
             post_id = conn.execute(POSTS.insert().returning(POSTS.c.id), row).scalar_one()
