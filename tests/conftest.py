@@ -26,6 +26,9 @@ DATA = Path(__file__).parent / "data"
 SEED = DATA / "000_dd9e6ee67f5cdc93.txt"
 CNBETA = DATA / "cnbeta.xml"
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+REQUIRE_POSTGRES = bool(os.environ.pop("INGEST_TEST_REQUIRE_POSTGRES", ""))
+"""Set by CI. Read once and removed from the environment: ``ingest`` refuses unknown
+``INGEST_*`` variables, and the CLI tests run it in this process."""
 
 
 @functools.cache
@@ -58,7 +61,7 @@ def _require_postgres() -> None:
     if problem is None:
         return
     message = f"PostgreSQL at 127.0.0.1:5432 is not available: {problem}"
-    if os.environ.get("INGEST_TEST_REQUIRE_POSTGRES"):
+    if REQUIRE_POSTGRES:
         pytest.fail(message)
     pytest.skip(message)
 
