@@ -10,33 +10,40 @@ import asyncio
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated
 
 import typer
 
-from ingest.config import SETTINGS, Settings, display_value, load_settings
-from ingest.errors import ConfigError, IngestError, StoreError
+from ingest.cli_base import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    ConfigOption,
+    Context,
+    DbOption,
+    JsonOption,
+    SinceOption,
+    UntilOption,
+    fail,
+    guarded,
+    print_json,
+)
+from ingest.cli_feeds import feeds_app
+from ingest.config import SETTINGS, display_value
 from ingest.export import Layout, export_posts
 from ingest.identity import Change
-from ingest.logs import configure_logging
 from ingest.pipeline import RunSummary, run_once
 from ingest.progress import pass_progress
 from ingest.render import iso_utc, post_json, render_post
 from ingest.types import StoredPost
 from scheduler.daemon import Daemon
-from storage.engine import Store, open_store
-from storage.entries import get_post, iter_posts, list_posts
+from storage.engine import migrate_store
+from storage.entries import PostFilter, get_post, iter_posts, list_posts
+from storage.search import search_posts
+from storage.sources import find_source
 from storage.stats import StoreStats, store_stats
-
-DEFAULT_DB = "sqlite:///ingest.db"
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-R = TypeVar("R")
 
 app = typer.Typer(
     help="Poll RSS, Atom and JSON Feed sources and keep every entry once, as a front-matter post.",
@@ -45,67 +52,17 @@ app = typer.Typer(
     add_completion=False,
 )
 entries_app = typer.Typer(help="Read stored posts.", no_args_is_help=True)
+db_app = typer.Typer(help="Look after the store itself.", no_args_is_help=True)
 app.add_typer(entries_app, name="entries")
 config_app = typer.Typer(help="Inspect the settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", envvar="INGEST_DB", help=f"Store URL [default: {DEFAULT_DB}]", show_default=False
-    ),
-]
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        envvar="INGEST_CONFIG",
-        help="Config file [default: ./ingest.toml if present, else the built-in one]",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-
-
-class Context:
-    """The global options, given before or after the command name (the latter wins)."""
-
-    def __init__(self, db: str | None, config: Path | None) -> None:
-        self.db = db
-        self.config = config
-
-    def settings(self, config: Path | None) -> Settings:
-        settings = load_settings(config or self.config)
-        configure_logging(settings.log.level, settings.log.format)
-        return settings
-
-    @contextmanager
-    def store(self, db: str | None) -> Iterator[Store]:
-        store = open_store(db or self.db or DEFAULT_DB)
-        try:
-            yield store
-        finally:
-            store.close()
+app.add_typer(feeds_app, name="feeds")
+app.add_typer(db_app, name="db")
 
 
 @app.callback()
 def main_options(ctx: typer.Context, db: DbOption = None, config: ConfigOption = None) -> None:
     ctx.obj = Context(db, config)
-
-
-def fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def guarded(action: Callable[[], R]) -> R:
-    """Run ``action``, turning our errors into a message and the documented exit code."""
-    try:
-        return action()
-    except (ConfigError, StoreError) as exc:
-        fail(str(exc), EXIT_USAGE)
-    except IngestError as exc:
-        fail(str(exc), EXIT_FAILED)
 
 
 @app.command()
@@ -218,20 +175,65 @@ def config_show(
 @entries_app.command("list")
 def entries_list(
     ctx: typer.Context,
+    *,
     as_json: JsonOption = False,
+    feed: Annotated[
+        str | None,
+        typer.Option("--feed", metavar="ID_OR_URL", help="Only posts this source served."),
+    ] = None,
+    category: Annotated[
+        str | None, typer.Option("--category", help="Only posts with this category.")
+    ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N posts.")] = None,
     db: DbOption = None,
 ) -> None:
-    """Stored posts, newest first."""
+    """Stored posts, newest first by their publish date (UTC); filters combine."""
     options: Context = ctx.obj
+    if since and until and since > until:
+        fail("--since is after --until: no post can match", EXIT_USAGE)
 
     def action() -> list[StoredPost]:
         with options.store(db) as store:
-            return list_posts(store, limit=limit)
+            source_id = None
+            if feed is not None:
+                source = find_source(store, feed, base=Path.cwd())
+                if source is None:
+                    fail(f"no source {feed!r}; `ingest feeds list` shows them", EXIT_FAILED)
+                source_id = source.id
+            where = PostFilter(source_id=source_id, category=category, since=since, until=until)
+            return list_posts(store, limit=limit, where=where)
 
-    posts = guarded(action)
+    _print_posts(guarded(action), as_json)
+
+
+@entries_app.command("search")
+def entries_search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(metavar="QUERY", help='Words or "a phrase".')],
+    as_json: JsonOption = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most N posts.")] = 20,
+    db: DbOption = None,
+) -> None:
+    """Posts whose title or text holds every word of QUERY, best match first.
+
+    Chinese, Japanese and Korean work without spaces: `ingest entries search 离职潮`.
+    """
+    options: Context = ctx.obj
+    if not query.strip():
+        fail("QUERY is empty: give a word or phrase to look for", EXIT_USAGE)
+
+    def action() -> list[StoredPost]:
+        with options.store(db) as store:
+            return search_posts(store, query, limit=limit)
+
+    _print_posts(guarded(action), as_json)
+
+
+def _print_posts(posts: list[StoredPost], as_json: bool) -> None:
     if as_json:
-        typer.echo(json.dumps([_json(p) for p in posts], ensure_ascii=False, indent=2))
+        print_json([_json(p) for p in posts])
         return
     for stored in posts:
         date = stored.post.published.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
@@ -256,7 +258,7 @@ def entries_show(
     if stored is None:
         fail(f"no post with id {post_id}; `ingest entries list` shows the ids", EXIT_FAILED)
     if as_json:
-        typer.echo(json.dumps(_json(stored), ensure_ascii=False, indent=2))
+        print_json(_json(stored))
     else:
         typer.echo(render_post(stored.post), nl=False)
 
@@ -266,19 +268,15 @@ def export(
     ctx: typer.Context,
     directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder to write posts into.")],
     layout: Annotated[Layout, typer.Option("--layout", help="File layout.")] = Layout.HEXO,
-    since: Annotated[
-        datetime | None,
-        typer.Option("--since", help="Only posts published at or after this date (UTC)."),
-    ] = None,
+    since: SinceOption = None,
     db: DbOption = None,
 ) -> None:
     """Write every post as a front-matter file; unchanged files are left alone."""
     options: Context = ctx.obj
-    since_utc = since.replace(tzinfo=since.tzinfo or UTC) if since else None
 
     def action() -> str:
         with options.store(db) as store:
-            summary = export_posts(iter_posts(store, since=since_utc), directory, layout)
+            summary = export_posts(iter_posts(store, since=since), directory, layout)
         return (
             f"{summary.written} written, {summary.unchanged} unchanged, "
             f"{summary.removed} old copies removed in {directory}"
@@ -298,7 +296,7 @@ def stats(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None) 
 
     report = guarded(action)
     if as_json:
-        typer.echo(json.dumps(_stats_json(report), ensure_ascii=False, indent=2))
+        print_json(_stats_json(report))
         return
     typer.echo(
         f"{'ID':>4}  {'STATUS':<12} {'LAST CHECK':<16}  {'NEXT CHECK':<16}  ERRORS  POSTS  SOURCE"
@@ -317,6 +315,24 @@ def stats(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None) 
         f"{len(report.sources)} sources ({report.failing} failing, {report.disabled} disabled), "
         f"{report.posts} posts, {report.sightings} sightings; schema {report.schema_version}"
     )
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None) -> None:
+    """Bring the store's schema to the newest version (every command also does it on open)."""
+    options: Context = ctx.obj
+
+    def action() -> tuple[str | None, str | None]:
+        with options.store(db, migrate=False) as store:
+            return migrate_store(store)
+
+    before, after = guarded(action)
+    if as_json:
+        print_json({"from": before, "to": after, "changed": before != after})
+    elif before == after:
+        typer.echo(f"the store is at the newest schema ({after}); nothing to do")
+    else:
+        typer.echo(f"the store's schema went from {before or 'empty'} to {after}")
 
 
 def _when(moment: datetime | None) -> str:

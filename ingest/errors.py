@@ -4,6 +4,7 @@
 
     IngestError                   every message names the file, feed or setting it is about
     ├── ConfigError               invalid config file, environment variable or CLI argument (exit 2)
+    │   └── OpmlError             an OPML file cannot be imported; nothing of it is stored
     ├── SourceError               one source failed; the rest of the run goes on
     │   ├── FetchError            the server or the network failed us (status, timeout, size, ...)
     │   └── DocumentError         the bytes are not a feed or post we can use
@@ -48,6 +49,13 @@ class ConfigError(IngestError):
         super().__init__(f"{where}: {reason}")
         self.where = where
         self.reason = reason
+
+
+class OpmlError(ConfigError):
+    """The OPML file at ``where`` is not one we can import; ``reason`` says what to fix.
+
+    Raised before anything is written, so a refused file changes nothing in the store.
+    """
 
 
 class SourceError(IngestError):

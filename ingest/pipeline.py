@@ -202,9 +202,14 @@ class Pass:
             change = after_failure(
                 state, error, interval_s=interval, schedule=schedule, now=now, rng=self.rng
             )
-        posts = digest.posts if digest else ()
         counts = await self._in(
-            self._write, record_check, self.store, state, posts, change, now=now
+            self._write,
+            partial(record_check, search_fields=digest.search_fields if digest else ()),
+            self.store,
+            state,
+            digest.posts if digest else (),
+            change,
+            now=now,
         )
         outcome = FeedOutcome(
             source_id=state.id,

@@ -98,6 +98,10 @@ class Digest:
     ttl_s: int | None = None
     published_dates: tuple[datetime, ...] = ()
     """The dates entries really carried (undated entries excluded): the publishing rate's input."""
+    search_fields: tuple[tuple[str, str], ...] = ()
+    """Each post's title and body as the search index holds them, in the order of ``posts``:
+    made here, in the worker process that made the posts, so the store's single writer does
+    not spend its time on text (empty: the store makes them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,3 +197,20 @@ class StoredPost:
     post: Post
     source: str | None
     revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSource:
+    """A source as the store lists it: its settings, who added it, and the feed's own title."""
+
+    id: int
+    spec: SourceSpec
+    origin: str
+    enabled: bool
+    title: str | None
+    created_at: datetime
+
+    @property
+    def label(self) -> str:
+        """What to call it: the configured name, else the feed's title, else its URL."""
+        return self.spec.name or self.title or self.spec.url

@@ -1,8 +1,9 @@
-"""Parsing the human units of the config file: durations ("30m", "1h30m") and sizes ("16MiB")."""
+"""Parsing human units: durations ("30m", "1h30m"), sizes ("16MiB") and dates ("2024-06-01")."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime, time, timedelta
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -68,3 +69,33 @@ def format_duration(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
+
+
+def parse_moment(value: str, *, end_of_day: bool = False) -> datetime:
+    """The UTC moment ``value`` names: a date (``2024-06-01``) or a date and time
+    (``2024-06-01T08:00``, ``2024-06-01 08:00:00+08:00``, ``...Z``); no offset means UTC.
+
+    A date alone is its first moment, or with ``end_of_day`` its last, so a range
+    ``--since D --until D`` holds all of day D. Raises ValueError saying what is accepted.
+    """
+    text = value.strip()
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        start = datetime.combine(day, time.min, tzinfo=UTC)
+        return start + timedelta(days=1, microseconds=-1) if end_of_day else start
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a date; use e.g. 2024-06-01, 2024-06-01T08:00 or "
+            "2024-06-01T08:00:00+08:00 (UTC when no offset is given)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_until(value: str) -> datetime:
+    """``parse_moment`` for an upper bound: a date alone includes its whole day."""
+    return parse_moment(value, end_of_day=True)

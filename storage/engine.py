@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from ingest.errors import StoreError
-from storage.migrate import upgrade
+from storage.migrate import current_revision, head_revision, is_known, upgrade
 from storage.models import json_text
 
 BUSY_TIMEOUT_MS = 30_000
@@ -62,19 +62,45 @@ class Store:
 def open_store(url: str, *, migrate: bool = True) -> Store:
     """The store at ``url``, migrated to the newest schema unless ``migrate`` is false.
 
-    Raises StoreError with a reason a user can act on (bad URL, missing folder, not a database).
+    Raises StoreError with a reason a user can act on (bad URL, missing folder, not a database,
+    a schema written by a newer feed-ingest).
     """
     store = Store(url, _engine(url))
     try:
         if migrate:
-            upgrade(store.engine)
+            migrate_store(store)
         else:
-            with store.read() as conn:
-                conn.exec_driver_sql("SELECT 1")
-    except OperationalError as exc:
+            with _store_errors(url):
+                _check_known(store)
+    except StoreError:
         store.close()
-        raise StoreError(url, f"cannot open: {exc.orig}") from exc
+        raise
     return store
+
+
+def migrate_store(store: Store) -> tuple[str | None, str | None]:
+    """Bring ``store`` to the newest schema; its revisions before and after (equal: no change)."""
+    with _store_errors(store.url):
+        _check_known(store)
+        return upgrade(store.engine)
+
+
+def _check_known(store: Store) -> None:
+    revision = current_revision(store.engine)
+    if not is_known(revision):
+        raise StoreError(
+            store.url,
+            f"its schema is at revision {revision}, newer than this feed-ingest knows "
+            f"(newest: {head_revision()}); upgrade feed-ingest to use it",
+        )
+
+
+@contextmanager
+def _store_errors(url: str) -> Iterator[None]:
+    try:
+        yield
+    except DatabaseError as exc:  # OperationalError, or "file is not a database"
+        raise StoreError(url, f"cannot open: {exc.orig}") from exc
 
 
 def _engine(url: str) -> Engine:

@@ -31,23 +31,33 @@ def apply_sources(
     """
     ids: list[int] = []
     with store.write() as conn:
-        known = {row.url: row.id for row in conn.execute(select(T.id, T.url))}
-        for row in conn.execute(select(T.id, T.previous_urls)):
-            for old_url in row.previous_urls or ():
-                known.setdefault(old_url, row.id)
+        known = known_urls(conn)
         for spec in specs:
-            settings = _spec_columns(spec)
             source_id = known.get(spec.url)
             if source_id is None:
-                source_id = conn.execute(
-                    SOURCES.insert().returning(T.id),
-                    {"url": spec.url, "origin": origin, "created_at": now, **settings},
-                ).scalar_one()
+                source_id = insert_source(conn, spec, origin=origin, now=now)
                 known[spec.url] = source_id
             else:
-                conn.execute(update(SourceRow).where(T.id == source_id).values(**settings))
+                conn.execute(
+                    update(SourceRow).where(T.id == source_id).values(**spec_columns(spec))
+                )
             ids.append(source_id)
     return ids
+
+
+def insert_source(conn: Connection, spec: SourceSpec, *, origin: str, now: datetime) -> int:
+    """Add the source ``spec`` (its URL not yet known); its id."""
+    row = {"url": spec.url, "origin": origin, "created_at": now, **spec_columns(spec)}
+    return int(conn.execute(SOURCES.insert().returning(T.id), row).scalar_one())
+
+
+def known_urls(conn: Connection) -> dict[str, int]:
+    """Source id by URL, including the URLs sources were permanently redirected away from."""
+    known = {row.url: row.id for row in conn.execute(select(T.id, T.url))}
+    for row in conn.execute(select(T.id, T.previous_urls)):
+        for old_url in row.previous_urls or ():
+            known.setdefault(old_url, row.id)
+    return known
 
 
 def load_states(store: Store, ids: Sequence[int] | None = None) -> list[FeedState]:
@@ -97,7 +107,7 @@ def save_update(conn: Connection, state: FeedState, change: FeedUpdate) -> None:
     conn.execute(update(SourceRow).where(T.id == state.id).values(**values))
 
 
-def _spec_columns(spec: SourceSpec) -> dict[str, Any]:
+def spec_columns(spec: SourceSpec) -> dict[str, Any]:
     return {
         "name": spec.name,
         "categories": list(spec.categories),
@@ -107,18 +117,23 @@ def _spec_columns(spec: SourceSpec) -> dict[str, Any]:
     }
 
 
+def spec_from_row(row: RowMapping) -> SourceSpec:
+    """The settings of a ``sources`` row: what ``spec_columns`` wrote."""
+    return SourceSpec(
+        url=row["url"],
+        name=row["name"],
+        categories=tuple(row["categories"] or ()),
+        interval_s=row["interval_s"],
+        comments=row["comments"],
+        max_body=row["max_body"],
+    )
+
+
 def state_from_row(row: RowMapping) -> FeedState:
     return FeedState(
         id=row["id"],
         url=row["url"],
-        spec=SourceSpec(
-            url=row["url"],
-            name=row["name"],
-            categories=tuple(row["categories"] or ()),
-            interval_s=row["interval_s"],
-            comments=row["comments"],
-            max_body=row["max_body"],
-        ),
+        spec=spec_from_row(row),
         enabled=row["enabled"],
         title=row["title"],
         etag=row["etag"],

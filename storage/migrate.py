@@ -3,10 +3,15 @@
 Every store is brought to the newest revision when it is opened, each revision in its own
 transaction, so a store written by an older version keeps working with a newer one. Revisions
 are never edited once released; a change is always a new revision.
+
+On PostgreSQL, where several replicas may start at once, migrating holds an advisory lock: the
+first replica migrates, the others wait and then find nothing left to do.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import structlog
@@ -14,11 +19,15 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine
+
+from storage.models import SEARCH_INDEX
 
 log = structlog.get_logger("storage.migrate")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_LOCK_KEY = 0x1D6E57  # any constant; names this program's migration lock among advisory locks
 
 
 def alembic_config() -> Config:
@@ -38,14 +47,57 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the store to ``revision`` (default: the newest); a no-op when it is there."""
+def is_known(revision: str | None) -> bool:
+    """Whether this code can read a store at ``revision`` (None: an empty database)."""
+    if revision is None:
+        return True
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:  # "Can't locate revision"
+        return False
+
+
+def include_name(name: str | None, type_: str, _parents: object) -> bool:
+    """Alembic's filter: the search index is kept by migrations but not described by models.
+
+    Without it, comparing models with the database would report ``posts_fts`` (and SQLite's
+    FTS5 shadow tables) as tables the models lack.
+    """
+    if type_ == "table" and name:
+        return name != SEARCH_INDEX and not name.startswith(f"{SEARCH_INDEX}_")
+    return True
+
+
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
+    """Bring the store to ``revision`` (default: the newest); the revisions before and after.
+
+    A no-op when the store is there already. The caller checks ``is_known`` first: Alembic
+    cannot move a store written by a newer version.
+    """
     before = current_revision(engine)
     if revision == "head" and before == head_revision():
+        return before, before
+    with _migration_lock(engine):
+        before = current_revision(engine)  # another process may have migrated while we waited
+        config = alembic_config()
+        with engine.connect() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+            conn.commit()
+    after = current_revision(engine)
+    if after != before:
+        log.info("store_migrated", from_revision=before, to_revision=after)
+    return before, after
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    if engine.dialect.name != "postgresql":
+        yield
         return
-    config = alembic_config()
-    with engine.connect() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, revision)
-        conn.commit()
-    log.info("store_migrated", from_revision=before, to_revision=current_revision(engine))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f"SELECT pg_advisory_lock({_LOCK_KEY})")
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_LOCK_KEY})")

@@ -4,6 +4,11 @@
 - ``posts``: every distinct post, unique by content hash, in the schema of DESIGN §1.
 - ``sightings``: every place a post was seen: which source served it under which guid/link.
 
+Beside them, the full-text index ``posts_fts`` (``SEARCH_INDEX``) holds each post's title and
+plain text. It differs per backend (an FTS5 table on SQLite, a table with trigram indexes on
+PostgreSQL), so it is created by migration 0003 and kept by ``storage.search``, not described
+here.
+
 Times are UTC. On SQLite they are stored as ``YYYY-MM-DD HH:MM:SS.ffffff`` text (sortable, and
 readable with ``sqlite3``); on PostgreSQL as ``timestamptz``. Categories are JSON arrays.
 
@@ -19,6 +24,9 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, Dialect, Index, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+SEARCH_INDEX = "posts_fts"
+"""The full-text index table; on SQLite its FTS5 shadow tables are named ``posts_fts_*``."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import random
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,58 +12,17 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
 from sqlmodel import SQLModel
 
-from ingest.config import ScheduleSettings
-from ingest.identity import Change, content_hash
-from ingest.types import Digest, FeedState, FeedStatus, FeedUpdate, Post, SourceSpec
-from scheduler.policy import after_success
+from ingest.identity import Change
+from ingest.types import FeedStatus, SourceSpec
 from storage import apply
 from storage.apply import record_check
 from storage.claims import claim_due, release
 from storage.engine import Store, open_store
 from storage.entries import get_post, list_posts
 from storage.feeds import apply_sources, load_states
-from storage.migrate import current_revision, head_revision
+from storage.migrate import current_revision, head_revision, include_name
 from storage.models import PostRow, SightingRow, SourceRow
-
-NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
-SCHEDULE = ScheduleSettings(
-    min_interval=300, max_interval=86400, backoff_cap=86400, max_retry_after=7 * 86400
-)
-
-
-def make_post(key: str, text: str) -> Post:
-    title, body = f"T {text}", f"<p>{text}</p>"
-    return Post(
-        title=title,
-        categories=("新媒体",),
-        headimg=None,
-        author="a",
-        comments=False,
-        published=NOW - timedelta(days=1),
-        thumbnail=None,
-        body=body,
-        guid=key,
-        link=f"https://x.example/{key}",
-        content_hash=content_hash(title, body),
-    )
-
-
-def a_source(store: Store, url: str = "https://x.example/feed") -> FeedState:
-    (source_id,) = apply_sources(store, [SourceSpec(url=url)], origin="config", now=NOW)
-    (state,) = load_states(store, [source_id])
-    return state
-
-
-def ok(state: FeedState) -> FeedUpdate:
-    return after_success(
-        state,
-        None,
-        Digest(feed_title="Feed", posts=()),
-        interval_s=1800,
-        schedule=SCHEDULE,
-        now=NOW,
-        rng=random.Random(1),
-    )
+from tests.builders import NOW, a_post, a_source, ok
 
 
 def count(store: Store, model: type[SQLModel]) -> int:
@@ -75,7 +33,8 @@ def count(store: Store, model: type[SQLModel]) -> int:
 def test_a_new_store_is_at_the_newest_migration_and_matches_the_models(store: Store) -> None:
     assert current_revision(store.engine) == head_revision()
     with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": include_name})
+        diff = compare_metadata(context, SQLModel.metadata)
     assert diff == []
 
 
@@ -88,7 +47,7 @@ def test_opening_twice_migrates_once(store_url: str) -> None:
 
 def test_record_check_stores_posts_and_is_idempotent(store: Store) -> None:
     state = a_source(store)
-    posts = [make_post("1", "one"), make_post("2", "two")]
+    posts = [a_post("1", "one"), a_post("2", "two")]
 
     first = record_check(store, state, posts, ok(state), now=NOW)
     second = record_check(store, state, posts, ok(state), now=NOW)
@@ -113,7 +72,7 @@ def test_a_failure_inside_the_transaction_leaves_the_store_as_before(
 
     monkeypatch.setattr(apply, "save_update", explode)
     with pytest.raises(RuntimeError):
-        record_check(store, state, [make_post("1", "one")], ok(state), now=NOW)
+        record_check(store, state, [a_post("1", "one")], ok(state), now=NOW)
 
     assert (count(store, PostRow), count(store, SightingRow)) == (0, 0)
     (unchanged,) = load_states(store, [state.id])
@@ -161,7 +120,7 @@ def test_concurrent_writers_on_sqlite_wait_instead_of_failing(tmp_path: Path) ->
     def writer(index: int) -> None:
         try:
             for round_ in range(20):
-                post = make_post(f"{index}-{round_}", f"{index}/{round_}")
+                post = a_post(f"{index}-{round_}", f"{index}/{round_}")
                 record_check(stores[index], states[index], [post], ok(states[index]), now=NOW)
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)

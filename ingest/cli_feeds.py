@@ -1,0 +1,228 @@
+"""``ingest feeds``: add, list, remove, import and export the sources kept in the store.
+
+Sources added here (origin ``cli``) or imported (origin ``opml``) live beside those of the
+config file (origin ``config``); ``ingest run`` reapplies the config's sources on every pass,
+so the config file stays the place to change or remove those.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ingest.cli_base import EXIT_FAILED, Context, DbOption, JsonOption, fail, guarded, print_json
+from ingest.config import canonical_source_url
+from ingest.errors import ConfigError, OpmlError
+from ingest.opml import read_opml, write_opml
+from ingest.render import iso_utc
+from ingest.types import SourceSpec, StoredSource
+from ingest.units import format_duration, parse_duration
+from storage.sources import (
+    AddAction,
+    ImportResult,
+    Removal,
+    add_source,
+    find_source,
+    import_sources,
+    list_sources,
+    remove_source,
+)
+
+feeds_app = typer.Typer(help="Manage the sources kept in the store.", no_args_is_help=True)
+
+
+@feeds_app.command("add")
+def feeds_add(
+    ctx: typer.Context,
+    *,
+    url: Annotated[str, typer.Argument(metavar="URL", help="http(s) URL, file:// URL or path.")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Name overriding the feed's own title.")
+    ] = None,
+    categories: Annotated[
+        list[str] | None,
+        typer.Option("--category", metavar="C", help="Category put first on every post; repeat."),
+    ] = None,
+    interval: Annotated[
+        str | None, typer.Option("--interval", help='Poll interval, e.g. "30m" or "2h".')
+    ] = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Add a source; for one already stored, change the settings given instead."""
+    options: Context = ctx.obj
+
+    def action() -> tuple[StoredSource, AddAction]:
+        spec = _spec(url, name, categories or [], interval)
+        with options.store(db) as store:
+            return add_source(store, spec, origin="cli", now=datetime.now(UTC))
+
+    source, done = guarded(action)
+    if as_json:
+        print_json({**_source_json(source), "action": done.value})
+    elif done is AddAction.UNCHANGED:
+        typer.echo(f"source {source.id} already has these settings: {source.spec.url}")
+    else:
+        typer.echo(f"{done.value} source {source.id}: {source.spec.url}")
+
+
+def _spec(url: str, name: str | None, categories: list[str], interval: str | None) -> SourceSpec:
+    """The source the options describe; ConfigError (exit 2) naming the bad option."""
+    try:
+        canonical = canonical_source_url(url.strip(), Path.cwd())
+    except ValueError as exc:
+        raise ConfigError("URL", str(exc)) from exc
+    try:
+        interval_s = round(parse_duration(interval)) if interval is not None else None
+    except ValueError as exc:
+        raise ConfigError("--interval", str(exc)) from exc
+    if name is not None and not name.strip():
+        raise ConfigError("--name", "is empty; leave it out to use the feed's own title")
+    return SourceSpec(
+        url=canonical,
+        name=name.strip() if name else None,
+        categories=tuple(dict.fromkeys(c.strip() for c in categories if c.strip())),
+        interval_s=interval_s,
+    )
+
+
+@feeds_app.command("list")
+def feeds_list(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None) -> None:
+    """Every source with its settings (`ingest stats` shows their health)."""
+    options: Context = ctx.obj
+
+    def action() -> list[StoredSource]:
+        with options.store(db) as store:
+            return list_sources(store)
+
+    sources = guarded(action)
+    if as_json:
+        print_json([_source_json(s) for s in sources])
+        return
+    for source in sources:
+        spec = source.spec
+        details = [f"name: {spec.name}"] if spec.name else []
+        if spec.categories:
+            details.append(f"categories: {', '.join(spec.categories)}")
+        if spec.interval_s:
+            details.append(f"every {format_duration(spec.interval_s)}")
+        if not source.enabled:
+            details.append("disabled")
+        extra = f"  ({'; '.join(details)})" if details else ""
+        typer.echo(f"{source.id:>4}  {source.origin:<6}  {spec.url}{extra}")
+
+
+@feeds_app.command("remove")
+def feeds_remove(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(metavar="ID_OR_URL", help="Source id or URL.")],
+    purge: Annotated[
+        bool,
+        typer.Option("--purge", help="Also delete its posts that no other source has served."),
+    ] = False,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Remove a source and its sightings; its posts stay unless --purge."""
+    options: Context = ctx.obj
+
+    def action() -> Removal | None:
+        with options.store(db) as store:
+            source = find_source(store, key, base=Path.cwd())
+            return None if source is None else remove_source(store, source.id, purge=purge)
+
+    removal = guarded(action)
+    if removal is None:
+        fail(f"no source {key!r}; `ingest feeds list` shows them", EXIT_FAILED)
+    if as_json:
+        print_json(
+            {
+                **_source_json(removal.source),
+                "posts_deleted": removal.posts_deleted,
+                "posts_kept": removal.posts_kept,
+            }
+        )
+    else:
+        kept = f"{removal.posts_kept} posts kept"
+        if purge:
+            kept += " (other sources served them too)"
+        typer.echo(
+            f"removed source {removal.source.id} ({removal.source.spec.url}): "
+            f"{removal.posts_deleted} posts deleted, {kept}"
+        )
+    if removal.source.origin == "config":
+        typer.echo(
+            "note: this source comes from the config file; remove it there too, or the next "
+            "`ingest run` adds it again",
+            err=True,
+        )
+
+
+@feeds_app.command("import")
+def feeds_import(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(metavar="FILE.opml", help="OPML subscription list.")],
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Add the feeds of an OPML file (folders become categories); known URLs are skipped.
+
+    A file that cannot be read, is not OPML or has a bad feed URL changes nothing.
+    """
+    options: Context = ctx.obj
+
+    def action() -> ImportResult:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise OpmlError(str(path), f"cannot be read: {exc.strerror}") from exc
+        specs = read_opml(data, where=str(path), base=path.resolve().parent)
+        with options.store(db) as store:
+            return import_sources(store, specs, origin="opml", now=datetime.now(UTC))
+
+    result = guarded(action)
+    if as_json:
+        print_json(
+            {
+                "added": [_source_json(s) for s in result.added],
+                "skipped": [{"url": url, "reason": why} for url, why in result.skipped],
+            }
+        )
+        return
+    for source in result.added:
+        typer.echo(f"added source {source.id}: {source.spec.url}")
+    for url, why in result.skipped:
+        typer.echo(f"skipped {url}: {why}")
+    typer.echo(f"{len(result.added)} added, {len(result.skipped)} skipped")
+
+
+@feeds_app.command("export")
+def feeds_export(ctx: typer.Context, db: DbOption = None) -> None:
+    """Print every source as OPML 2.0, categories as folders (`ingest feeds import` reads it)."""
+    options: Context = ctx.obj
+
+    def action() -> str:
+        with options.store(db) as store:
+            return write_opml(list_sources(store), now=datetime.now(UTC))
+
+    typer.echo(guarded(action), nl=False)
+
+
+def _source_json(source: StoredSource) -> dict[str, object]:
+    spec = source.spec
+    return {
+        "id": source.id,
+        "url": spec.url,
+        "name": spec.name,
+        "title": source.title,
+        "categories": list(spec.categories),
+        "interval": format_duration(spec.interval_s) if spec.interval_s else None,
+        "comments": spec.comments,
+        "max_body": spec.max_body,
+        "origin": source.origin,
+        "enabled": source.enabled,
+        "created_at": iso_utc(source.created_at),
+    }

@@ -1,0 +1,151 @@
+"""OPML 2.0 subscription lists in and out, as pure functions (no store, no files).
+
+Reading: every ``<outline>`` with an ``xmlUrl`` is a feed; the outlines around it are folders,
+and their names, outermost first, become its categories. The feed's ``title`` (else ``text``)
+becomes its name, unless it only repeats the URL. URLs are checked like the config's
+(``canonical_source_url``); relative paths are taken from the OPML file's folder.
+
+The parser is the standard library's expat, which fetches nothing; a DOCTYPE is refused
+outright, since entity definitions are the one way an XML file can make a parser expand
+gigabytes (billion laughs) and no OPML needs one. Any problem refuses the whole file, with
+every bad outline listed by line, so nothing is imported half.
+
+Writing: sources grouped into nested folders by their categories, in the order given, so
+``write_opml`` -> ``read_opml`` -> ``write_opml`` gives the same document.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from xml.parsers import expat
+
+from ingest.config import canonical_source_url
+from ingest.encoding import decode
+from ingest.errors import OpmlError
+from ingest.render import rfc2822
+from ingest.types import SourceSpec, StoredSource
+
+TITLE = "feed-ingest subscriptions"
+
+
+class _RefusedError(Exception):
+    """Stops expat at a construct we do not accept."""
+
+
+@dataclass
+class _Reader:
+    """expat's callbacks: the outline stack, the feeds found and the problems met."""
+
+    where: str
+    base: Path
+    parser: expat.XMLParserType
+    folders: list[str | None] = field(default_factory=list)
+    feeds: list[SourceSpec] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    root: str | None = None
+    in_body: bool = False
+    saw_body: bool = False
+
+    def doctype(self, *_: object) -> None:
+        raise _RefusedError("has a DOCTYPE, which OPML never needs; remove it")
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        if self.root is None:
+            self.root = name
+            if name != "opml":
+                raise _RefusedError(f"is not OPML: its root element is <{name}>, not <opml>")
+        if name == "body":
+            self.in_body = self.saw_body = True
+        if name != "outline" or not self.in_body:
+            return
+        attributes = {key.lower(): value.strip() for key, value in attrs.items()}
+        label = attributes.get("title") or attributes.get("text") or None
+        self.folders.append(label)
+        url = attributes.get("xmlurl")
+        if url is None:
+            if attributes.get("type", "").lower() in ("rss", "atom"):
+                self._problem(f"feed outline {label!r} has no xmlUrl")
+            return
+        self._feed(url, label)
+
+    def end(self, name: str) -> None:
+        if name == "outline" and self.in_body:
+            self.folders.pop()
+        elif name == "body":
+            self.in_body = False
+
+    def _feed(self, url: str, label: str | None) -> None:
+        try:
+            canonical = canonical_source_url(url, self.base) if url else ""
+        except ValueError as exc:
+            self._problem(str(exc))
+            return
+        if not canonical:
+            self._problem(f"outline {label!r} has an empty xmlUrl")
+            return
+        categories = tuple(dict.fromkeys(f for f in self.folders[:-1] if f))
+        name = label if label and label not in (url, canonical) else None
+        self.feeds.append(SourceSpec(url=canonical, name=name, categories=categories))
+
+    def _problem(self, reason: str) -> None:
+        self.problems.append(f"line {self.parser.CurrentLineNumber}: {reason}")
+
+
+def read_opml(data: bytes, *, where: str, base: Path) -> list[SourceSpec]:
+    """The feeds of an OPML document, in document order, repeats included.
+
+    ``where`` names the file in errors; ``base`` is the folder relative paths are taken from.
+    Raises OpmlError when the document is not well-formed OPML or any feed outline is bad.
+    """
+    parser = expat.ParserCreate()
+    reader = _Reader(where, base, parser)
+    parser.StartDoctypeDeclHandler = reader.doctype
+    parser.StartElementHandler = reader.start
+    parser.EndElementHandler = reader.end
+    try:
+        # Decoded by the rule feeds follow (BOM, UTF-8, declaration, fallback); expat then
+        # reads UTF-8 whatever the declaration says.
+        parser.Parse(decode(data), True)
+    except _RefusedError as exc:
+        raise OpmlError(where, str(exc)) from None
+    except expat.ExpatError as exc:
+        raise OpmlError(where, f"is not well-formed XML: {exc}") from None
+    if not reader.saw_body:
+        raise OpmlError(where, "has no <body>: not an OPML subscription list")
+    if reader.problems:
+        raise OpmlError(
+            where, "nothing imported; fix these outlines: " + "; ".join(reader.problems)
+        )
+    return reader.feeds
+
+
+def write_opml(sources: Sequence[StoredSource], *, now: datetime) -> str:
+    """An OPML 2.0 document of ``sources``, their categories as nested folders."""
+    opml = ET.Element("opml", version="2.0")
+    head = ET.SubElement(opml, "head")
+    ET.SubElement(head, "title").text = TITLE
+    ET.SubElement(head, "dateCreated").text = rfc2822(now)
+    body = ET.SubElement(opml, "body")
+    folders: dict[tuple[str, ...], ET.Element] = {(): body}
+    for source in sources:
+        path = source.spec.categories
+        for depth in range(1, len(path) + 1):
+            if path[:depth] not in folders:
+                name = path[depth - 1]
+                folders[path[:depth]] = ET.SubElement(
+                    folders[path[: depth - 1]], "outline", text=name, title=name
+                )
+        ET.SubElement(
+            folders[path],
+            "outline",
+            type="rss",
+            text=source.label,
+            title=source.label,
+            xmlUrl=source.spec.url,
+        )
+    ET.indent(opml, space="  ")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(opml, encoding="unicode") + "\n"

@@ -1,0 +1,74 @@
+"""Builders for store tests: posts, sources and checks with only the fields a test cares about."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from ingest.config import ScheduleSettings
+from ingest.identity import content_hash
+from ingest.types import Digest, FeedState, FeedUpdate, Post, SourceSpec
+from scheduler.policy import after_success
+from storage.apply import record_check
+from storage.engine import Store
+from storage.feeds import apply_sources, load_states
+
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+SCHEDULE = ScheduleSettings(
+    min_interval=300, max_interval=86400, backoff_cap=86400, max_retry_after=7 * 86400
+)
+
+
+def a_post(
+    key: str,
+    text: str,
+    *,
+    title: str | None = None,
+    categories: tuple[str, ...] = ("新媒体",),
+    published: datetime = NOW - timedelta(days=1),
+) -> Post:
+    """A post whose guid is ``key`` and whose body is one paragraph of ``text``."""
+    title = f"T {text}" if title is None else title
+    body = f"<p>{text}</p>"
+    return Post(
+        title=title,
+        categories=categories,
+        headimg=None,
+        author="a",
+        comments=False,
+        published=published,
+        thumbnail=None,
+        body=body,
+        guid=key,
+        link=f"https://x.example/{key}",
+        content_hash=content_hash(title, body),
+    )
+
+
+def a_source(store: Store, url: str = "https://x.example/feed") -> FeedState:
+    (source_id,) = apply_sources(store, [SourceSpec(url=url)], origin="config", now=NOW)
+    (state,) = load_states(store, [source_id])
+    return state
+
+
+def ok(state: FeedState) -> FeedUpdate:
+    """The state update of a successful check of ``state`` at ``NOW``."""
+    return after_success(
+        state,
+        None,
+        Digest(feed_title="Feed", posts=()),
+        interval_s=1800,
+        schedule=SCHEDULE,
+        now=NOW,
+        rng=random.Random(1),
+    )
+
+
+def store_posts(
+    store: Store, posts: Sequence[Post], url: str = "https://x.example/feed"
+) -> FeedState:
+    """Store ``posts`` as one successful check of the source at ``url``; that source."""
+    state = a_source(store, url)
+    record_check(store, state, posts, ok(state), now=NOW)
+    return state

@@ -1,0 +1,173 @@
+"""``ingest feeds`` and ``ingest entries search`` as a user meets them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import SEED, Cli, write_config
+from tests.test_opml import NESTED
+
+SEED_TITLE = "Nature 证实：学术界刮起离职潮 大批学者涌向工业界"
+
+
+@pytest.fixture
+def cli(tmp_path: Path, cli_for: Any) -> Cli:
+    result: Cli = cli_for(write_config(tmp_path))
+    return result
+
+
+def opml_body(text: str) -> str:
+    """The document without its creation date, which differs between two exports."""
+    return "\n".join(line for line in text.splitlines() if "<dateCreated>" not in line)
+
+
+def test_feeds_add_validates_and_reports_as_json(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    added = cli(
+        "feeds",
+        "add",
+        "https://a.example/f",
+        "--name",
+        "A",
+        "--category",
+        "科技",
+        "--category",
+        "AI",
+        "--interval",
+        "2h",
+        "--json",
+    ).json()
+    assert added["action"] == "added"
+    assert {k: added[k] for k in ("id", "url", "name", "categories", "interval", "origin")} == {
+        "id": 1,
+        "url": "https://a.example/f",
+        "name": "A",
+        "categories": ["科技", "AI"],
+        "interval": "2h",
+        "origin": "cli",
+    }
+    again = cli("feeds", "add", "https://a.example/f", "--interval", "30m", "--json").json()
+    assert (again["action"], again["name"], again["interval"]) == ("updated", "A", "30m")
+
+    monkeypatch.chdir(tmp_path)
+    local = cli("feeds", "add", "feeds/local.xml", "--json").json()
+    assert local["url"] == str(tmp_path / "feeds" / "local.xml")
+
+    listed = cli("feeds", "list", "--json").json()
+    assert [s["url"] for s in listed] == ["https://a.example/f", local["url"]]
+    assert "2   cli" not in cli("feeds", "list").stdout
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["javascript:alert(1)"], "URL: 'javascript:alert(1)': the javascript: scheme is not"),
+        (["https://"], "URL: 'https://' has no host name"),
+        (["https://a.example/f", "--interval", "often"], '--interval: "often" is not a duration'),
+        (["https://a.example/f", "--name", " "], "--name: is empty"),
+    ],
+)
+def test_feeds_add_refuses_bad_input_with_exit_2(
+    cli: Cli, arguments: list[str], message: str
+) -> None:
+    result = cli("feeds", "add", *arguments)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert message in result.stderr
+    assert cli("feeds", "list", "--json").json() == []
+
+
+def test_opml_round_trip_through_the_cli_with_nested_folders(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    source = tmp_path / "in.opml"
+    source.write_text(NESTED, encoding="utf-8")
+    first = Cli(sqlite_url, None)
+
+    imported = first("feeds", "import", str(source), "--json").json()
+    exported = first("feeds", "export").stdout
+    (tmp_path / "out.opml").write_text(exported, encoding="utf-8")
+    second = Cli(f"sqlite:///{tmp_path / 'second.db'}", None)
+    second("feeds", "import", str(tmp_path / "out.opml"))
+
+    assert len(imported["added"]) == 4
+    assert imported["skipped"] == [
+        {"url": "https://top.example/feed", "reason": "repeated in the file"}
+    ]
+    listed = second("feeds", "list", "--json").json()
+    assert [(s["url"], s["categories"]) for s in listed] == [
+        ("https://top.example/feed", []),
+        ("https://cnbeta.example/rss", ["新媒体"]),
+        ("https://deep.example/atom", ["新媒体", "Tech"]),
+        ("https://same.example/f", ["新媒体", "Tech"]),
+    ]
+    assert opml_body(second("feeds", "export").stdout) == opml_body(exported)
+    assert second("feeds", "import", str(tmp_path / "out.opml")).stdout.endswith(
+        "0 added, 4 skipped\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "<opml><body><outline xmlUrl='https://new.example/f'/><outline",
+        "<opml><body><outline xmlUrl='https://new.example/f'/>"
+        "<outline xmlUrl='gopher://old.example/'/></body></opml>",
+    ],
+    ids=["truncated", "one-bad-url"],
+)
+def test_a_broken_opml_import_changes_nothing(cli: Cli, tmp_path: Path, document: str) -> None:
+    cli("feeds", "add", "https://kept.example/f")
+    before = cli("feeds", "list", "--json").json()
+    path = tmp_path / "broken.opml"
+    path.write_text(document, encoding="utf-8")
+
+    result = cli("feeds", "import", str(path))
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {path}: ")
+    assert cli("feeds", "list", "--json").json() == before
+
+
+def test_importing_a_missing_file_exits_2(cli: Cli, tmp_path: Path) -> None:
+    result = cli("feeds", "import", str(tmp_path / "none.opml"))
+    assert result.exit_code == 2
+    assert "none.opml: cannot be read: No such file or directory" in result.stderr
+
+
+def test_feeds_remove_by_url_keeps_or_purges_posts(tmp_path: Path, cli_for: Any) -> None:
+    cli = cli_for(write_config(tmp_path, [{"url": str(SEED)}]))
+    cli("run")
+
+    kept = cli("feeds", "remove", str(SEED), "--json")
+    assert (kept.exit_code, kept.json()["posts_kept"], kept.json()["posts_deleted"]) == (0, 1, 0)
+    assert "comes from the config file" in kept.stderr
+    assert cli("entries", "list", "--json").json()[0]["source"] == ""
+
+    cli("run")
+    (source,) = cli("feeds", "list", "--json").json()
+    purged = cli("feeds", "remove", str(source["id"]), "--purge")
+    assert purged.stdout.startswith(f"removed source {source['id']} ({SEED}): 1 posts deleted")
+    assert cli("entries", "list", "--json").json() == []
+
+    unknown = cli("feeds", "remove", "https://never.example/")
+    assert unknown.exit_code == 1
+    assert "no source 'https://never.example/'" in unknown.stderr
+
+
+def test_entries_search_finds_the_seed_by_its_chinese_words(tmp_path: Path, cli_for: Any) -> None:
+    cli = cli_for(write_config(tmp_path, [{"url": str(SEED)}]))
+    cli("run")
+
+    assert cli("entries", "search", "离职潮").stdout.rstrip().endswith(SEED_TITLE)
+    found = cli("entries", "search", "学术", "--json").json()
+    assert [p["title"] for p in found] == [SEED_TITLE]
+    assert cli("entries", "search", "nothing-like-this", "--json").json() == []
+    empty = cli("entries", "search", " ")
+    assert (empty.exit_code, empty.stderr) == (
+        2,
+        "error: QUERY is empty: give a word or phrase to look for\n",
+    )

@@ -1,0 +1,115 @@
+"""A store made by the first released schema opens, upgrades and keeps every post intact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from ingest.errors import StoreError
+from storage.apply import post_columns
+from storage.engine import open_store
+from storage.entries import list_posts
+from storage.migrate import current_revision, head_revision, upgrade
+from storage.models import PostRow, SightingRow
+from storage.search import search_posts
+from tests.builders import NOW, a_post
+from tests.conftest import Cli
+
+POSTS = PostRow.__table__  # type: ignore[attr-defined]
+SIGHTINGS = SightingRow.__table__  # type: ignore[attr-defined]
+OLD_POSTS = [
+    a_post("zh", "学术界刮起离职潮，大批学者涌向工业界。", title="Nature 证实：离职潮"),
+    a_post("en", "Scientists leave academia for industry."),
+    a_post("html", "<b>bold</b> &amp; <i>plain</i>", title="Markup"),
+]
+
+
+def make_old_store(url: str) -> None:
+    """A store at revision 0001 holding ``OLD_POSTS``, written the way 0.1 wrote them."""
+    store = open_store(url, migrate=False)
+    upgrade(store.engine, "0001")
+    with store.write() as conn:
+        # Only the columns 0001 has: today's models know later ones.
+        source_id = conn.execute(
+            text(
+                "INSERT INTO sources (url, categories, origin, enabled, created_at, error_count,"
+                " redirect_count, previous_urls) VALUES ('https://x.example/feed', '[]', 'config',"
+                " true, :now, 0, 0, '[]') RETURNING id"
+            ),
+            {"now": NOW.replace(tzinfo=None)},
+        ).scalar_one()
+        for post in OLD_POSTS:
+            row = {
+                **post_columns(post, NOW),
+                "source_id": source_id,
+                "first_seen_at": NOW,
+                "revision": 1,
+            }
+            post_id = conn.execute(POSTS.insert().returning(POSTS.c.id), row).scalar_one()
+            conn.execute(
+                SIGHTINGS.insert(),
+                {
+                    "post_id": post_id,
+                    "source_id": source_id,
+                    "entry_key": post.entry_key,
+                    "guid": post.guid,
+                    "link": post.link,
+                    "content_hash": post.content_hash,
+                    "first_seen_at": NOW,
+                    "last_seen_at": NOW,
+                },
+            )
+    store.close()
+
+
+def test_an_old_store_upgrades_on_open_with_every_post_intact_and_searchable(
+    store_url: str,
+) -> None:
+    make_old_store(store_url)
+    old = open_store(store_url, migrate=False)
+    assert current_revision(old.engine) == "0001"
+    before = list_posts(old)
+    old.close()
+
+    store = open_store(store_url)
+
+    assert current_revision(store.engine) == head_revision()
+    assert list_posts(store) == before
+    assert {p.post for p in before} == set(OLD_POSTS)
+    assert [p.post.title for p in search_posts(store, "离职潮")] == ["Nature 证实：离职潮"]
+    assert [p.post.guid for p in search_posts(store, "学者")] == ["zh"]
+    assert [p.post.guid for p in search_posts(store, "academia")] == ["en"]
+    assert [p.post.guid for p in search_posts(store, "plain")] == ["html"]
+    assert search_posts(store, "amp") == []
+    store.close()
+
+
+def test_db_upgrade_reports_what_it_did(store_url: str) -> None:
+    make_old_store(store_url)
+    cli = Cli(store_url, None)
+
+    first = cli("db", "upgrade", "--json").json()
+    second = cli("db", "upgrade")
+
+    assert first == {"from": "0001", "to": head_revision(), "changed": True}
+    assert (
+        second.stdout == f"the store is at the newest schema ({head_revision()}); nothing to do\n"
+    )
+    assert f"schema {head_revision()}" in cli("stats").stdout
+
+
+def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    open_store(url).close()
+    store = open_store(url, migrate=False)
+    with store.write() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    store.close()
+
+    with pytest.raises(StoreError, match="revision 0099, newer than this feed-ingest knows"):
+        open_store(url)
+    result = Cli(url, None)("entries", "list")
+    assert result.exit_code == 2
+    assert "upgrade feed-ingest to use it" in result.stderr

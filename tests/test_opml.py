@@ -1,0 +1,115 @@
+"""OPML in and out, as pure functions: folders and categories, round trips, refusals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ingest.errors import OpmlError
+from ingest.opml import read_opml, write_opml
+from ingest.types import SourceSpec, StoredSource
+
+NOW = datetime(2024, 6, 1, tzinfo=UTC)
+NESTED = """<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0">
+  <head><title>mine</title></head>
+  <body>
+    <outline text="Top" type="rss" xmlUrl="https://top.example/feed"/>
+    <outline text="新媒体">
+      <outline text="cnBeta" title="cnBeta" type="rss" xmlUrl="https://cnbeta.example/rss"/>
+      <outline text="Tech">
+        <outline text="Deep" type="rss" xmlURL="https://deep.example/atom" />
+        <outline text="https://same.example/f" type="rss" xmlUrl="https://same.example/f" />
+      </outline>
+      <outline text="an empty folder"/>
+    </outline>
+    <outline text="Again" type="rss" xmlUrl="https://top.example/feed"/>
+  </body>
+</opml>
+"""
+
+
+def read(text: str | bytes, base: Path = Path("/base")) -> list[SourceSpec]:
+    data = text.encode() if isinstance(text, str) else text
+    return read_opml(data, where="subs.opml", base=base)
+
+
+def stored(specs: list[SourceSpec]) -> list[StoredSource]:
+    return [
+        StoredSource(id=i, spec=s, origin="opml", enabled=True, title=None, created_at=NOW)
+        for i, s in enumerate(specs, 1)
+    ]
+
+
+def test_nested_outlines_become_categories_outermost_first() -> None:
+    assert read(NESTED) == [
+        SourceSpec(url="https://top.example/feed", name="Top"),
+        SourceSpec(url="https://cnbeta.example/rss", name="cnBeta", categories=("新媒体",)),
+        SourceSpec(url="https://deep.example/atom", name="Deep", categories=("新媒体", "Tech")),
+        SourceSpec(url="https://same.example/f", categories=("新媒体", "Tech")),
+        SourceSpec(url="https://top.example/feed", name="Again"),
+    ]
+
+
+def test_relative_paths_are_taken_from_the_files_folder(tmp_path: Path) -> None:
+    specs = read('<opml><body><outline xmlUrl="feeds/a.xml"/></body></opml>', base=tmp_path)
+    assert specs == [SourceSpec(url=str(tmp_path / "feeds" / "a.xml"))]
+
+
+def test_written_opml_reads_back_to_the_same_sources_and_the_same_document() -> None:
+    sources = read(NESTED)[:-1]
+    written = write_opml(stored(sources), now=NOW)
+
+    assert read(written) == sources
+    assert write_opml(stored(read(written)), now=NOW) == written
+    assert "<dateCreated>Sat, 01 Jun 2024 00:00:00 GMT</dateCreated>" in written
+    assert written.count('<outline text="新媒体"') == 1
+
+
+def test_special_characters_survive_the_round_trip() -> None:
+    spec = SourceSpec(url="https://x.example/f?a=1&b=<2>", name='"Q" & <A>', categories=("a&b",))
+    assert read(write_opml(stored([spec]), now=NOW)) == [spec]
+
+
+def test_other_encodings_are_read() -> None:
+    text = NESTED.replace("UTF-8", "GB18030")
+    assert read(text.encode("gb18030"))[1].categories == ("新媒体",)
+    assert read(NESTED.encode("utf-16"))[1].categories == ("新媒体",)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ("", "is not well-formed XML"),
+        ("<opml><body><outline></body></opml>", "is not well-formed XML: mismatched tag"),
+        ('<rss version="2.0"><channel/></rss>', "is not OPML: its root element is <rss>"),
+        ("<opml version='2.0'><head/></opml>", "has no <body>"),
+        (
+            '<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
+            "<opml><body><outline text='&lol2;' xmlUrl='https://x.example/'/></body></opml>",
+            "has a DOCTYPE",
+        ),
+        (
+            "<opml><body>\n<outline xmlUrl='ftp://x.example/f'/>\n<outline text='B' type='rss'/>"
+            "\n<outline xmlUrl=''/></body></opml>",
+            "nothing imported; fix these outlines: line 2: 'ftp://x.example/f': the ftp: scheme "
+            "is not supported; use http(s), file:// or a path; line 3: feed outline 'B' has no "
+            "xmlUrl; line 4: outline None has an empty xmlUrl",
+        ),
+    ],
+)
+def test_a_broken_file_is_refused_naming_the_file_and_the_problem(
+    document: str, message: str
+) -> None:
+    with pytest.raises(OpmlError) as refused:
+        read(document)
+    assert str(refused.value).startswith(f"subs.opml: {message}")
+
+
+def test_a_billion_laughs_is_refused_before_any_expansion() -> None:
+    entities = "".join(f'<!ENTITY l{i} "{("&l" + str(i - 1) + ";") * 10}">' for i in range(1, 10))
+    bomb = f'<!DOCTYPE o [<!ENTITY l0 "lol">{entities}]><opml><body>&l9;</body></opml>'
+    with pytest.raises(OpmlError, match="has a DOCTYPE"):
+        read(bomb)

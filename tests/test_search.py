@@ -1,0 +1,117 @@
+"""Full-text search on both backends: CJK and English, short queries, ranking, upkeep."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from storage.apply import record_check
+from storage.engine import Store, open_store
+from storage.search import search_posts
+from tests.builders import NOW, a_post, a_source, ok, store_posts
+from tests.conftest import SEED, Cli, write_config
+
+SEED_TITLE = "Nature 证实：学术界刮起离职潮 大批学者涌向工业界"
+
+
+def titles(store: Store, query: str, limit: int = 20) -> list[str]:
+    return [found.post.title for found in search_posts(store, query, limit=limit)]
+
+
+@pytest.fixture
+def seeded(store_url: str, tmp_path: Path) -> Iterator[Store]:
+    """A store holding the seed post, ingested the way a user would."""
+    assert Cli(store_url, write_config(tmp_path, [{"url": str(SEED)}]))("run").exit_code == 0
+    store = open_store(store_url)
+    store_posts(
+        store,
+        [
+            a_post("en", "Scientists leave academia for industry, a study in Nature finds."),
+            a_post("other", "今天的天气很好，我们去公园散步。"),
+        ],
+    )
+    yield store
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "query", ["离职潮", "学术界", "学术", "潮", "大批学者", "Nature 离职潮", "工业界 nature"]
+)
+def test_chinese_queries_find_the_seed(seeded: Store, query: str) -> None:
+    assert titles(seeded, query) == [SEED_TITLE]
+
+
+def test_english_queries_match_words_in_title_or_body(seeded: Store) -> None:
+    assert titles(seeded, "academia") == [
+        "T Scientists leave academia for industry, a study in Nature finds."
+    ]
+    assert set(titles(seeded, "nature")) == {
+        SEED_TITLE,
+        "T Scientists leave academia for industry, a study in Nature finds.",
+    }
+    assert titles(seeded, "INDUSTRY study") == titles(seeded, "academia")
+
+
+def test_no_match_and_empty_queries_return_nothing(seeded: Store) -> None:
+    assert titles(seeded, "quokkanomics") == []
+    assert titles(seeded, "离职潮 quokkanomics") == []
+    assert titles(seeded, "   ") == []
+    assert titles(seeded, '"') == []
+
+
+def test_query_syntax_is_never_interpreted(seeded: Store) -> None:
+    for query in [
+        "NEAR(a b)",
+        "title:x",
+        "a OR b",
+        "*",
+        "-nature",
+        "学 AND",
+        "'; DROP TABLE posts",
+    ]:
+        titles(seeded, query)  # no error: every term is a literal string
+    assert titles(seeded, "(离职潮)") == [SEED_TITLE]  # punctuation separates, like spaces
+
+
+def test_ranking_prefers_title_hits_then_frequent_mentions(store: Store) -> None:
+    filler = " ".join(["padding"] * 40)
+    store_posts(
+        store,
+        [
+            a_post("once", f"{filler} satellite {filler}", title="Once"),
+            a_post("often", f"satellite {filler} satellite {filler} satellite", title="Often"),
+            a_post("title", f"{filler} nothing here {filler}", title="Satellite launch"),
+            a_post("none", filler, title="None"),
+        ],
+    )
+    assert titles(store, "satellite") == ["Satellite launch", "Often", "Once"]
+
+
+def test_ties_go_to_the_newest(store: Store) -> None:
+    posts = [
+        a_post(str(day), f"same words {day}", title=f"Day {day}", published=NOW.replace(day=day))
+        for day in (3, 1, 2)
+    ]
+    store_posts(store, posts)
+    assert titles(store, "same words") == ["Day 3", "Day 2", "Day 1"]
+    assert titles(store, "same", limit=2) == ["Day 3", "Day 2"]
+
+
+def test_a_revised_post_is_found_by_its_new_text_only(store: Store) -> None:
+    state = a_source(store)
+    record_check(store, state, [a_post("k", "old wording")], ok(state), now=NOW)
+    record_check(store, state, [a_post("k", "new wording")], ok(state), now=NOW)
+    assert titles(store, "old") == []
+    assert titles(store, "new") == ["T new wording"]
+
+
+def test_html_is_not_searched(store: Store) -> None:
+    post = a_post("h", "text")
+    body = '<p>visible</p><p><img src="https://img.example/zebra.png" alt="x"></p>'
+    store_posts(store, [replace(post, body=body)])
+    assert titles(store, "visible") == ["T text"]
+    assert titles(store, "zebra") == []
+    assert titles(store, "img") == []
