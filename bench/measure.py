@@ -120,6 +120,22 @@ def _kill_tree(process: psutil.Process) -> None:
     process.wait()
 
 
+def machine_busy_s() -> float:
+    """CPU seconds all processes on the machine have used so far, in user and system mode.
+
+    Interrupt and softirq time is left out: loopback traffic is processed there and belongs
+    to no process, so it would look like someone else's load.
+    """
+    times = psutil.cpu_times()
+    return float(times.user + times.nice + times.system)
+
+
+def own_cpu_s() -> float:
+    """CPU seconds of this process (the measuring one) so far."""
+    times = psutil.Process().cpu_times()
+    return float(times.user + times.system)
+
+
 def run_checked(
     command: Sequence[str], *, env: Mapping[str, str], timeout_s: float = 3600
 ) -> subprocess.CompletedProcess[str]:
