@@ -16,7 +16,9 @@ pass), keeps both profiles (open them at https://www.speedscope.app) and prints,
 py-spy samples every thread that is not idle, including threads that are runnable but waiting
 for a core or for the GIL, so on a busy two-core machine a role's sampled seconds exceed its
 CPU seconds; read the shares within a role, and the CPU seconds for the split between roles.
-Samples taken while a module is being imported are counted apart.
+Samples taken while a module is being imported are counted apart. With ``--gil`` only samples of
+the thread holding the GIL are kept: each role's seconds are then its Python CPU time, and the
+main process's threads compete for that one lock.
 """
 
 from __future__ import annotations
@@ -186,7 +188,14 @@ def as_json(roles: dict[str, Role], top: int = TOP) -> dict[str, Any]:
 
 
 def profile_pass(
-    py_spy: str, label: str, *, folder: Path, urls_file: Path, rate: int, workers: int
+    py_spy: str,
+    label: str,
+    *,
+    folder: Path,
+    urls_file: Path,
+    rate: int,
+    workers: int,
+    gil: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """One runner pass under py-spy: (speedscope document, the runner's report)."""
     out = folder / f"{label}.json"
@@ -200,6 +209,7 @@ def profile_pass(
             f"--rate={rate}",
             "--format=speedscope",
             f"--output={profile}",
+            *(["--gil"] if gil else []),
             "--",
             sys.executable,
             "-m",
@@ -225,6 +235,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=32, help="our [fetch] concurrency")
     parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=TOP)
+    parser.add_argument(
+        "--gil", action="store_true", help="only samples holding the GIL (Python CPU, no waits)"
+    )
     parser.add_argument("--out", type=Path, help="profiles and summary [bench/.cache/profile-NxM]")
     args = parser.parse_args(argv)
     here = str(Path(sys.executable).parent)
@@ -247,6 +260,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 urls_file=urls_file,
                 rate=args.rate,
                 workers=args.workers,
+                gil=args.gil,
             )
             roles = summarize(speedscope, int(result["pid"]))
             cpu = {key: value for key, value in result.items() if key.startswith("cpu_")}
