@@ -46,6 +46,7 @@ import psutil
 from bench.corpus import SEED
 from bench.farm import Farm, stats_delta
 from bench.measure import clean_env, machine_busy_s, own_cpu_s, run_checked, run_sampled
+from bench.runner import command as runner_command
 from bench.search import CACHE as SEARCH_CACHE
 from bench.search import POSTS as SEARCH_POSTS
 
@@ -194,16 +195,7 @@ def run_pass(
 ) -> PassResult:
     out = folder / f"pass{number}.json"
     out.unlink(missing_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "bench.runner",
-        tool,
-        f"--workdir={folder}",
-        f"--urls={plan.urls_file}",
-        f"--workers={workers}",
-        f"--out={out}",
-    ]
+    command = runner_command(tool, workdir=folder, urls=plan.urls_file, workers=workers, out=out)
     before = plan.farm.stats()
     busy, mine = machine_busy_s(), own_cpu_s()
     with (folder / f"pass{number}.log").open("w", encoding="utf-8") as log:

@@ -36,6 +36,7 @@ from typing import Any
 from bench.corpus import SEED
 from bench.farm import Farm
 from bench.measure import clean_env, run_checked
+from bench.runner import command as runner_command
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 TOP = 12
@@ -211,14 +212,7 @@ def profile_pass(
             f"--output={profile}",
             *(["--gil"] if gil else []),
             "--",
-            sys.executable,
-            "-m",
-            "bench.runner",
-            "ours",
-            f"--workdir={folder}",
-            f"--urls={urls_file}",
-            f"--workers={workers}",
-            f"--out={out}",
+            *runner_command("ours", workdir=folder, urls=urls_file, workers=workers, out=out),
         ],
         env=clean_env(),
     )

@@ -55,7 +55,8 @@ def section(results: dict[str, Any]) -> list[str]:
     lines += [
         "",
         "Each pass (wall seconds of the timed part; CPU seconds of the main thread, the "
-        "process's other threads and the worker processes; peak memory of the process tree):",
+        "process's other threads and the worker processes; peak memory of the process tree; "
+        "the share of the machine other processes used meanwhile):",
         "",
     ]
     pass_rows = []
@@ -73,6 +74,7 @@ def section(results: dict[str, Any]) -> list[str]:
                     f"{one['peak_pss_mb']:.1f}",
                     f"{one['farm'].get('connections', 0):g}",
                     f"{one['farm'].get('cpu_s', 0):.1f}",
+                    f"{one.get('other_load', 0):.0%}",
                 ]
             )
     lines += _table(
@@ -85,9 +87,10 @@ def section(results: dict[str, Any]) -> list[str]:
             "peak PSS MB",
             "connections",
             "farm CPU s",
+            "other load",
         ],
         pass_rows,
-        range(2, 8),
+        range(2, 9),
     )
     stages = results["stages"]
     lines += [
@@ -104,7 +107,7 @@ def section(results: dict[str, Any]) -> list[str]:
     search = results["search"]
     lines.append("")
     if "skipped" in search:
-        lines.append(f"Search: {search['skipped']}.")
+        lines.append(search["skipped"][0].upper() + search["skipped"][1:] + ".")
     else:
         lines.append(
             f"Search over {search['posts']:,} posts: p50 {search['p50_ms']:.1f} ms, p95 "

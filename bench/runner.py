@@ -30,6 +30,7 @@ import json
 import os
 import resource
 import sqlite3
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,6 +72,20 @@ def _cpu_now() -> dict[str, float]:
         "process": own.ru_utime + own.ru_stime,
         "workers": children.ru_utime + children.ru_stime,
     }
+
+
+def command(tool: str, *, workdir: Path, urls: Path, workers: int, out: Path) -> list[str]:
+    """The command line that runs one pass of ``tool`` (what ``main`` parses)."""
+    return [
+        sys.executable,
+        "-m",
+        "bench.runner",
+        tool,
+        f"--workdir={workdir}",
+        f"--urls={urls}",
+        f"--workers={workers}",
+        f"--out={out}",
+    ]
 
 
 def write_config(path: Path, urls: Sequence[str], concurrency: int) -> None:
