@@ -1,0 +1,165 @@
+"""Entries per second of each stage of a cold pass, in-process, on one core.
+
+``python -m bench.stages [--feeds K] [--items M] [--rounds R] [--json FILE]``
+
+On the farm's own documents (the first K feeds of ``bench.corpus``), each stage is timed alone,
+R rounds, and the median kept:
+
+- parse: ``ingest.parse.parse_feed`` (encoding, DOCTYPE removal, feedparser, raw entries);
+- normalize: ``ingest.normalize.post_from_entry`` for every raw entry (nh3 sanitizing, text
+  extraction, first image, content hash);
+- store: ``storage.apply.record_check`` per feed into a fresh SQLite store (one transaction per
+  feed, as the writer thread does), states loaded through ``storage.feeds``;
+- digest: ``ingest.convert.digest_feed``, parse and normalize together, as a worker runs them.
+
+The slowest stage is the single-core bottleneck; the serial estimate
+``1 / (1/parse + 1/normalize + 1/store)`` is what one core doing everything would reach.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from bench.corpus import SEED, feed_document
+from bench.farm import feed_url
+from ingest.config import ScheduleSettings
+from ingest.convert import digest_feed, fallback_name
+from ingest.normalize import FeedContext, post_from_entry
+from ingest.parse import parse_feed
+from ingest.types import Digest, FetchResult, Post, RawFeed, SourceSpec
+from scheduler.policy import after_success
+from storage.apply import record_check
+from storage.engine import open_store
+from storage.feeds import apply_sources, load_states
+
+SCHEDULE = ScheduleSettings(
+    min_interval=300.0, max_interval=86400.0, backoff_cap=86400.0, max_retry_after=604800.0
+)
+_PORT = 8080  # URLs only name the feeds here; nothing is fetched
+
+
+def _median_seconds(rounds: int, action: Callable[[], object]) -> float:
+    times: list[float] = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def measure(feeds: int, items: int, *, rounds: int = 3, seed: int = SEED) -> dict[str, Any]:
+    """Each stage's entries per second over ``feeds`` documents of ``items`` entries."""
+    urls = [feed_url(_PORT, feed) for feed in range(feeds)]
+    documents = [feed_document(feed, items, seed=seed) for feed in range(feeds)]
+    now = datetime.now(UTC)
+
+    def parse_all() -> list[RawFeed]:
+        return [
+            parse_feed(data, source=url, url=url) for data, url in zip(documents, urls, strict=True)
+        ]
+
+    parsed = parse_all()
+    entries = sum(len(feed.entries) for feed in parsed)
+    contexts = [
+        FeedContext(
+            categories=(),
+            feed_name=feed.title or fallback_name(url),
+            feed_author=feed.author,
+            comments=False,
+            now=now,
+        )
+        for feed, url in zip(parsed, urls, strict=True)
+    ]
+
+    def normalize_all() -> list[list[Post]]:
+        return [
+            [post_from_entry(raw, ctx) for raw in feed.entries]
+            for feed, ctx in zip(parsed, contexts, strict=True)
+        ]
+
+    def digest_all() -> None:
+        spec = SourceSpec(url=urls[0])
+        for data, url in zip(documents, urls, strict=True):
+            digest_feed(data, spec=spec, comments=False, now=now, url=url)
+
+    posts = normalize_all()
+    seconds = {
+        "parse": _median_seconds(rounds, parse_all),
+        "normalize": _median_seconds(rounds, normalize_all),
+        "store": statistics.median(_store_all(urls, posts, now) for _ in range(rounds)),
+        "digest": _median_seconds(rounds, digest_all),
+    }
+    rates = {stage: entries / value for stage, value in seconds.items()}
+    serial = 1 / sum(1 / rates[stage] for stage in ("parse", "normalize", "store"))
+    return {
+        "documents": feeds,
+        "entries": entries,
+        "document_bytes": sum(map(len, documents)),
+        "rounds": rounds,
+        "entries_per_s": {**rates, "serial_estimate": serial},
+        "stored_posts": sum(map(len, posts)),
+    }
+
+
+def _store_all(urls: Sequence[str], posts: Sequence[Sequence[Post]], now: datetime) -> float:
+    """Seconds ``record_check`` takes to store every feed's posts into a fresh store."""
+    rng = random.Random(0)
+    seconds = 0.0
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as folder:
+        store = open_store(f"sqlite:///{Path(folder) / 'stage.db'}")
+        try:
+            apply_sources(store, [SourceSpec(url=url) for url in urls], origin="config", now=now)
+            for state, feed_posts in zip(load_states(store), posts, strict=True):
+                result = FetchResult(url=state.url, document=b"", etag='"bench"')
+                update = after_success(
+                    state,
+                    result,
+                    Digest(feed_title=None, posts=tuple(feed_posts)),
+                    interval_s=1800.0,
+                    schedule=SCHEDULE,
+                    now=now,
+                    rng=rng,
+                )
+                started = time.perf_counter()
+                record_check(store, state, feed_posts, update, now=now)
+                seconds += time.perf_counter() - started
+        finally:
+            store.close()
+    return seconds
+
+
+def quiet_logs() -> None:
+    """structlog's default prints every event (``store_migrated``...) on stdout: warnings only."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Per-stage entries/s on the farm's documents.")
+    parser.add_argument("--feeds", type=int, default=50)
+    parser.add_argument("--items", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--json", type=Path, help="write the figures here too")
+    args = parser.parse_args(argv)
+    quiet_logs()
+    figures = measure(args.feeds, args.items, rounds=args.rounds, seed=args.seed)
+    for stage, rate in figures["entries_per_s"].items():
+        print(f"{stage:<16} {rate:>10,.0f} entries/s")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""The benchmark harness keeps working: the comparison at a tiny scale, and the search store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.search import QUERIES, RARE_POSTS, RARE_TERM, SKIPPED, ensure_store, measure
+from storage.engine import Store, open_store
+from storage.entries import get_post
+
+ROOT = Path(__file__).resolve().parent.parent
+FEEDS, ITEMS = 20, 5
+FIGURES = (
+    "cold pass, entries/s",
+    "all-304 pass, feeds/s",
+    "all-304 pass, s",
+    "peak RSS of any pass, MB",
+    "peak RSS cold / 2nd / 3rd, MB",
+    "peak PSS of the cold pass, MB",
+)
+
+
+@pytest.mark.slow
+def test_compare_measures_both_tools_at_a_tiny_scale(tmp_path: Path) -> None:
+    results_file = tmp_path / "results.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "bench/compare.py",
+            f"--feeds={FEEDS}",
+            f"--items={ITEMS}",
+            "--stage-feeds=4",
+            "--stage-rounds=1",
+            "--search-posts=200",
+            "--search-rounds=2",
+            "--retries=0",  # a busy CI machine makes figures noisy, not wrong
+            "--patience=0",
+            f"--search-cache={tmp_path / 'search'}",
+            f"--workdir={tmp_path}",
+            f"--json={results_file}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    printed = done.stdout
+    for figure in FIGURES:
+        line = next(line for line in printed.splitlines() if line.startswith(figure))
+        assert "—" not in line, line  # a figure for each tool
+    assert printed.startswith("machine: ")
+    assert f"Python {sys.version.split()[0]}" in printed
+    for stage in ("parse", "normalize", "store", "bottleneck"):
+        assert f"  {stage}" in printed
+    assert "search p50" in printed or SKIPPED in printed
+
+    results = json.loads(results_file.read_text(encoding="utf-8"))
+    assert results["checks"] == {"ok": True, "problems": []}
+    for tool in ("ours", "reader"):
+        cold, second, third = results["passes"][tool]
+        for one in (cold, second, third):
+            assert one["runner"]["entries"] == FEEDS * ITEMS
+            assert one["runner"]["errors"] == 0
+        assert cold["farm"]["200"] == FEEDS
+        assert second["farm"]["304"] == third["farm"]["304"] == FEEDS
+        assert results["figures"][tool]["cold_entries_per_s"] > 0
+    assert results["table"][0]["figure"] == FIGURES[0]
+
+
+def _like_search(store: Store, query: str, *, limit: int = 20) -> Sequence[Any]:
+    """A stand-in for storage.search.search_posts, so the harness is tested before it lands."""
+    with store.read() as conn:
+        return conn.exec_driver_sql(
+            "SELECT id FROM posts WHERE title LIKE ? OR body LIKE ? LIMIT ?",
+            (f"%{query}%", f"%{query}%", limit),
+        ).all()
+
+
+def test_search_store_is_readable_and_measured(tmp_path: Path) -> None:
+    path, _ = ensure_store(200, cache=tmp_path)
+    assert ensure_store(200, cache=tmp_path) == (path, 0.0)  # cached: not generated again
+    store = open_store(f"sqlite:///{path}")
+    try:
+        stored = get_post(store, 123)
+        assert stored is not None
+        assert stored.post.published.tzinfo is not None
+        assert "<div>" in stored.post.body
+        figures = measure(_like_search, store, rounds=2)
+    finally:
+        store.close()
+    assert figures["calls"] == 2 * len(QUERIES)
+    assert 0 < figures["p50_ms"] <= figures["p95_ms"]
+    hits = {query["query"]: query["hits"] for query in figures["queries"]}
+    assert hits[RARE_TERM] == RARE_POSTS
+    assert hits["芯片"] > 0
