@@ -41,7 +41,7 @@ from ingest.types import StoredPost
 from scheduler.daemon import Daemon
 from storage.engine import migrate_store
 from storage.entries import PostFilter, get_post, iter_posts, list_posts
-from storage.search import search_posts
+from storage.search import index_backlog, search_posts
 from storage.sources import find_source
 from storage.stats import StoreStats, store_stats
 
@@ -333,6 +333,22 @@ def db_upgrade(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = N
         typer.echo(f"the store is at the newest schema ({after}); nothing to do")
     else:
         typer.echo(f"the store's schema went from {before or 'empty'} to {after}")
+
+
+@db_app.command("index")
+def db_index(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None) -> None:
+    """Index every post waiting for the search index (searches and the daemon also do it)."""
+    options: Context = ctx.obj
+
+    def action() -> int:
+        with options.store(db) as store:
+            return index_backlog(store)
+
+    indexed = guarded(action)
+    if as_json:
+        print_json({"indexed": indexed})
+    else:
+        typer.echo(f"{indexed} posts indexed; the search index is up to date")
 
 
 def _when(moment: datetime | None) -> str:

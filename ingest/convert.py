@@ -15,7 +15,6 @@ from ingest.errors import DocumentError, EntryError
 from ingest.normalize import FeedContext, post_from_entry, post_from_front_matter
 from ingest.parse import parse_feed, parse_front_matter
 from ingest.sanitize import html_to_text
-from ingest.searchtext import indexed_fields
 from ingest.types import Digest, Post, SourceSpec
 
 
@@ -55,7 +54,6 @@ def digest_feed(
         skipped=tuple(skipped),
         ttl_s=feed.ttl_s,
         published_dates=tuple(d for raw in feed.entries if (d := raw.published or raw.updated)),
-        search_fields=search_fields(posts),
     )
 
 
@@ -90,13 +88,7 @@ def digest_posts(
         feed_title=None,
         posts=tuple(posts),
         skipped=tuple(skipped),
-        search_fields=search_fields(posts),
     )
-
-
-def search_fields(posts: list[Post]) -> tuple[tuple[str, str], ...]:
-    """The search index's text of each post (see ``Digest.search_fields``)."""
-    return tuple(indexed_fields(post.title, post.body) for post in posts)
 
 
 def fallback_name(url: str) -> str:

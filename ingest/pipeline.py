@@ -204,7 +204,7 @@ class Pass:
             )
         counts = await self._in(
             self._write,
-            partial(record_check, search_fields=digest.search_fields if digest else ()),
+            record_check,
             self.store,
             state,
             digest.posts if digest else (),

@@ -98,10 +98,6 @@ class Digest:
     ttl_s: int | None = None
     published_dates: tuple[datetime, ...] = ()
     """The dates entries really carried (undated entries excluded): the publishing rate's input."""
-    search_fields: tuple[tuple[str, str], ...] = ()
-    """Each post's title and body as the search index holds them, in the order of ``posts``:
-    made here, in the worker process that made the posts, so the store's single writer does
-    not spend its time on text (empty: the store makes them)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,13 +7,13 @@ it again with the same posts changes nothing but the check times.
 
 Writes are batched (one INSERT ... RETURNING for new posts, one executemany per kind of change),
 never one ORM object per row: this is the hot path of a cold pass. New and revised posts are
-(re)indexed for search in the same transaction, so the index never lags the posts.
+put on the search backlog in the same transaction (``storage.search`` indexes them later).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +25,7 @@ from ingest.types import FeedState, FeedUpdate, Post
 from storage.engine import Store
 from storage.feeds import save_update
 from storage.models import PostRow, SightingRow
-from storage.search import index_posts
+from storage.search import enqueue
 
 POSTS = PostRow.__table__  # type: ignore[attr-defined]
 SIGHTINGS = SightingRow.__table__  # type: ignore[attr-defined]
@@ -39,21 +39,15 @@ def record_check(
     change: FeedUpdate,
     *,
     now: datetime,
-    search_fields: Sequence[tuple[str, str]] = (),
 ) -> Counter[Change]:
-    """Store ``posts`` seen at source ``state`` and its new state; what happened to the posts.
-
-    ``search_fields``: the posts' index text, in their order (``Digest.search_fields``), when
-    the caller made it already.
-    """
+    """Store ``posts`` seen at source ``state`` and its new state; what happened to the posts."""
     with store.write() as conn:
         intents: list[EntryIntent] = []
         if posts:
             sightings = _known_sightings(conn, state.id, [p.entry_key for p in posts])
             stored = _stored_hashes(conn, [p.content_hash for p in posts])
             intents = decide(posts, sightings, stored.keys())
-            texts = {p.content_hash: f for p, f in zip(posts, search_fields, strict=False)}
-            _apply(conn, state.id, intents=intents, post_ids=stored, now=now, texts=texts)
+            _apply(conn, state.id, intents=intents, post_ids=stored, now=now)
         save_update(conn, state, change)
     return Counter(intent.change for intent in intents)
 
@@ -86,7 +80,6 @@ def _apply(
     intents: list[EntryIntent],
     post_ids: dict[str, int],
     now: datetime,
-    texts: Mapping[str, tuple[str, str]],
 ) -> None:
     """Write ``intents``; ``post_ids`` (hash -> id of stored posts) is extended as posts are."""
     new = [i.post for i in intents if i.change is Change.NEW]
@@ -106,7 +99,7 @@ def _apply(
             ],
         )
         post_ids.update({row.content_hash: row.id for row in inserted})
-        index_posts(conn, [(post_ids[p.content_hash], p) for p in new], replace=False, texts=texts)
+        enqueue(conn, [post_ids[p.content_hash] for p in new])
 
     revised = [i for i in intents if i.change is Change.UPDATED]
     if revised:
@@ -117,12 +110,7 @@ def _apply(
             [{**post_columns(i.post, now), "post_id": i.revise} for i in revised],
         )
         post_ids.update({i.post.content_hash: i.revise for i in revised if i.revise is not None})
-        index_posts(
-            conn,
-            [(i.revise, i.post) for i in revised if i.revise is not None],
-            replace=True,
-            texts=texts,
-        )
+        enqueue(conn, [i.revise for i in revised if i.revise is not None])
 
     pointed = [i for i in intents if i.change is not Change.UNCHANGED]
     if pointed:

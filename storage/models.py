@@ -127,6 +127,23 @@ class PostRow(SQLModel, table=True):
     revision: int = Field(default=1, description="1, plus one per edit at its source")
 
 
+class SearchBacklogRow(SQLModel, table=True):
+    """Posts whose search index rows are missing or stale (new or revised since indexed).
+
+    Ingestion only adds ids here; ``storage.search`` indexes them in batches and removes them,
+    so storing posts never waits for the index.
+    """
+
+    __tablename__ = "search_backlog"
+
+    post_id: int = Field(
+        primary_key=True,
+        foreign_key="posts.id",
+        ondelete="CASCADE",
+        sa_column_kwargs={"autoincrement": False},
+    )
+
+
 class SightingRow(SQLModel, table=True):
     __tablename__ = "sightings"
     __table_args__ = (UniqueConstraint("source_id", "entry_key", name="uq_sightings_source_key"),)

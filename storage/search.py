@@ -1,8 +1,13 @@
 """Full-text search over posts' titles and plain text, in any language, on both backends.
 
 The index (``posts_fts``, migration 0003) holds each post's title and plain body text, rewritten
-by ``ingest.searchtext`` so that Chinese, Japanese and Korean are searchable; ``index_posts``
-writes it in the same transaction as the posts themselves, in one batch.
+by ``ingest.searchtext`` so that Chinese, Japanese and Korean are searchable.
+
+Indexing is kept off the ingestion path: storing a post only puts its id on ``search_backlog``
+(``enqueue``), and ``index_backlog`` indexes the backlog in large batches -- between the
+daemon's ticks, and before every search, so a search always sees every stored post. Indexing a
+post costs more than storing it (tokenizing ~3 KB into FTS5's b-tree); done per source check it
+would halve ingestion, done in batches of a thousand it is several times cheaper.
 
 A query's terms (``ingest.searchtext.query_terms``) must all occur in a post. The index finds
 the matches, newest first, and keeps at most ``CANDIDATES``; those are ranked by how often each
@@ -16,7 +21,7 @@ thus ranked among its latest matches, which keeps every query fast; a rarer one 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -37,12 +42,15 @@ from sqlalchemy import (
     table,
     text,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ingest.searchtext import Term, indexed_fields, query_terms
-from ingest.types import Post, StoredPost
+from ingest.types import StoredPost
 from storage.engine import Store
 from storage.entries import POSTS, select_posts, stored_post
-from storage.models import SEARCH_INDEX
+from storage.models import SEARCH_INDEX, SearchBacklogRow
+
+BACKLOG = SearchBacklogRow.__table__  # type: ignore[attr-defined]
 
 CANDIDATES = 500
 """Matches ranked per query, newest first: enough that a specific query ranks all of its own,
@@ -53,7 +61,9 @@ _K1, _B = 1.2, 0.75  # BM25's usual term-frequency saturation and length normali
 _TYPICAL_LENGTH = 6000.0
 """BM25's average document length, in bytes of indexed text (a 3 KB post of mixed Chinese and
 English): a constant, since averaging over the store would read all of it on every query."""
-_CHUNK = 500
+INDEX_BATCH = 1000
+"""Posts indexed per transaction: large enough that FTS5 writes few segments, small enough that
+a writer waiting behind one waits well under a second."""
 
 
 def _index(conn: Connection) -> tuple[TableClause, ColumnElement[int]]:
@@ -63,31 +73,48 @@ def _index(conn: Connection) -> tuple[TableClause, ColumnElement[int]]:
     return index, index.c[key]
 
 
-def index_posts(
-    conn: Connection,
-    posts: Sequence[tuple[int, Post]],
-    *,
-    replace: bool,
-    texts: Mapping[str, tuple[str, str]] | None = None,
-) -> None:
-    """Index ``posts`` (post id, post) in the caller's transaction, in one batch.
+def enqueue(conn: Connection, post_ids: Sequence[int]) -> None:
+    """Put ``post_ids`` (new or revised) on the search backlog, in the caller's transaction."""
+    if not post_ids:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(BACKLOG).on_conflict_do_nothing(index_elements=[BACKLOG.c.post_id])
+    conn.execute(statement, [{"post_id": post_id} for post_id in post_ids])
 
-    ``replace``: the posts were indexed before (a revision), their old rows go first.
-    ``texts``: ``indexed_fields`` of posts by content hash, where the caller has them already.
-    """
-    if not posts:
+
+def index_backlog(store: Store, *, batch: int = INDEX_BATCH, most: int | None = None) -> int:
+    """Index posts on the backlog, ``batch`` per write transaction, at most ``most`` (all when
+    None); how many were indexed. A failure leaves the batch on the backlog for next time."""
+    done = 0
+    while most is None or done < most:
+        size = batch if most is None else min(batch, most - done)
+        with store.write() as conn:
+            ids = [row.post_id for row in conn.execute(select(BACKLOG.c.post_id).limit(size))]
+            if not ids:
+                break
+            rows = conn.execute(
+                select(POSTS.c.id, POSTS.c.title, POSTS.c.body).where(POSTS.c.id.in_(ids))
+            ).all()
+            _index_rows(conn, [(row.id, *indexed_fields(row.title, row.body)) for row in rows])
+            conn.execute(delete(BACKLOG).where(BACKLOG.c.post_id.in_(ids)))
+        done += len(ids)
+    return done
+
+
+def backlog_size(store: Store) -> int:
+    with store.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(BACKLOG)).scalar_one())
+
+
+def _index_rows(conn: Connection, rows: Sequence[tuple[int, str, str]]) -> None:
+    """(Re)write the index rows of (post id, title, body) ``rows``."""
+    if not rows:
         return
     index, key = _index(conn)
-    if replace:
-        ids = [post_id for post_id, _ in posts]
-        for start in range(0, len(ids), _CHUNK):
-            conn.execute(delete(index).where(key.in_(ids[start : start + _CHUNK])))
-    rows = []
-    for post_id, post in posts:
-        known = texts.get(post.content_hash) if texts else None
-        title, body = known or indexed_fields(post.title, post.body)
-        rows.append({key.name: post_id, "title": title, "body": body})
-    conn.execute(insert(index), rows)
+    conn.execute(delete(index).where(key.in_([post_id for post_id, _, _ in rows])))
+    conn.execute(
+        insert(index), [{key.name: post_id, "title": t, "body": b} for post_id, t, b in rows]
+    )
 
 
 def search_posts(store: Store, query: str, *, limit: int = 20) -> list[StoredPost]:
@@ -95,6 +122,7 @@ def search_posts(store: Store, query: str, *, limit: int = 20) -> list[StoredPos
     terms = query_terms(query)
     if not terms:
         return []
+    index_backlog(store)
     with store.read() as conn:
         index, key = _index(conn)
         matches = _sqlite_matches if store.is_sqlite else _postgres_matches

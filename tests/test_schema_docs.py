@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import inspect
 
 from storage.engine import open_store
-from tests.conftest import SEED, write_config
+from tests.conftest import SEED, Cli, write_config
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "schema.md"
 EXAMPLES = re.findall(r"```sql\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
@@ -20,12 +20,12 @@ SEED_TITLE = "Nature 证实：学术界刮起离职潮 大批学者涌向工业�
 
 @pytest.fixture(scope="module")
 def seeded_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite store holding the seed post, made by `ingest run`."""
-    from tests.conftest import Cli
-
+    """A SQLite store holding the seed post, made by `ingest run`, indexed by `ingest db index`
+    as the docs say to do before querying the index by hand."""
     folder = tmp_path_factory.mktemp("schema")
-    url = f"sqlite:///{folder / 'ingest.db'}"
-    assert Cli(url, write_config(folder, [{"url": str(SEED)}]))("run").exit_code == 0
+    cli = Cli(f"sqlite:///{folder / 'ingest.db'}", write_config(folder, [{"url": str(SEED)}]))
+    assert cli("run").exit_code == 0
+    assert cli("db", "index").stdout.startswith("1 posts indexed")
     return folder / "ingest.db"
 
 

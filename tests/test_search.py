@@ -10,7 +10,7 @@ import pytest
 
 from storage.apply import record_check
 from storage.engine import Store, open_store
-from storage.search import search_posts
+from storage.search import backlog_size, index_backlog, search_posts
 from tests.builders import NOW, a_post, a_source, ok, store_posts
 from tests.conftest import SEED, Cli, write_config
 
@@ -115,3 +115,32 @@ def test_html_is_not_searched(store: Store) -> None:
     assert titles(store, "visible") == ["T text"]
     assert titles(store, "zebra") == []
     assert titles(store, "img") == []
+
+
+def test_storing_posts_only_queues_them_and_a_search_indexes_the_backlog(store: Store) -> None:
+    store_posts(store, [a_post(str(i), f"backlog entry number {i}") for i in range(2500)])
+    assert backlog_size(store) == 2500
+
+    first, last = titles(store, "entry number 0"), titles(store, "entry number 2499")
+
+    assert (first, last) == (["T backlog entry number 0"], ["T backlog entry number 2499"])
+    assert backlog_size(store) == 0
+
+
+def test_index_backlog_works_in_bounded_batches(store: Store) -> None:
+    store_posts(store, [a_post(str(i), f"batch {i}") for i in range(30)])
+    assert index_backlog(store, batch=7, most=10) == 10
+    assert backlog_size(store) == 20
+    assert index_backlog(store, batch=7) == 20
+    assert backlog_size(store) == 0
+    assert index_backlog(store) == 0
+
+
+def test_db_index_brings_the_index_up_to_date(store_url: str, tmp_path: Path) -> None:
+    cli = Cli(store_url, write_config(tmp_path, [{"url": str(SEED)}]))
+    cli("run")
+
+    first = cli("db", "index", "--json").json()
+    second = cli("db", "index", "--json").json()
+
+    assert (first, second) == ({"indexed": 1}, {"indexed": 0})
