@@ -4,11 +4,12 @@
 
     due sources (store) ─► fetch (httpx, event loop) ─► parse + normalize (worker processes)
                                                               │
-          outcome ◄─ store: decide + write, one transaction per source (writer thread)
+          outcome ◄─ store: decide + write, each source atomic (one writer thread)
 
 Concurrency: fetches run on the event loop, bounded by ``[fetch] concurrency``; the CPU-bound
-conversion runs in a process pool when a pass is large enough to pay for one (else in a
-thread); store writes go through one writer thread, so SQLite never sees two writers from us.
+conversion runs in worker processes when a pass is large enough to pay for them (else in a
+thread; ``ingest.workers``); store writes go through one writer thread with group commit
+(``ingest.writer``), so SQLite never sees two writers from us.
 Each source's failure is caught here, recorded on the source, and reported as its outcome; the
 rest of the pass goes on.
 """
@@ -22,8 +23,6 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -39,11 +38,14 @@ from ingest.fetch import Fetcher
 from ingest.identity import Change
 from ingest.sources import LocalFeed, read_local
 from ingest.types import Digest, FeedState, FeedStatus, FeedUpdate, FetchResult
+from ingest.workers import Converter
+from ingest.writer import StoreWriter
 from scheduler.policy import after_failure, after_success, lease_duration
-from storage.apply import record_check
+from storage.apply import Check
 from storage.claims import claim_due, release
 from storage.engine import Store
 from storage.feeds import apply_sources
+from storage.search import index_backlog
 
 log = structlog.get_logger("ingest.pipeline")
 T = TypeVar("T")
@@ -109,11 +111,8 @@ class Pass:
         self.fetcher = fetcher or Fetcher(settings.fetch)
         self.clock = clock
         self.rng = rng or random.Random()
-        self._workers = workers
-        self._convert: Executor = (
-            ProcessPoolExecutor(workers) if workers else ThreadPoolExecutor(1, "convert")
-        )
-        self._write = ThreadPoolExecutor(1, "store-writer")
+        self._converter = Converter(workers)
+        self._writer = StoreWriter(store)
         self._limit = asyncio.Semaphore(settings.fetch.concurrency)
 
     async def __aenter__(self) -> Pass:
@@ -126,8 +125,8 @@ class Pass:
         traceback: TracebackType | None,
     ) -> None:
         await self.fetcher.__aexit__(exc_type, exc, traceback)
-        self._convert.shutdown(cancel_futures=True)
-        self._write.shutdown()
+        self._converter.close()
+        await asyncio.to_thread(self._writer.close)
 
     async def run(
         self,
@@ -135,24 +134,29 @@ class Pass:
         *,
         on_outcome: Callable[[FeedOutcome], None] | None = None,
     ) -> RunSummary:
-        """Process ``states`` concurrently; every one yields an outcome, none raises."""
-        summary = RunSummary()
+        """Process ``states`` concurrently; every one yields an outcome, none raises.
 
-        async def one(state: FeedState) -> None:
-            outcome = await self.process(state)
-            summary.outcomes.append(outcome)
-            if on_outcome:
-                on_outcome(outcome)
+        ``concurrency`` coroutines take the states in turn, so a pass over 10,000 sources holds
+        a few dozen of them in flight, not 10,000 waiting tasks.
+        """
+        summary = RunSummary()
+        queue = iter(states)
+
+        async def take_turns() -> None:
+            for state in queue:
+                outcome = await self.process(state)
+                summary.outcomes.append(outcome)
+                if on_outcome:
+                    on_outcome(outcome)
 
         async with asyncio.TaskGroup() as group:
-            for state in states:
-                group.create_task(one(state))
+            for _ in range(self.settings.fetch.concurrency):
+                group.create_task(take_turns())
         return summary
 
     async def claim(self, *, force: bool = False) -> list[FeedState]:
         """Claim the due sources not already in flight here (the daemon's tick)."""
-        return await self._in(
-            self._write,
+        return await self._writer.call(
             claim_due,
             self.store,
             owner=self.owner,
@@ -164,7 +168,11 @@ class Pass:
 
     async def release(self, ids: Iterable[int]) -> None:
         """Give back claims that will not be processed (shutdown)."""
-        await self._in(self._write, release, self.store, set(ids), owner=self.owner)
+        await self._writer.call(release, self.store, set(ids), owner=self.owner)
+
+    async def index_search(self, most: int) -> int:
+        """Index up to ``most`` posts of the search backlog, between two writes of checks."""
+        return await self._writer.call(index_backlog, self.store, most=most)
 
     async def process(self, state: FeedState) -> FeedOutcome:
         """Fetch, convert and store one claimed source; its outcome (failures are recorded).
@@ -202,14 +210,8 @@ class Pass:
             change = after_failure(
                 state, error, interval_s=interval, schedule=schedule, now=now, rng=self.rng
             )
-        counts = await self._in(
-            self._write,
-            record_check,
-            self.store,
-            state,
-            digest.posts if digest else (),
-            change,
-            now=now,
+        counts = await self._writer.record(
+            Check(state, digest.posts if digest else (), change, now)
         )
         outcome = FeedOutcome(
             source_id=state.id,
@@ -233,57 +235,23 @@ class Pass:
             if state.spec.comments is not None
             else self.settings.defaults.comments
         )
+        convert = partial(
+            self._converter.run, state.url, spec=state.spec, comments=comments, now=now
+        )
         if state.is_remote:
             result = await self.fetcher.fetch(
                 state.url, etag=state.etag, last_modified=state.last_modified, max_body=max_body
             )
             if result.document is None:
                 return result, None
-            digest = await self._converted(
-                state,
-                digest_feed,
-                result.document,
-                spec=state.spec,
-                comments=comments,
-                now=now,
-                url=result.url,
-                charset=result.charset,
+            digest = await convert(
+                digest_feed, result.document, url=result.url, charset=result.charset
             )
             return result, digest
         local = await asyncio.to_thread(read_local, state.url, max_body=max_body)
         if isinstance(local, LocalFeed):
-            digest = await self._converted(
-                state, digest_feed, local.data, spec=state.spec, comments=comments, now=now
-            )
-        else:
-            digest = await self._converted(
-                state,
-                digest_posts,
-                local.files,
-                local.skipped,
-                spec=state.spec,
-                comments=comments,
-                now=now,
-            )
-        return None, digest
-
-    async def _converted(
-        self, state: FeedState, func: Callable[..., Digest], *args: Any, **kwargs: Any
-    ) -> Digest:
-        """``func`` run by a converter; a crashed worker process fails this source only."""
-        try:
-            return await self._in(self._convert, func, *args, **kwargs)
-        except BrokenProcessPool as exc:
-            # The pool is unusable after a worker dies (out of memory, killed): start afresh.
-            self._convert.shutdown(wait=False, cancel_futures=True)
-            self._convert = ProcessPoolExecutor(self._workers)
-            raise SourceError(
-                state.url, "the worker process reading this feed died", kind="worker_crashed"
-            ) from exc
-
-    async def _in(self, executor: Executor, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, partial(func, *args, **kwargs))
+            return None, await convert(digest_feed, local.data)
+        return None, await convert(digest_posts, local.files, local.skipped)
 
 
 def _internal_error(state: FeedState, exc: Exception) -> SourceError:

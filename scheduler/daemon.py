@@ -3,7 +3,8 @@
 ::
 
     start: config sources -> store; /healthz + /metrics up; tick every [serve] tick
-    tick:  claim due sources (leased in the store) -> one task per source -> Pass.process
+    tick:  claim due sources (leased in the store) -> one task per source -> Pass.process;
+           index a bounded batch of the search backlog
     stop:  SIGTERM/SIGINT -> no more ticks -> in-flight sources finish (at most [serve] grace,
            then cancelled; a transaction under way still commits or rolls back whole) ->
            unstarted claims released -> exit 0. A second signal exits at once: every write is
@@ -34,6 +35,8 @@ from storage.feeds import SOURCES, T
 log = structlog.get_logger("scheduler.daemon")
 
 EXIT_FORCED = 1
+INDEX_PER_TICK = 2000
+"""Search backlog indexed per tick: bounded, so one tick never holds the writer for long."""
 STALE_TICKS = 3
 """/healthz fails when no tick succeeded for this many tick intervals."""
 
@@ -115,6 +118,7 @@ class Daemon:
                 task.add_done_callback(self._finished)
             self.metrics.sources_due.set(len(self._tasks))
             self.metrics.sources_failing.set(self._failing())
+            await runner.index_search(most=INDEX_PER_TICK)
         except Exception:  # a bad tick is logged; /healthz turns 503 if it lasts
             log.exception("tick_failed")
             return

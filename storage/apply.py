@@ -1,9 +1,10 @@
 """Storing one check of one source: its posts, its sightings and its new state, atomically.
 
-Contract: ``record_check`` is one write transaction. It reads what the store knows about the
-incoming posts, lets ``ingest.identity.decide`` say what each one is, writes posts, sightings and
-the source's state, and commits -- or, on any error, leaves the store exactly as before. Running
-it again with the same posts changes nothing but the check times.
+Contract: ``record_check`` is one write transaction (``record_checks`` puts several checks in
+one). It reads what the store knows about the incoming posts, lets ``ingest.identity.decide``
+say what each one is, writes posts, sightings and the source's state, and commits -- or, on any
+error, leaves the store exactly as before. Running it again with the same posts changes nothing
+but the check times.
 
 Writes are batched (one INSERT ... RETURNING for new posts, one executemany per kind of change),
 never one ORM object per row: this is the hot path of a cold pass. New and revised posts are
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +34,26 @@ SIGHTINGS = SightingRow.__table__  # type: ignore[attr-defined]
 _CHUNK = 500  # bound parameters per IN (...) stay far below every backend's limit
 
 
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One check of one source, to store: the posts it found and the source's new state."""
+
+    state: FeedState
+    posts: Sequence[Post]
+    change: FeedUpdate
+    now: datetime
+
+
+def record_checks(store: Store, checks: Sequence[Check]) -> list[Counter[Change]]:
+    """Store several checks in one transaction (group commit); what happened to each one's posts.
+
+    Each check's writes stay all-or-nothing (they are inside the one transaction), and later
+    checks see earlier ones' posts, exactly as if committed one by one.
+    """
+    with store.write() as conn:
+        return [_record(conn, check) for check in checks]
+
+
 def record_check(
     store: Store,
     state: FeedState,
@@ -41,14 +63,18 @@ def record_check(
     now: datetime,
 ) -> Counter[Change]:
     """Store ``posts`` seen at source ``state`` and its new state; what happened to the posts."""
-    with store.write() as conn:
-        intents: list[EntryIntent] = []
-        if posts:
-            sightings = _known_sightings(conn, state.id, [p.entry_key for p in posts])
-            stored = _stored_hashes(conn, [p.content_hash for p in posts])
-            intents = decide(posts, sightings, stored.keys())
-            _apply(conn, state.id, intents=intents, post_ids=stored, now=now)
-        save_update(conn, state, change)
+    return record_checks(store, [Check(state, posts, change, now)])[0]
+
+
+def _record(conn: Connection, check: Check) -> Counter[Change]:
+    intents: list[EntryIntent] = []
+    if check.posts:
+        posts = check.posts
+        sightings = _known_sightings(conn, check.state.id, [p.entry_key for p in posts])
+        stored = _stored_hashes(conn, [p.content_hash for p in posts])
+        intents = decide(posts, sightings, stored.keys())
+        _apply(conn, check.state.id, intents=intents, post_ids=stored, now=check.now)
+    save_update(conn, check.state, check.change)
     return Counter(intent.change for intent in intents)
 
 

@@ -1,0 +1,62 @@
+"""Where documents are converted to posts: worker processes, or one thread for small passes.
+
+Workers come from a fork server that has imported only what conversion needs
+(``ingest.convert``: feedparser, nh3, python-frontmatter), not the whole command line, store and
+HTTP stack: each worker stays small, and starting one is cheap.
+
+A worker that dies (out of memory, killed) breaks the whole pool, failing every conversion in
+flight. The pool is then replaced once, and each conversion it broke is tried once more in the
+new one: the healthy documents go through; a document that kills a worker twice is what failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+from typing import Any
+
+from ingest.errors import SourceError
+from ingest.types import Digest
+
+_CONVERT_MODULES = ["ingest.convert"]
+
+
+class Converter:
+    """Runs ``ingest.convert`` functions off the event loop; ``close`` when done."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> Executor:
+        if not self.workers:
+            return ThreadPoolExecutor(1, "convert")
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(_CONVERT_MODULES)
+        return ProcessPoolExecutor(self.workers, mp_context=context)
+
+    async def run(
+        self, source: str, func: Callable[..., Digest], *args: Any, **kwargs: Any
+    ) -> Digest:
+        """``func(*args, **kwargs)`` in a worker; a worker dying twice on it fails ``source``."""
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            executor = self._executor
+            try:
+                return await loop.run_in_executor(executor, partial(func, *args, **kwargs))
+            except BrokenProcessPool as exc:
+                if self._executor is executor:  # the first to notice replaces it, once
+                    self._executor = self._new_executor()
+                    executor.shutdown(wait=False, cancel_futures=True)
+                if attempt == 2:
+                    raise SourceError(
+                        source, "the worker process reading this feed died", kind="worker_crashed"
+                    ) from exc
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self._executor.shutdown(cancel_futures=True)

@@ -1,0 +1,128 @@
+"""The one thread that writes to the store, with group commit.
+
+Every write of a pass or of the daemon goes through this thread, in order: SQLite takes one
+writer at a time anyway, and a single writer never waits for a lock we hold ourselves. While it
+commits one transaction, the checks that finish meanwhile queue up; it then commits all of them
+in the next transaction (up to ``MAX_GROUP``). Under load that is one commit for dozens of
+sources instead of one each; when idle, a check is written at once.
+
+If a group's transaction fails, its checks are written again one by one, so only the check
+that failed gets the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+from ingest.identity import Change
+from storage.apply import Check, record_checks
+from storage.engine import Store
+
+T = TypeVar("T")
+MAX_GROUP = 64
+
+
+@dataclass(slots=True)
+class _Job:
+    work: Check | Callable[[], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+class StoreWriter:
+    """Writes checks and runs store calls in one thread; ``close`` drains it and stops it."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self._thread.start()
+
+    async def record(self, check: Check) -> Counter[Change]:
+        """Store ``check``; what happened to its posts. Raises what storing it raised."""
+        result: Counter[Change] = await self._submit(check)
+        return result
+
+    async def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``func(*args, **kwargs)`` run by the writer thread, after what is queued before it."""
+        result: T = await self._submit(partial(func, *args, **kwargs))
+        return result
+
+    def close(self) -> None:
+        """Finish every queued job, then stop the thread."""
+        self._jobs.put(None)
+        self._thread.join()
+
+    def _submit(self, work: Check | Callable[[], Any]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._jobs.put(_Job(work, future, loop))
+        return future
+
+    def _run(self) -> None:
+        held: _Job | None = None
+        stopping = False
+        while not stopping:
+            job = held if held is not None else self._jobs.get()
+            held = None
+            if job is None:
+                return
+            if not isinstance(job.work, Check):
+                self._call(job, job.work)
+                continue
+            group = [job]
+            while len(group) < MAX_GROUP:
+                try:
+                    more = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True  # commit this group, then stop
+                    break
+                if not isinstance(more.work, Check):
+                    held = more
+                    break
+                group.append(more)
+            self._commit(group)
+
+    @staticmethod
+    def _call(job: _Job, work: Callable[[], Any]) -> None:
+        try:
+            result = work()
+        except Exception as exc:  # noqa: BLE001  (handed to the awaiting coroutine)
+            _resolve(job, None, exc)
+        else:
+            _resolve(job, result, None)
+
+    def _commit(self, group: list[_Job]) -> None:
+        checks = [job.work for job in group if isinstance(job.work, Check)]
+        try:
+            results = record_checks(self.store, checks)
+        except Exception as exc:  # noqa: BLE001  (handed over; a group retries one by one)
+            if len(group) == 1:
+                _resolve(group[0], None, exc)
+            else:
+                for job in group:
+                    self._commit([job])
+            return
+        for job, result in zip(group, results, strict=True):
+            _resolve(job, result, None)
+
+
+def _resolve(job: _Job, result: Any, error: BaseException | None) -> None:
+    def settle() -> None:
+        if job.future.cancelled():
+            return
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(result)
+
+    job.loop.call_soon_threadsafe(settle)

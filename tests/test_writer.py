@@ -1,0 +1,109 @@
+"""The store writer: group commit, and a failing check isolated from its group."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import event
+
+from ingest.errors import SourceError
+from ingest.types import Digest, FeedState, SourceSpec
+from ingest.workers import Converter
+from ingest.writer import StoreWriter
+from storage.apply import Check
+from storage.engine import Store
+from storage.entries import list_posts
+from storage.feeds import apply_sources, load_states
+from tests.builders import NOW, a_post, ok
+
+
+def _sources(store: Store, count: int) -> list[FeedState]:
+    specs = [SourceSpec(url=f"https://x.example/{i}") for i in range(count)]
+    apply_sources(store, specs, origin="config", now=NOW)
+    return load_states(store)
+
+
+def _check(state: FeedState) -> Check:
+    return Check(state, [a_post(str(state.id), f"p{state.id}")], ok(state), NOW)
+
+
+def test_checks_queued_during_a_write_are_committed_together(store: Store) -> None:
+    states = _sources(store, 50)
+    commits: list[int] = []
+    event.listen(store.engine, "commit", lambda conn: commits.append(1))
+    gate = threading.Event()
+
+    async def scenario() -> None:
+        writer = StoreWriter(store)
+        blocker = asyncio.create_task(writer.call(gate.wait, 10))
+        await asyncio.sleep(0.05)
+        records = [asyncio.create_task(writer.record(_check(s))) for s in states]
+        await asyncio.sleep(0.05)
+        gate.set()
+        await blocker
+        results = await asyncio.gather(*records)
+        await asyncio.to_thread(writer.close)
+        assert [sum(r.values()) for r in results] == [1] * 50
+
+    asyncio.run(scenario())
+
+    assert len(list_posts(store)) == 50
+    assert len(commits) <= 3  # 50 checks in one or two groups, not 50 transactions
+
+
+def test_a_failing_check_fails_alone_and_its_group_is_stored(store: Store) -> None:
+    states = _sources(store, 10)
+    gate = threading.Event()
+
+    async def scenario() -> list[object]:
+        writer = StoreWriter(store)
+        blocker = asyncio.create_task(writer.call(gate.wait, 10))
+        await asyncio.sleep(0.05)
+        checks = [_check(s) for s in states]
+        naive = datetime(2024, 1, 1)  # the store refuses naive datetimes
+        checks[4] = replace(checks[4], change=replace(checks[4].change, checked_at=naive))
+        records = [asyncio.create_task(writer.record(c)) for c in checks]
+        await asyncio.sleep(0.05)
+        gate.set()
+        await blocker
+        results: list[object] = await asyncio.gather(*records, return_exceptions=True)
+        await asyncio.to_thread(writer.close)
+        return results
+
+    results = asyncio.run(scenario())
+
+    assert [isinstance(r, Exception) for r in results] == [i == 4 for i in range(10)]
+    assert len(list_posts(store)) == 9
+
+
+def _convert_or_die(document: str) -> Digest:
+    if document == "poison":
+        os._exit(3)  # a worker killed mid-document (out of memory, say)
+    return Digest(feed_title=document, posts=())
+
+
+def test_a_worker_that_dies_fails_only_the_document_that_killed_it() -> None:
+    async def scenario() -> list[object]:
+        converter = Converter(2)
+        try:
+            jobs = [
+                converter.run(f"feed-{i}", _convert_or_die, "poison" if i == 3 else f"ok-{i}")
+                for i in range(12)
+            ]
+            return await asyncio.gather(*jobs, return_exceptions=True)
+        finally:
+            converter.close()
+
+    results = asyncio.run(scenario())
+
+    failed = [i for i, r in enumerate(results) if isinstance(r, Exception)]
+    assert failed == [3]
+    assert isinstance(results[3], SourceError)
+    assert results[3].source == "feed-3"
+    assert [r.feed_title for r in results if isinstance(r, Digest)] == [
+        f"ok-{i}" for i in range(12) if i != 3
+    ]
