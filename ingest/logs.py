@@ -27,13 +27,34 @@ def follow_stderr(stream: TextIO | None = None) -> None:
             handler.setStream(stream or sys.stderr)
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is at the time of writing (a progress bar may have replaced it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+class _NamedLogger(structlog.WriteLogger):
+    """structlog's direct writer, carrying the name ``get_logger(name)`` gave it."""
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(_CurrentStderr())  # type: ignore[arg-type]
+        self.name = name
+
+
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:
-    """Route structlog and stdlib logging to stderr at ``level``, as console text or JSON."""
+    """Route structlog and stdlib logging to stderr at ``level``, as console text or JSON.
+
+    Our own events take structlog's direct path (filtered by level before any work, rendered
+    and written: a poller logs one per source checked, so this is on the hot path); stdlib
+    loggers' records are rendered by the same processors through a logging handler.
+    """
     json_lines = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
+    stamp: list[Any] = [
+        structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: Any = (
@@ -41,22 +62,24 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         if json_lines
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    render: list[Any] = [
+        *([structlog.processors.format_exc_info] if json_lines else []),
+        renderer,
+    ]
     structlog.configure(
         processors=[
-            *shared,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            structlog.contextvars.merge_contextvars,
+            *stamp,
+            structlog.stdlib.add_logger_name,
+            *render,
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        logger_factory=_NamedLogger,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=False,  # structlog.testing.capture_logs needs fresh loggers
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            *([structlog.processors.format_exc_info] if json_lines else []),
-            renderer,
-        ],
+        foreign_pre_chain=[*stamp, structlog.stdlib.add_logger_name],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *render],
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)

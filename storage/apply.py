@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ingest.identity import Change, EntryIntent, KnownSighting, decide
 from ingest.types import FeedState, FeedUpdate, Post
 from storage.engine import Store
-from storage.feeds import save_update
+from storage.feeds import save_updates
 from storage.models import PostRow, SightingRow
 from storage.search import enqueue
 
@@ -51,7 +51,9 @@ def record_checks(store: Store, checks: Sequence[Check]) -> list[Counter[Change]
     checks see earlier ones' posts, exactly as if committed one by one.
     """
     with store.write() as conn:
-        return [_record(conn, check) for check in checks]
+        counts = [_record(conn, check) for check in checks]
+        save_updates(conn, [(check.state, check.change) for check in checks])
+    return counts
 
 
 def record_check(
@@ -66,35 +68,74 @@ def record_check(
     return record_checks(store, [Check(state, posts, change, now)])[0]
 
 
+# The statements of the hot path, built once: building one costs more than running it.
+_KNOWN_SIGHTINGS = select(
+    SIGHTINGS.c.entry_key, SIGHTINGS.c.post_id, SIGHTINGS.c.content_hash
+).where(
+    SIGHTINGS.c.source_id == bindparam("source_id"),
+    SIGHTINGS.c.entry_key.in_(bindparam("keys", expanding=True)),
+)
+_STORED_HASHES = select(POSTS.c.content_hash, POSTS.c.id).where(
+    POSTS.c.content_hash.in_(bindparam("hashes", expanding=True))
+)
+_INSERT_POSTS = POSTS.insert().returning(
+    POSTS.c.id, POSTS.c.content_hash, sort_by_parameter_order=True
+)
+_REVISE_POST = (
+    update(POSTS).where(POSTS.c.id == bindparam("post_id")).values(revision=POSTS.c.revision + 1)
+)
+_TOUCH_SIGHTING = (
+    update(SIGHTINGS)
+    .where(
+        SIGHTINGS.c.source_id == bindparam("source"),
+        SIGHTINGS.c.entry_key == bindparam("key"),
+    )
+    .values(last_seen_at=bindparam("seen"))
+)
+
+
+def _upsert_sightings_statement(dialect_name: str) -> Any:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(SIGHTINGS)
+    return statement.on_conflict_do_update(
+        index_elements=[SIGHTINGS.c.source_id, SIGHTINGS.c.entry_key],
+        set_={
+            "post_id": statement.excluded.post_id,
+            "content_hash": statement.excluded.content_hash,
+            "guid": statement.excluded.guid,
+            "link": statement.excluded.link,
+            "last_seen_at": statement.excluded.last_seen_at,
+        },
+    )
+
+
+_UPSERT_SIGHTINGS = {name: _upsert_sightings_statement(name) for name in ("sqlite", "postgresql")}
+
+
 def _record(conn: Connection, check: Check) -> Counter[Change]:
-    intents: list[EntryIntent] = []
-    if check.posts:
-        posts = check.posts
-        sightings = _known_sightings(conn, check.state.id, [p.entry_key for p in posts])
-        stored = _stored_hashes(conn, [p.content_hash for p in posts])
-        intents = decide(posts, sightings, stored.keys())
-        _apply(conn, check.state.id, intents=intents, post_ids=stored, now=check.now)
-    save_update(conn, check.state, check.change)
+    if not check.posts:
+        return Counter()
+    posts = check.posts
+    source_id = check.state.id
+    sightings = _known_sightings(conn, source_id, [p.entry_key for p in posts])
+    stored = _stored_hashes(conn, [p.content_hash for p in posts])
+    intents = decide(posts, sightings, stored.keys())
+    _apply(conn, source_id, intents=intents, post_ids=stored, now=check.now)
     return Counter(intent.change for intent in intents)
 
 
 def _known_sightings(conn: Connection, source_id: int, keys: list[str]) -> dict[str, KnownSighting]:
-    c = SIGHTINGS.c
     found: dict[str, KnownSighting] = {}
     for chunk in _chunks(keys):
-        query = select(c.entry_key, c.post_id, c.content_hash).where(
-            c.source_id == source_id, c.entry_key.in_(chunk)
-        )
-        for row in conn.execute(query):
+        for row in conn.execute(_KNOWN_SIGHTINGS, {"source_id": source_id, "keys": chunk}):
             found[row.entry_key] = KnownSighting(row.post_id, row.content_hash)
     return found
 
 
 def _stored_hashes(conn: Connection, hashes: list[str]) -> dict[str, int]:
-    c = POSTS.c
     found: dict[str, int] = {}
     for chunk in _chunks(hashes):
-        for row in conn.execute(select(c.content_hash, c.id).where(c.content_hash.in_(chunk))):
+        for row in conn.execute(_STORED_HASHES, {"hashes": chunk}):
             found[row.content_hash] = row.id
     return found
 
@@ -110,82 +151,46 @@ def _apply(
     """Write ``intents``; ``post_ids`` (hash -> id of stored posts) is extended as posts are."""
     new = [i.post for i in intents if i.change is Change.NEW]
     if new:
-        inserted = conn.execute(
-            POSTS.insert().returning(
-                POSTS.c.id, POSTS.c.content_hash, sort_by_parameter_order=True
-            ),
-            [
-                {
-                    **post_columns(post, now),
-                    "source_id": source_id,
-                    "first_seen_at": now,
-                    "revision": 1,
-                }
-                for post in new
-            ],
-        )
+        rows = [
+            {**post_columns(p, now), "source_id": source_id, "first_seen_at": now, "revision": 1}
+            for p in new
+        ]
+        inserted = conn.execute(_INSERT_POSTS, rows)
         post_ids.update({row.content_hash: row.id for row in inserted})
         enqueue(conn, [post_ids[p.content_hash] for p in new])
 
-    revised = [i for i in intents if i.change is Change.UPDATED]
+    revised = [i for i in intents if i.change is Change.UPDATED and i.revise is not None]
     if revised:
         conn.execute(
-            update(POSTS)
-            .where(POSTS.c.id == bindparam("post_id"))
-            .values(revision=POSTS.c.revision + 1),
-            [{**post_columns(i.post, now), "post_id": i.revise} for i in revised],
+            _REVISE_POST, [{**post_columns(i.post, now), "post_id": i.revise} for i in revised]
         )
         post_ids.update({i.post.content_hash: i.revise for i in revised if i.revise is not None})
         enqueue(conn, [i.revise for i in revised if i.revise is not None])
 
     pointed = [i for i in intents if i.change is not Change.UNCHANGED]
     if pointed:
-        _upsert_sightings(conn, source_id, pointed, post_ids, now)
-
-    unchanged = [i.post.entry_key for i in intents if i.change is Change.UNCHANGED]
-    for chunk in _chunks(unchanged):
         conn.execute(
-            update(SIGHTINGS)
-            .where(SIGHTINGS.c.source_id == source_id, SIGHTINGS.c.entry_key.in_(chunk))
-            .values(last_seen_at=now)
+            _UPSERT_SIGHTINGS[conn.dialect.name],
+            [
+                {
+                    "post_id": post_ids[i.post.content_hash],
+                    "source_id": source_id,
+                    "entry_key": i.post.entry_key,
+                    "guid": i.post.guid,
+                    "link": i.post.link,
+                    "content_hash": i.post.content_hash,
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                }
+                for i in pointed
+            ],
         )
 
-
-def _upsert_sightings(
-    conn: Connection,
-    source_id: int,
-    intents: list[EntryIntent],
-    post_ids: dict[str, int],
-    now: datetime,
-) -> None:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(SIGHTINGS)
-    statement = statement.on_conflict_do_update(
-        index_elements=[SIGHTINGS.c.source_id, SIGHTINGS.c.entry_key],
-        set_={
-            "post_id": statement.excluded.post_id,
-            "content_hash": statement.excluded.content_hash,
-            "guid": statement.excluded.guid,
-            "link": statement.excluded.link,
-            "last_seen_at": statement.excluded.last_seen_at,
-        },
-    )
-    conn.execute(
-        statement,
-        [
-            {
-                "post_id": post_ids[i.post.content_hash],
-                "source_id": source_id,
-                "entry_key": i.post.entry_key,
-                "guid": i.post.guid,
-                "link": i.post.link,
-                "content_hash": i.post.content_hash,
-                "first_seen_at": now,
-                "last_seen_at": now,
-            }
-            for i in intents
-        ],
-    )
+    unchanged = [i.post.entry_key for i in intents if i.change is Change.UNCHANGED]
+    if unchanged:
+        conn.execute(
+            _TOUCH_SIGHTING, [{"source": source_id, "key": key, "seen": now} for key in unchanged]
+        )
 
 
 def post_columns(post: Post, now: datetime) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Contract: ``claim_due`` returns the sources that are due (``scheduler.policy.is_due`` decides)
 and not leased by anyone else, and leases them to ``owner`` until ``now + lease_s``, in one write
-transaction. Saving the source's check (``storage.feeds.save_update``) ends the lease. A process
+transaction. Saving the source's check (``storage.feeds.save_updates``) ends the lease. A process
 that dies leaves leases that simply expire; ``ingest run`` beside a running daemon, or several
 daemons on one PostgreSQL database, never fetch the same source at once (DESIGN §7). On
 PostgreSQL the candidate rows are locked with ``FOR UPDATE SKIP LOCKED``, so concurrent claimers

@@ -1,7 +1,7 @@
 """Sources in the store: adding them from the config, reading their state, saving each check.
 
 Contract: ``apply_sources`` is idempotent (an unchanged config changes nothing) and never
-deletes; ``save_update`` writes every state column of one source from a ``FeedUpdate`` inside
+deletes; ``save_updates`` writes every state column of sources from their ``FeedUpdate`` inside
 the caller's transaction.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, case, select, update
 
 from ingest.types import FeedState, FeedUpdate, SourceSpec
 from storage.engine import Store
@@ -32,17 +32,25 @@ def apply_sources(
     ids: list[int] = []
     with store.write() as conn:
         known = known_urls(conn)
+        current = {row.id: spec_from_row(row._mapping) for row in conn.execute(select(SOURCES))}
+        changed: list[dict[str, Any]] = []
         for spec in specs:
             source_id = known.get(spec.url)
             if source_id is None:
                 source_id = insert_source(conn, spec, origin=origin, now=now)
                 known[spec.url] = source_id
-            else:
-                conn.execute(
-                    update(SourceRow).where(T.id == source_id).values(**spec_columns(spec))
-                )
+            elif _settings_differ(current[source_id], spec):
+                changed.append({**spec_columns(spec), "source_id": source_id})
             ids.append(source_id)
+        if changed:
+            conn.execute(_SAVE_SETTINGS, changed)
     return ids
+
+
+def _settings_differ(stored: SourceSpec, wanted: SourceSpec) -> bool:
+    """Whether applying ``wanted`` would change the stored settings (its URL aside: a moved
+    source keeps answering to its old URL)."""
+    return spec_columns(stored) != spec_columns(wanted)
 
 
 def insert_source(conn: Connection, spec: SourceSpec, *, origin: str, now: datetime) -> int:
@@ -69,52 +77,88 @@ def load_states(store: Store, ids: Sequence[int] | None = None) -> list[FeedStat
         return [state_from_row(row) for row in conn.execute(query).mappings()]
 
 
-def save_update(conn: Connection, state: FeedState, change: FeedUpdate) -> None:
-    """Write ``change`` onto source ``state.id``.
+_SPEC_COLUMNS = ("name", "categories", "interval_s", "comments", "max_body")
+_SAVE_SETTINGS = (
+    update(SOURCES)
+    .where(T.id == bindparam("source_id"))
+    .values({name: bindparam(name) for name in _SPEC_COLUMNS})
+)
+_STATE_COLUMNS = (
+    "next_check_at",
+    "enabled",
+    "title",
+    "etag",
+    "last_modified",
+    "error_count",
+    "last_error",
+    "retry_after_until",
+    "disabled_reason",
+    "redirect_url",
+    "redirect_count",
+    "ttl_s",
+    "posts_per_week",
+)
+_SAVE_STATE = (
+    update(SOURCES)
+    .where(T.id == bindparam("source_id"))
+    .values(
+        {
+            **{name: bindparam(name) for name in _STATE_COLUMNS},
+            "last_status": bindparam("last_status"),
+            "last_checked_at": bindparam("checked_at"),
+            "last_success_at": case(
+                (bindparam("succeeded"), bindparam("checked_at")), else_=T.last_success_at
+            ),
+            "lease_owner": None,
+            "lease_until": None,
+        }
+    )
+)
+
+
+def save_updates(conn: Connection, changes: Sequence[tuple[FeedState, FeedUpdate]]) -> None:
+    """Write each ``change`` onto its source, in the caller's transaction; the check ends the
+    source's lease.
 
     A move to a URL another source already has is not applied (the two would collide); the
     redirect stays recorded instead.
     """
-    values: dict[str, Any] = {
-        "last_checked_at": change.checked_at,
-        "next_check_at": change.next_check_at,
-        "last_status": change.status.value,
-        "enabled": change.enabled,
-        "title": change.title,
-        "etag": change.etag,
-        "last_modified": change.last_modified,
-        "error_count": change.error_count,
-        "last_error": change.last_error,
-        "retry_after_until": change.retry_after_until,
-        "disabled_reason": change.disabled_reason,
-        "redirect_url": change.redirect_url,
-        "redirect_count": change.redirect_count,
-        "ttl_s": change.ttl_s,
-        "posts_per_week": change.posts_per_week,
-        "lease_owner": None,
-        "lease_until": None,
-    }
-    if change.status.succeeded:
-        values["last_success_at"] = change.checked_at
-    if change.url != state.url:
-        taken = conn.execute(select(T.id).where(T.url == change.url)).first()
-        if taken is None:
-            previous = conn.execute(select(T.previous_urls).where(T.id == state.id)).scalar_one()
-            values["url"] = change.url
-            values["previous_urls"] = [*(previous or []), state.url]
-        else:
-            values["redirect_url"] = change.url
-    conn.execute(update(SourceRow).where(T.id == state.id).values(**values))
+    rows = []
+    for state, change in changes:
+        row = {name: getattr(change, name) for name in _STATE_COLUMNS}
+        row["last_status"] = change.status.value
+        if change.url != state.url:
+            row["redirect_url"] = _move(conn, state, change.url)
+        rows.append(
+            {
+                **row,
+                "source_id": state.id,
+                "checked_at": change.checked_at,
+                "succeeded": change.status.succeeded,
+            }
+        )
+    if rows:
+        conn.execute(_SAVE_STATE, rows)
+
+
+def _move(conn: Connection, state: FeedState, url: str) -> str | None:
+    """Move source ``state`` to ``url`` unless another source has it; the redirect to keep."""
+    if conn.execute(select(T.id).where(T.url == url)).first() is not None:
+        return url
+    previous = conn.execute(select(T.previous_urls).where(T.id == state.id)).scalar_one()
+    conn.execute(
+        update(SOURCES)
+        .where(T.id == state.id)
+        .values(url=url, previous_urls=[*(previous or []), state.url])
+    )
+    return None
 
 
 def spec_columns(spec: SourceSpec) -> dict[str, Any]:
-    return {
-        "name": spec.name,
-        "categories": list(spec.categories),
-        "interval_s": spec.interval_s,
-        "comments": spec.comments,
-        "max_body": spec.max_body,
-    }
+    """The ``sources`` columns a source's settings fill."""
+    columns = {name: getattr(spec, name) for name in _SPEC_COLUMNS}
+    columns["categories"] = list(spec.categories)
+    return columns
 
 
 def spec_from_row(row: RowMapping) -> SourceSpec:

@@ -70,7 +70,7 @@ def test_a_failure_inside_the_transaction_leaves_the_store_as_before(
     def explode(*_: object) -> None:
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(apply, "save_update", explode)
+    monkeypatch.setattr(apply, "save_updates", explode)
     with pytest.raises(RuntimeError):
         record_check(store, state, [a_post("1", "one")], ok(state), now=NOW)
 
