@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
-from functools import lru_cache
+from contextvars import ContextVar
 from urllib.parse import urljoin, urlsplit
 
 import nh3
@@ -78,42 +77,52 @@ def _absolute_http(base: str, value: str) -> str | None:
     return url if urlsplit(url).scheme in ("http", "https") else None
 
 
-def _attribute_filter(base: str) -> Callable[[str, str, str], str | None]:
-    def keep(tag: str, attribute: str, value: str) -> str | None:
-        if attribute == "data-original":
-            # Lazy-loading scripts copy it into src; ammonia does not check its scheme.
-            return _absolute_http(base, value)
-        if tag == "iframe" and attribute == "src":
-            url = _absolute_http(base, value)
-            return url if url and url.startswith("https://") and _is_embed(url) else None
-        allowed = _TOKEN_VALUES.get(attribute)
-        if allowed is not None and value.strip().lower() not in allowed:
-            return None
-        return value
+_BASE: ContextVar[str] = ContextVar("ingest_sanitize_base", default="")
+"""The http(s) base URL of the markup being cleaned ("" when none): the one cleaner's callbacks
+read it, so one cleaner serves every document (a cleaner per feed cost megabytes each)."""
 
-    return keep
+
+def _keep(tag: str, attribute: str, value: str) -> str | None:
+    """nh3's attribute filter: token attributes limited to their values, URLs nh3 leaves alone
+    resolved and checked."""
+    if attribute == "data-original":
+        # Lazy-loading scripts copy it into src; ammonia does not check its scheme.
+        return _absolute_http(_BASE.get(), value)
+    if tag == "iframe" and attribute == "src":
+        url = _absolute_http(_BASE.get(), value)
+        return url if url and url.startswith("https://") and _is_embed(url) else None
+    allowed = _TOKEN_VALUES.get(attribute)
+    if allowed is not None and value.strip().lower() not in allowed:
+        return None
+    return value
+
+
+def _resolve(url: str) -> str:
+    """nh3's hook for relative ``href``/``src`` (absolute ones, checked, never come here)."""
+    base = _BASE.get()
+    return urljoin(base, url) if base else url
 
 
 def _is_embed(url: str) -> bool:
     return (urlsplit(url).hostname or "") in EMBED_HOSTS
 
 
-@lru_cache(maxsize=256)
-def _cleaner(base: str) -> nh3.Cleaner:
-    """One cleaner per base URL: most documents have one base, so this is built once per feed."""
-    resolvable = urlsplit(base).scheme in ("http", "https")
-    return nh3.Cleaner(
-        tags=set(_TAGS),
-        attributes=_ATTRIBUTES,
-        attribute_filter=_attribute_filter(base if resolvable else ""),
-        url_schemes=set(URL_SCHEMES),
-        url_relative=("rewrite_with_base", base) if resolvable else "pass_through",
-    )
+_CLEANER = nh3.Cleaner(
+    tags=set(_TAGS),
+    attributes=_ATTRIBUTES,
+    attribute_filter=_keep,
+    url_schemes=set(URL_SCHEMES),
+    url_relative=_resolve,
+)
 
 
 def sanitize_html(markup: str, base: str = "") -> str:
     """Safe HTML for ``markup``; relative URLs are made absolute when ``base`` is http(s)."""
-    cleaned = _cleaner(base).clean(markup)
+    token = _BASE.set(base if urlsplit(base).scheme in ("http", "https") else "")
+    try:
+        cleaned = _CLEANER.clean(markup)
+    finally:
+        _BASE.reset(token)
     if "<iframe" in cleaned:
         cleaned = _SRCLESS_IFRAME.sub("", cleaned)
     return cleaned

@@ -78,9 +78,9 @@ _KNOWN_SIGHTINGS = select(
 _STORED_HASHES = select(POSTS.c.content_hash, POSTS.c.id).where(
     POSTS.c.content_hash.in_(bindparam("hashes", expanding=True))
 )
-_INSERT_POSTS = POSTS.insert().returning(
-    POSTS.c.id, POSTS.c.content_hash, sort_by_parameter_order=True
-)
+# Rows come back in any order, matched by content hash: asking SQLite for the parameters' order
+# makes SQLAlchemy insert one row per statement.
+_INSERT_POSTS = POSTS.insert().returning(POSTS.c.id, POSTS.c.content_hash)
 _REVISE_POST = (
     update(POSTS).where(POSTS.c.id == bindparam("post_id")).values(revision=POSTS.c.revision + 1)
 )

@@ -113,3 +113,14 @@ def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     result = Cli(url, None)("entries", "list")
     assert result.exit_code == 2
     assert "upgrade feed-ingest to use it" in result.stderr
+
+
+def test_the_revision_list_matches_alembics() -> None:
+    from alembic.script import ScriptDirectory
+
+    from storage.migrate import REVISIONS, alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config())
+    chain = [r.revision for r in reversed(list(script.walk_revisions()))]
+    assert tuple(chain) == REVISIONS
+    assert script.get_current_head() == REVISIONS[-1]
