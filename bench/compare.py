@@ -16,8 +16,7 @@ In one run:
    A failed check is printed and makes the exit code 1: a benchmark that silently measures
    failures is worthless;
 4. per-stage entries/s on the farm's documents (``bench.stages``, in-process, one core);
-5. search latency at ``--search-posts`` posts (``bench.search``; skipped, with a line saying so,
-   where ``storage.search`` does not exist);
+5. search latency at ``--search-posts`` posts (``bench.search``; ``0`` skips it);
 6. print the machine, the table (figure, ours, reader, ratio, target, verdict) and the stages,
    and write everything to ``--json`` for ``bench.report`` (``docs/performance.md``).
 """
