@@ -6,7 +6,7 @@ say what each one is, writes posts, sightings and the source's state, and commit
 error, leaves the store exactly as before. Running it again with the same posts changes nothing
 but the check times.
 
-Writes are batched (one INSERT ... RETURNING for new posts, one executemany per kind of change),
+Writes are batched (one executemany per kind of change, as plain SQL through ``storage.bulk``),
 never one ORM object per row: this is the hot path of a cold pass. New and revised posts are
 put on the search backlog in the same transaction (``storage.search`` indexes them later).
 """
@@ -19,19 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection
 
 from ingest.identity import Change, EntryIntent, KnownSighting, decide
 from ingest.types import FeedState, FeedUpdate, Post
+from storage.bulk import Bulk
 from storage.engine import Store
 from storage.feeds import save_updates
-from storage.models import PostRow, SightingRow
 from storage.search import enqueue
-
-POSTS = PostRow.__table__  # type: ignore[attr-defined]
-SIGHTINGS = SightingRow.__table__  # type: ignore[attr-defined]
-_CHUNK = 500  # bound parameters per IN (...) stay far below every backend's limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,80 +63,69 @@ def record_check(
     return record_checks(store, [Check(state, posts, change, now)])[0]
 
 
-# The statements of the hot path, built once: building one costs more than running it.
-_KNOWN_SIGHTINGS = select(
-    SIGHTINGS.c.entry_key, SIGHTINGS.c.post_id, SIGHTINGS.c.content_hash
-).where(
-    SIGHTINGS.c.source_id == bindparam("source_id"),
-    SIGHTINGS.c.entry_key.in_(bindparam("keys", expanding=True)),
+_POST_COLUMNS = (
+    "content_hash",
+    "title",
+    "categories",
+    "headimg",
+    "author",
+    "comments",
+    "published_at",
+    "thumbnail",
+    "body",
+    "link",
+    "guid",
+    "updated_at",
 )
-_STORED_HASHES = select(POSTS.c.content_hash, POSTS.c.id).where(
-    POSTS.c.content_hash.in_(bindparam("hashes", expanding=True))
+_POST_VALUES = ", ".join("?::json" if c == "categories" else "?" for c in _POST_COLUMNS)
+_INSERT_POSTS = (
+    f"INSERT INTO posts ({', '.join(_POST_COLUMNS)}, source_id, first_seen_at, revision) "
+    f"VALUES ({_POST_VALUES}, ?, ?, 1)"
 )
-# Rows come back in any order, matched by content hash: asking SQLite for the parameters' order
-# makes SQLAlchemy insert one row per statement.
-_INSERT_POSTS = POSTS.insert().returning(POSTS.c.id, POSTS.c.content_hash)
 _REVISE_POST = (
-    update(POSTS).where(POSTS.c.id == bindparam("post_id")).values(revision=POSTS.c.revision + 1)
+    "UPDATE posts SET "
+    + ", ".join(f"{c} = ?::json" if c == "categories" else f"{c} = ?" for c in _POST_COLUMNS)
+    + ", revision = revision + 1 WHERE id = ?"
 )
-_TOUCH_SIGHTING = (
-    update(SIGHTINGS)
-    .where(
-        SIGHTINGS.c.source_id == bindparam("source"),
-        SIGHTINGS.c.entry_key == bindparam("key"),
-    )
-    .values(last_seen_at=bindparam("seen"))
+_KNOWN_SIGHTINGS = (
+    "SELECT entry_key, post_id, content_hash FROM sightings "
+    "WHERE source_id = ? AND entry_key IN (?*)"
 )
-
-
-def _upsert_sightings_statement(dialect_name: str) -> Any:
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    statement = dialect.insert(SIGHTINGS)
-    return statement.on_conflict_do_update(
-        index_elements=[SIGHTINGS.c.source_id, SIGHTINGS.c.entry_key],
-        set_={
-            "post_id": statement.excluded.post_id,
-            "content_hash": statement.excluded.content_hash,
-            "guid": statement.excluded.guid,
-            "link": statement.excluded.link,
-            "last_seen_at": statement.excluded.last_seen_at,
-        },
-    )
-
-
-_UPSERT_SIGHTINGS = {name: _upsert_sightings_statement(name) for name in ("sqlite", "postgresql")}
+_STORED_HASHES = "SELECT content_hash, id FROM posts WHERE content_hash IN (?*)"
+_UPSERT_SIGHTINGS = (
+    "INSERT INTO sightings (post_id, source_id, entry_key, guid, link, content_hash, "
+    "first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (source_id, entry_key) DO UPDATE SET post_id = excluded.post_id, "
+    "content_hash = excluded.content_hash, guid = excluded.guid, link = excluded.link, "
+    "last_seen_at = excluded.last_seen_at"
+)
+_TOUCH_SIGHTING = "UPDATE sightings SET last_seen_at = ? WHERE source_id = ? AND entry_key = ?"
 
 
 def _record(conn: Connection, check: Check) -> Counter[Change]:
     if not check.posts:
         return Counter()
+    bulk = Bulk(conn)
     posts = check.posts
     source_id = check.state.id
-    sightings = _known_sightings(conn, source_id, [p.entry_key for p in posts])
-    stored = _stored_hashes(conn, [p.content_hash for p in posts])
+    sightings = {
+        key: KnownSighting(post_id, content)
+        for key, post_id, content in bulk.select_in(
+            _KNOWN_SIGHTINGS, [p.entry_key for p in posts], source_id
+        )
+    }
+    stored = _stored_hashes(bulk, [p.content_hash for p in posts])
     intents = decide(posts, sightings, stored.keys())
-    _apply(conn, source_id, intents=intents, post_ids=stored, now=check.now)
+    _apply(bulk, source_id, intents=intents, post_ids=stored, now=check.now)
     return Counter(intent.change for intent in intents)
 
 
-def _known_sightings(conn: Connection, source_id: int, keys: list[str]) -> dict[str, KnownSighting]:
-    found: dict[str, KnownSighting] = {}
-    for chunk in _chunks(keys):
-        for row in conn.execute(_KNOWN_SIGHTINGS, {"source_id": source_id, "keys": chunk}):
-            found[row.entry_key] = KnownSighting(row.post_id, row.content_hash)
-    return found
-
-
-def _stored_hashes(conn: Connection, hashes: list[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for chunk in _chunks(hashes):
-        for row in conn.execute(_STORED_HASHES, {"hashes": chunk}):
-            found[row.content_hash] = row.id
-    return found
+def _stored_hashes(bulk: Bulk, hashes: list[str]) -> dict[str, int]:
+    return dict(bulk.select_in(_STORED_HASHES, hashes))  # type: ignore[arg-type]
 
 
 def _apply(
-    conn: Connection,
+    bulk: Bulk,
     source_id: int,
     *,
     intents: list[EntryIntent],
@@ -149,67 +133,55 @@ def _apply(
     now: datetime,
 ) -> None:
     """Write ``intents``; ``post_ids`` (hash -> id of stored posts) is extended as posts are."""
+    seen = bulk.time(now)
     new = [i.post for i in intents if i.change is Change.NEW]
     if new:
-        rows = [
-            {**post_columns(p, now), "source_id": source_id, "first_seen_at": now, "revision": 1}
-            for p in new
-        ]
-        inserted = conn.execute(_INSERT_POSTS, rows)
-        post_ids.update({row.content_hash: row.id for row in inserted})
-        enqueue(conn, [post_ids[p.content_hash] for p in new])
+        bulk.many(_INSERT_POSTS, [(*_post_values(bulk, p, seen), source_id, seen) for p in new])
+        post_ids.update(_stored_hashes(bulk, [p.content_hash for p in new]))
+        enqueue(bulk, [post_ids[p.content_hash] for p in new])
 
-    revised = [i for i in intents if i.change is Change.UPDATED and i.revise is not None]
+    revised = [(i.post, i.revise) for i in intents if i.change is Change.UPDATED and i.revise]
     if revised:
-        conn.execute(
-            _REVISE_POST, [{**post_columns(i.post, now), "post_id": i.revise} for i in revised]
-        )
-        post_ids.update({i.post.content_hash: i.revise for i in revised if i.revise is not None})
-        enqueue(conn, [i.revise for i in revised if i.revise is not None])
+        bulk.many(_REVISE_POST, [(*_post_values(bulk, p, seen), pid) for p, pid in revised])
+        post_ids.update({post.content_hash: post_id for post, post_id in revised})
+        enqueue(bulk, [post_id for _, post_id in revised])
 
-    pointed = [i for i in intents if i.change is not Change.UNCHANGED]
-    if pointed:
-        conn.execute(
-            _UPSERT_SIGHTINGS[conn.dialect.name],
-            [
-                {
-                    "post_id": post_ids[i.post.content_hash],
-                    "source_id": source_id,
-                    "entry_key": i.post.entry_key,
-                    "guid": i.post.guid,
-                    "link": i.post.link,
-                    "content_hash": i.post.content_hash,
-                    "first_seen_at": now,
-                    "last_seen_at": now,
-                }
-                for i in pointed
-            ],
-        )
-
-    unchanged = [i.post.entry_key for i in intents if i.change is Change.UNCHANGED]
-    if unchanged:
-        conn.execute(
-            _TOUCH_SIGHTING, [{"source": source_id, "key": key, "seen": now} for key in unchanged]
-        )
+    bulk.many(
+        _UPSERT_SIGHTINGS,
+        [
+            (
+                post_ids[i.post.content_hash],
+                source_id,
+                i.post.entry_key,
+                i.post.guid,
+                i.post.link,
+                i.post.content_hash,
+                seen,
+                seen,
+            )
+            for i in intents
+            if i.change is not Change.UNCHANGED
+        ],
+    )
+    bulk.many(
+        _TOUCH_SIGHTING,
+        [(seen, source_id, i.post.entry_key) for i in intents if i.change is Change.UNCHANGED],
+    )
 
 
-def post_columns(post: Post, now: datetime) -> dict[str, Any]:
-    """The columns a post's content sets, on insert and on revision alike."""
-    return {
-        "content_hash": post.content_hash,
-        "title": post.title,
-        "categories": list(post.categories),
-        "headimg": post.headimg,
-        "author": post.author,
-        "comments": post.comments,
-        "published_at": post.published,
-        "thumbnail": post.thumbnail,
-        "body": post.body,
-        "link": post.link,
-        "guid": post.guid,
-        "updated_at": now,
-    }
-
-
-def _chunks(items: list[str]) -> list[list[str]]:
-    return [items[start : start + _CHUNK] for start in range(0, len(items), _CHUNK)]
+def _post_values(bulk: Bulk, post: Post, seen: Any) -> tuple[Any, ...]:
+    """A post's ``_POST_COLUMNS`` values, as the store holds them."""
+    return (
+        post.content_hash,
+        post.title,
+        bulk.json(list(post.categories)),
+        post.headimg,
+        post.author,
+        post.comments,
+        bulk.time(post.published),
+        post.thumbnail,
+        post.body,
+        post.link,
+        post.guid,
+        seen,
+    )

@@ -11,9 +11,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, case, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, select, update
 
 from ingest.types import FeedState, FeedUpdate, SourceSpec
+from storage.bulk import Bulk
 from storage.engine import Store
 from storage.models import SourceRow
 
@@ -84,14 +85,12 @@ _SAVE_SETTINGS = (
     .values({name: bindparam(name) for name in _SPEC_COLUMNS})
 )
 _STATE_COLUMNS = (
-    "next_check_at",
     "enabled",
     "title",
     "etag",
     "last_modified",
     "error_count",
     "last_error",
-    "retry_after_until",
     "disabled_reason",
     "redirect_url",
     "redirect_count",
@@ -99,20 +98,11 @@ _STATE_COLUMNS = (
     "posts_per_week",
 )
 _SAVE_STATE = (
-    update(SOURCES)
-    .where(T.id == bindparam("source_id"))
-    .values(
-        {
-            **{name: bindparam(name) for name in _STATE_COLUMNS},
-            "last_status": bindparam("last_status"),
-            "last_checked_at": bindparam("checked_at"),
-            "last_success_at": case(
-                (bindparam("succeeded"), bindparam("checked_at")), else_=T.last_success_at
-            ),
-            "lease_owner": None,
-            "lease_until": None,
-        }
-    )
+    "UPDATE sources SET "
+    + ", ".join(f"{name} = ?" for name in _STATE_COLUMNS)
+    + ", next_check_at = ?, retry_after_until = ?, last_status = ?, last_checked_at = ?,"
+    " last_success_at = CASE WHEN ? THEN ? ELSE last_success_at END,"
+    " lease_owner = NULL, lease_until = NULL WHERE id = ?"
 )
 
 
@@ -123,22 +113,26 @@ def save_updates(conn: Connection, changes: Sequence[tuple[FeedState, FeedUpdate
     A move to a URL another source already has is not applied (the two would collide); the
     redirect stays recorded instead.
     """
+    bulk = Bulk(conn)
     rows = []
     for state, change in changes:
-        row = {name: getattr(change, name) for name in _STATE_COLUMNS}
-        row["last_status"] = change.status.value
+        values = [getattr(change, name) for name in _STATE_COLUMNS]
         if change.url != state.url:
-            row["redirect_url"] = _move(conn, state, change.url)
+            values[_STATE_COLUMNS.index("redirect_url")] = _move(conn, state, change.url)
+        checked = bulk.time(change.checked_at)
         rows.append(
-            {
-                **row,
-                "source_id": state.id,
-                "checked_at": change.checked_at,
-                "succeeded": change.status.succeeded,
-            }
+            (
+                *values,
+                bulk.time(change.next_check_at),
+                bulk.time(change.retry_after_until),
+                change.status.value,
+                checked,
+                change.status.succeeded,
+                checked,
+                state.id,
+            )
         )
-    if rows:
-        conn.execute(_SAVE_STATE, rows)
+    bulk.many(_SAVE_STATE, rows)
 
 
 def _move(conn: Connection, state: FeedState, url: str) -> str | None:

@@ -36,12 +36,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r} given to the store; use UTC")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        moment = utc_time(value)
+        return moment.replace(tzinfo=None) if moment and dialect.name == "sqlite" else moment
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -56,14 +52,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
-        def to_text(value: datetime | None) -> str | None:
-            if value is None:
-                return None
-            if value.tzinfo is None:
-                raise ValueError(f"naive datetime {value!r} given to the store; use UTC")
-            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-        return to_text
+        return utc_text
 
     def result_processor(self, dialect: Dialect, coltype: object) -> Any:
         if dialect.name != "sqlite":
@@ -73,6 +62,21 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
 
         return from_text
+
+
+def utc_time(value: datetime | None) -> datetime | None:
+    """``value`` in UTC; a naive datetime is refused (the store never guesses a time zone)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r} given to the store; use UTC")
+    return value.astimezone(UTC)
+
+
+def utc_text(value: datetime | None) -> str | None:
+    """A time as SQLite's time columns hold it: UTC text, "2024-06-01 12:00:00.000000"."""
+    moment = utc_time(value)
+    return None if moment is None else moment.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def json_text(value: Any) -> str:

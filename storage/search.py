@@ -42,10 +42,10 @@ from sqlalchemy import (
     table,
     text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ingest.searchtext import Term, indexed_fields, query_terms
 from ingest.types import StoredPost
+from storage.bulk import Bulk
 from storage.engine import Store
 from storage.entries import POSTS, select_posts, stored_post
 from storage.models import SEARCH_INDEX, SearchBacklogRow
@@ -73,13 +73,12 @@ def _index(conn: Connection) -> tuple[TableClause, ColumnElement[int]]:
     return index, index.c[key]
 
 
-def enqueue(conn: Connection, post_ids: Sequence[int]) -> None:
+def enqueue(bulk: Bulk, post_ids: Sequence[int]) -> None:
     """Put ``post_ids`` (new or revised) on the search backlog, in the caller's transaction."""
-    if not post_ids:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(BACKLOG).on_conflict_do_nothing(index_elements=[BACKLOG.c.post_id])
-    conn.execute(statement, [{"post_id": post_id} for post_id in post_ids])
+    bulk.many(
+        "INSERT INTO search_backlog (post_id) VALUES (?) ON CONFLICT (post_id) DO NOTHING",
+        [(post_id,) for post_id in post_ids],
+    )
 
 
 def index_backlog(store: Store, *, batch: int = INDEX_BATCH, most: int | None = None) -> int:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from ingest.errors import StoreError
-from storage.apply import post_columns
+from ingest.types import Post
 from storage.engine import open_store
 from storage.entries import list_posts
 from storage.migrate import current_revision, head_revision, upgrade
@@ -24,6 +25,24 @@ OLD_POSTS = [
     a_post("en", "Scientists leave academia for industry."),
     a_post("html", "<b>bold</b> &amp; <i>plain</i>", title="Markup"),
 ]
+
+
+def _post_columns(post: Post) -> dict[str, Any]:
+    """A post's columns as the first released version wrote them."""
+    return {
+        "content_hash": post.content_hash,
+        "title": post.title,
+        "categories": list(post.categories),
+        "headimg": post.headimg,
+        "author": post.author,
+        "comments": post.comments,
+        "published_at": post.published,
+        "thumbnail": post.thumbnail,
+        "body": post.body,
+        "link": post.link,
+        "guid": post.guid,
+        "updated_at": NOW,
+    }
 
 
 def make_old_store(url: str) -> None:
@@ -42,7 +61,7 @@ def make_old_store(url: str) -> None:
         ).scalar_one()
         for post in OLD_POSTS:
             row = {
-                **post_columns(post, NOW),
+                **_post_columns(post),
                 "source_id": source_id,
                 "first_seen_at": NOW,
                 "revision": 1,
