@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -224,11 +225,7 @@ def entries_search(
     if not query.strip():
         fail("QUERY is empty: give a word or phrase to look for", EXIT_USAGE)
 
-    def action() -> list[StoredPost]:
-        with options.store(db) as store:
-            return search_posts(store, query, limit=limit)
-
-    _print_posts(guarded(action), as_json)
+    _print_posts(options.on_store(db, partial(search_posts, query=query, limit=limit)), as_json)
 
 
 def _print_posts(posts: list[StoredPost], as_json: bool) -> None:
@@ -250,11 +247,7 @@ def entries_show(
     """One post as its front-matter file."""
     options: Context = ctx.obj
 
-    def action() -> StoredPost | None:
-        with options.store(db) as store:
-            return get_post(store, post_id)
-
-    stored = guarded(action)
+    stored = options.on_store(db, partial(get_post, post_id=post_id))
     if stored is None:
         fail(f"no post with id {post_id}; `ingest entries list` shows the ids", EXIT_FAILED)
     if as_json:
@@ -290,11 +283,7 @@ def stats(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None) 
     """Per source: status, last and next check, errors, posts; and store totals."""
     options: Context = ctx.obj
 
-    def action() -> StoreStats:
-        with options.store(db) as store:
-            return store_stats(store)
-
-    report = guarded(action)
+    report = options.on_store(db, store_stats)
     if as_json:
         print_json(_stats_json(report))
         return
@@ -322,11 +311,7 @@ def db_upgrade(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = N
     """Bring the store's schema to the newest version (every command also does it on open)."""
     options: Context = ctx.obj
 
-    def action() -> tuple[str | None, str | None]:
-        with options.store(db, migrate=False) as store:
-            return migrate_store(store)
-
-    before, after = guarded(action)
+    before, after = options.on_store(db, migrate_store, migrate=False)
     if as_json:
         print_json({"from": before, "to": after, "changed": before != after})
     elif before == after:
@@ -340,11 +325,7 @@ def db_index(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = Non
     """Index every post waiting for the search index (searches and the daemon also do it)."""
     options: Context = ctx.obj
 
-    def action() -> int:
-        with options.store(db) as store:
-            return index_backlog(store)
-
-    indexed = guarded(action)
+    indexed = options.on_store(db, index_backlog)
     if as_json:
         print_json({"indexed": indexed})
     else:

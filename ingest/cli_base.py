@@ -86,6 +86,15 @@ class Context:
         finally:
             store.close()
 
+    def on_store(self, db: str | None, work: Callable[[Store], R], *, migrate: bool = True) -> R:
+        """``work(store)`` on the store ``db`` names; errors become exit codes (``guarded``)."""
+
+        def action() -> R:
+            with self.store(db, migrate=migrate) as store:
+                return work(store)
+
+        return guarded(action)
+
 
 def fail(message: str, code: int) -> NoReturn:
     typer.echo(f"error: {message}", err=True)

@@ -94,11 +94,7 @@ def feeds_list(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = N
     """Every source with its settings (`ingest stats` shows their health)."""
     options: Context = ctx.obj
 
-    def action() -> list[StoredSource]:
-        with options.store(db) as store:
-            return list_sources(store)
-
-    sources = guarded(action)
+    sources = options.on_store(db, list_sources)
     if as_json:
         print_json([_source_json(s) for s in sources])
         return
@@ -204,11 +200,8 @@ def feeds_export(ctx: typer.Context, db: DbOption = None) -> None:
     """Print every source as OPML 2.0, categories as folders (`ingest feeds import` reads it)."""
     options: Context = ctx.obj
 
-    def action() -> str:
-        with options.store(db) as store:
-            return write_opml(list_sources(store), now=datetime.now(UTC))
-
-    typer.echo(guarded(action), nl=False)
+    sources = options.on_store(db, list_sources)
+    typer.echo(write_opml(sources, now=datetime.now(UTC)), nl=False)
 
 
 def _source_json(source: StoredSource) -> dict[str, object]:
