@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import structlog
 
@@ -49,10 +49,10 @@ from storage.feeds import apply_sources
 from storage.search import index_backlog
 
 log = structlog.get_logger("ingest.pipeline")
-T = TypeVar("T")
 
 POOL_THRESHOLD = 8
-"""Sources in a pass from which conversion moves to worker processes (forking costs ~0.1 s)."""
+"""Sources in a pass from which conversion moves to worker processes (starting them costs a
+fraction of a second, once)."""
 
 
 def utc_now() -> datetime:
