@@ -1,8 +1,9 @@
 """Where documents are converted to posts: worker processes, or one thread for small passes.
 
-Workers come from a fork server that has imported only what conversion needs
-(``ingest.convert``: feedparser, nh3, python-frontmatter), not the whole command line, store and
-HTTP stack: each worker stays small, and starting one is cheap.
+Workers are fresh interpreters ("spawn") that import only what conversion needs
+(``ingest.convert``: feedparser, nh3, python-frontmatter), not the command line, the store or
+the HTTP stack, so each stays near 30 MB. (A forked worker would inherit the whole program; a
+fork server would be one more process of the same size.)
 
 A worker that dies (out of memory, killed) breaks the whole pool, failing every conversion in
 flight. The pool is then replaced once, and each conversion it broke is tried once more in the
@@ -23,8 +24,6 @@ from typing import Any
 from ingest.errors import SourceError
 from ingest.types import Digest
 
-_CONVERT_MODULES = ["ingest.convert"]
-
 
 class Converter:
     """Runs ``ingest.convert`` functions off the event loop; ``close`` when done."""
@@ -40,8 +39,7 @@ class Converter:
     def _new_executor(self) -> Executor:
         if not self.workers:
             return ThreadPoolExecutor(1, "convert")
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_CONVERT_MODULES)
+        context = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(self.workers, mp_context=context)
 
     async def run(
