@@ -46,6 +46,7 @@ from bench.corpus import SEED, item_body, item_title
 ITEMS_KEPT = 20
 """Each document lists its latest 20 items, like most feeds: older ones drop out."""
 SAMPLE_S = 10.0
+"""Seconds between two samples of memory and /healthz."""
 
 
 def period_of(feed: int) -> float:
@@ -295,9 +296,12 @@ def _report(
     levels = Counter(event.get("level", "?") for event in events)
     statuses = Counter(e["status"] for e in events if e.get("event") == "source_processed")
     errors = [e for e in events if e.get("level") in ("error", "critical")]
-    tenth = max(1, len(samples) // 10)
-    early = sum(s["rss_mb"] for s in samples[tenth : 2 * tenth]) / tenth
-    late = sum(s["rss_mb"] for s in samples[-tenth:]) / tenth
+    tenth = len(samples) // 10
+    if tenth:
+        early = sum(s["rss_mb"] for s in samples[tenth : 2 * tenth]) / tenth
+        late = sum(s["rss_mb"] for s in samples[-tenth:]) / tenth
+    else:  # a short run: first sample against last
+        early, late = samples[0]["rss_mb"], samples[-1]["rss_mb"]
     unhealthy = [s for s in samples if s["t_s"] > 60 and s["healthz"] != 200]
     with contextlib.closing(sqlite3.connect(db)) as conn:
         integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]

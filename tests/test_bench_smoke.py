@@ -93,3 +93,23 @@ def test_search_store_is_readable_and_measured(tmp_path: Path) -> None:
     hits = {query["query"]: query["hits"] for query in figures["queries"]}
     assert hits[RARE_TERM] == RARE_POSTS
     assert hits["芯片"] > 0
+
+
+@pytest.mark.slow
+def test_the_soak_test_runs_and_checks_the_daemon(tmp_path: Path) -> None:
+    report_file = tmp_path / "soak.json"
+    options = ["--minutes", "0.4", "--feeds", "20", "--json", str(report_file)]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.soak", *options, "--workdir", str(tmp_path / "work")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(report_file.read_text(encoding="utf-8"))
+    assert all(report["checks"].values()), report["checks"]
+    assert report["statuses"]["ok"] >= 20  # every feed polled
+    assert report["samples"]
