@@ -43,10 +43,16 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import anyio
+import anyio.abc
 import brotli
 import httpcore
 import httpx
 import sniffio
+
+# httpcore's stream over an anyio socket stream; not exported, but the class httpcore itself
+# returns for every connection under asyncio.
+from httpcore._backends.anyio import AnyIOStream
 
 from ingest.config import FetchSettings
 from ingest.errors import FetchError
@@ -73,10 +79,15 @@ class AddressRefused(httpcore.ConnectError):
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Resolves the host itself, applies the address policy, connects to a checked address."""
+    """Resolves the host itself, applies the address policy, connects to a checked address.
 
-    def __init__(self, inner: httpcore.AsyncNetworkBackend, policy: AddressPolicy) -> None:
-        self._inner = inner
+    The socket is connected by the event loop and then handed to anyio, whose stream (TLS
+    included) httpcore uses as usual: anyio's own ``connect_tcp`` races the addresses it is given
+    in a task group, even when there is only one, which cost a quarter of the event loop's time
+    in a pass of 304s.
+    """
+
+    def __init__(self, policy: AddressPolicy) -> None:
         self._policy = policy
 
     async def connect_tcp(
@@ -94,9 +105,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         last_error: Exception | None = None
         for address in addresses:
             try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
+                return await _connect(address, port, timeout, local_address, socket_options or ())
             except httpcore.ConnectError as exc:
                 last_error = exc
         raise last_error or httpcore.ConnectError(f"no address for {host}")
@@ -107,7 +116,37 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         raise httpcore.ConnectError("unix sockets are not fetched")
 
     async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+        await anyio.sleep(seconds)
+
+
+async def _connect(
+    address: str,
+    port: int,
+    timeout: float | None,
+    local_address: str | None,
+    socket_options: Iterable[Any],
+) -> httpcore.AsyncNetworkStream:
+    """A stream connected to ``address``; httpcore's ConnectError or ConnectTimeout if not."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        for option in socket_options:
+            sock.setsockopt(*option)
+        if local_address:
+            sock.bind((local_address, 0))
+        async with asyncio.timeout(timeout):
+            await asyncio.get_running_loop().sock_connect(sock, (address, port))
+        return AnyIOStream(await anyio.abc.SocketStream.from_socket(sock))
+    except TimeoutError as exc:
+        sock.close()
+        raise httpcore.ConnectTimeout(f"no connection to {address} within {timeout}s") from exc
+    except OSError as exc:
+        sock.close()
+        raise httpcore.ConnectError(str(exc)) from exc
+    except BaseException:
+        sock.close()
+        raise
 
 
 async def _resolve(host: str, port: int) -> list[str]:
@@ -130,7 +169,7 @@ def _guarded_transport(settings: FetchSettings, limits: httpx.Limits) -> httpx.A
     # PR #3749); the pool's own attribute is the seam everyone uses until then.
     pool: Any = transport._pool
     policy = AddressPolicy.from_settings(settings.allow_private_networks, settings.allow_hosts)
-    pool._network_backend = GuardedBackend(pool._network_backend, policy)
+    pool._network_backend = GuardedBackend(policy)
     return transport
 
 
