@@ -6,7 +6,6 @@ thing does not exist; 2 on bad usage, bad config or an unusable store.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.error
 import urllib.request
@@ -30,6 +29,7 @@ from ingest.cli_base import (
     fail,
     guarded,
     print_json,
+    run_async,
 )
 from ingest.cli_feeds import feeds_app
 from ingest.config import SETTINGS, display_value
@@ -86,7 +86,7 @@ def run(
     def action() -> RunSummary:
         settings = options.settings(config)
         with options.store(db) as store, pass_progress() as progress:
-            return asyncio.run(
+            return run_async(
                 run_once(
                     store,
                     settings,
@@ -126,7 +126,7 @@ def serve(ctx: typer.Context, db: DbOption = None, config: ConfigOption = None) 
     def action() -> None:
         settings = options.settings(config)
         with options.store(db) as store:
-            asyncio.run(Daemon(store, settings).run())
+            run_async(Daemon(store, settings).run())
 
     guarded(action)
 
