@@ -1,4 +1,5 @@
-"""The store writer: group commit, and a failing check isolated from its group."""
+"""The store writer (group commit, a failing check isolated from its group) and the conversion
+workers that feed it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import event
 
+from ingest.convert import digest_feed
 from ingest.errors import SourceError
 from ingest.types import Digest, FeedState, SourceSpec
 from ingest.workers import Converter
@@ -19,6 +21,7 @@ from storage.engine import Store
 from storage.entries import list_posts
 from storage.feeds import apply_sources, load_states
 from tests.builders import NOW, a_post, ok
+from tests.conftest import CNBETA
 
 
 def _sources(store: Store, count: int) -> list[FeedState]:
@@ -107,3 +110,22 @@ def test_a_worker_that_dies_fails_only_the_document_that_killed_it() -> None:
     assert [r.feed_title for r in results if isinstance(r, Digest)] == [
         f"ok-{i}" for i in range(12) if i != 3
     ]
+
+
+def test_a_document_converted_in_a_worker_process_gives_the_same_posts() -> None:
+    document = CNBETA.read_bytes()
+    spec = SourceSpec(url="https://www.cnbeta.com/backend.php", categories=("新媒体",))
+
+    async def convert(workers: int) -> Digest:
+        converter = Converter(workers)
+        try:
+            return await converter.run(
+                spec.url, digest_feed, document, spec=spec, comments=True, now=NOW
+            )
+        finally:
+            converter.close()
+
+    in_process, in_worker = asyncio.run(convert(0)), asyncio.run(convert(1))
+
+    assert in_worker.posts
+    assert in_worker == in_process
