@@ -32,8 +32,9 @@ def apply_sources(
     """
     ids: list[int] = []
     with store.write() as conn:
-        known = known_urls(conn)
-        current = {row.id: spec_from_row(row._mapping) for row in conn.execute(select(SOURCES))}
+        rows = conn.execute(select(SOURCES)).all()
+        known = _url_index(rows)
+        current = {row.id: spec_from_row(row._mapping) for row in rows}
         changed: list[dict[str, Any]] = []
         for spec in specs:
             source_id = known.get(spec.url)
@@ -42,6 +43,7 @@ def apply_sources(
                 known[spec.url] = source_id
             elif _settings_differ(current[source_id], spec):
                 changed.append({**spec_columns(spec), "source_id": source_id})
+            current[source_id] = spec  # the same source listed again compares with this
             ids.append(source_id)
         if changed:
             conn.execute(_SAVE_SETTINGS, changed)
@@ -62,8 +64,13 @@ def insert_source(conn: Connection, spec: SourceSpec, *, origin: str, now: datet
 
 def known_urls(conn: Connection) -> dict[str, int]:
     """Source id by URL, including the URLs sources were permanently redirected away from."""
-    known = {row.url: row.id for row in conn.execute(select(T.id, T.url))}
-    for row in conn.execute(select(T.id, T.previous_urls)):
+    return _url_index(conn.execute(select(T.id, T.url, T.previous_urls)).all())
+
+
+def _url_index(rows: Sequence[Any]) -> dict[str, int]:
+    """``known_urls`` of source rows: a current URL wins over another source's previous one."""
+    known = {row.url: row.id for row in rows}
+    for row in rows:
         for old_url in row.previous_urls or ():
             known.setdefault(old_url, row.id)
     return known

@@ -111,6 +111,25 @@ def test_apply_sources_adds_updates_and_never_deletes(store: Store) -> None:
     assert states["https://a.example/f"].spec.categories == ("x",)
 
 
+def test_a_source_listed_twice_is_one_source_with_the_last_settings(store: Store) -> None:
+    url = "https://a.example/f"
+    apply_sources(
+        store,
+        [SourceSpec(url=url), SourceSpec(url=url, name="A")],
+        origin="config",
+        now=NOW,
+    )
+    apply_sources(
+        store,
+        [SourceSpec(url=url, name="A"), SourceSpec(url=url, name="B")],
+        origin="config",
+        now=NOW,
+    )
+
+    [state] = load_states(store)
+    assert state.spec.name == "B"
+
+
 def test_concurrent_writers_on_sqlite_wait_instead_of_failing(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     stores = [open_store(url) for _ in range(3)]
