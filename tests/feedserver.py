@@ -92,17 +92,20 @@ class FeedServer:
                     server._in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server._in_flight)
                 try:
-                    self._reply(server._answer(seen))
+                    reply = server._answer(seen)
+                    if reply.hang:
+                        server._stopping.wait(60)
+                        return
+                    if reply.delay:
+                        time.sleep(reply.delay)
                 finally:
+                    # Out of flight before the answer goes out: once the client has read it, it
+                    # may send its next request before this thread would get to run again.
                     with server._lock:
                         server._in_flight -= 1
+                self._reply(reply)
 
             def _reply(self, reply: Reply) -> None:
-                if reply.hang:
-                    server._stopping.wait(60)
-                    return
-                if reply.delay:
-                    time.sleep(reply.delay)
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
