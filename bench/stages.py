@@ -45,7 +45,11 @@ from storage.engine import open_store
 from storage.feeds import apply_sources, load_states
 
 SCHEDULE = ScheduleSettings(
-    min_interval=300.0, max_interval=86400.0, backoff_cap=86400.0, max_retry_after=604800.0
+    min_interval=300.0,
+    max_interval=86400.0,
+    backoff_cap=86400.0,
+    max_retry_after=604800.0,
+    lease=60.0,
 )
 _PORT = 8080  # URLs only name the feeds here; nothing is fetched
 

@@ -35,11 +35,12 @@ from ingest.cli_feeds import feeds_app
 from ingest.config import SETTINGS, display_value
 from ingest.export import Layout, export_posts
 from ingest.identity import Change
-from ingest.pipeline import RunSummary, run_once
+from ingest.pipeline import RunSummary
 from ingest.progress import pass_progress
 from ingest.render import iso_utc, post_json, render_post
-from ingest.types import StoredPost
+from ingest.types import LeaseHolder, StoredPost
 from scheduler.daemon import Daemon
+from scheduler.driver import run_once
 from storage.engine import migrate_store
 from storage.entries import PostFilter, get_post, iter_posts, list_posts
 from storage.search import index_backlog, search_posts
@@ -98,18 +99,30 @@ def run(
 
     summary = guarded(action)
     _print_summary(summary)
+    if summary.interrupted:
+        raise typer.Exit(128 + summary.interrupted)
     if summary.failed:
         raise typer.Exit(EXIT_FAILED)
 
 
 def _print_summary(summary: RunSummary) -> None:
+    if summary.interrupted:
+        typer.echo(
+            f"interrupted by {summary.interrupted.name}: the sources not checked are left for "
+            "the next run"
+        )
+    for holder in summary.held_elsewhere:
+        typer.echo(f"skipped: {_holder_line(holder)}")
     if not summary.outcomes:
-        typer.echo("nothing is due; `ingest run --all` checks every source now")
+        if not summary.held_elsewhere and not summary.interrupted:
+            typer.echo("nothing is due; `ingest run --all` checks every source now")
         return
     for outcome in summary.failed:
         typer.echo(f"failed: {outcome.source}: {outcome.error}")
-    ok = len(summary.outcomes) - len(summary.failed)
-    typer.echo(f"sources: {ok} ok, {len(summary.failed)} failed")
+    lost = len(summary.lost)
+    ok = len(summary.outcomes) - len(summary.failed) - lost
+    taken = f", {lost} taken over by another process" if lost else ""
+    typer.echo(f"sources: {ok} ok, {len(summary.failed)} failed{taken}")
     counts = ", ".join(f"{summary.total(change)} {change.value}" for change in Change)
     skipped = sum(o.skipped for o in summary.outcomes)
     typer.echo(f"posts: {counts}, {skipped} skipped")
@@ -300,10 +313,17 @@ def stats(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None) 
         problem = source.disabled_reason or source.last_error
         if problem:
             typer.echo(f"{'':>6}{'disabled' if not source.enabled else 'last error'}: {problem}")
+        if source.lease_owner:
+            typer.echo(
+                f"{'':>6}being checked by {source.lease_owner} "
+                f"(lease until {_clock_time(source.lease_until)})"
+            )
     typer.echo(
         f"{len(report.sources)} sources ({report.failing} failing, {report.disabled} disabled), "
         f"{report.posts} posts, {report.sightings} sightings; schema {report.schema_version}"
     )
+    for holder in report.leases:
+        typer.echo(_holder_line(holder))
 
 
 @db_app.command("upgrade")
@@ -332,6 +352,17 @@ def db_index(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = Non
         typer.echo(f"{indexed} posts indexed; the search index is up to date")
 
 
+def _holder_line(holder: LeaseHolder) -> str:
+    return (
+        f"{holder.sources} sources leased to {holder.owner} "
+        f"until {_clock_time(holder.until)} (renewed while it works on them)"
+    )
+
+
+def _clock_time(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%H:%M:%S UTC") if moment else "-"
+
+
 def _when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "-"
 
@@ -349,6 +380,10 @@ def _stats_json(report: StoreStats) -> dict[str, object]:
             "posts": report.posts,
             "sightings": report.sightings,
         },
+        "leases": [
+            {"owner": h.owner, "sources": h.sources, "until": iso_utc(h.until)}
+            for h in report.leases
+        ],
         "schema_version": report.schema_version,
     }
 

@@ -115,10 +115,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("schedule.max_interval", 86400.0, parse_duration, "never poll a source less often"),
     Setting("schedule.backoff_cap", 86400.0, parse_duration, "longest wait after failures"),
     Setting("schedule.max_retry_after", 7 * 86400.0, parse_duration, "cap on Retry-After"),
+    Setting(
+        "schedule.lease", 60.0, parse_duration, "a claim on a source lasts this long unrenewed"
+    ),
     Setting("serve.host", "0.0.0.0", _text, "address of /healthz and /metrics"),
     Setting("serve.port", 8080, _port, "port of /healthz and /metrics"),
     Setting("serve.tick", 15.0, parse_duration, "how often the daemon looks for due sources"),
-    Setting("serve.grace", 8.0, parse_duration, "time in-flight sources get on shutdown"),
+    Setting("serve.grace", 8.0, parse_duration, "time in-flight sources get on a signal"),
     Setting("log.level", "info", _choice("debug", "info", "warning", "error"), "log level"),
     Setting("log.format", "auto", _choice("auto", "console", "json"), "auto: console on a tty"),
 )
@@ -152,6 +155,7 @@ class ScheduleSettings:
     max_interval: float
     backoff_cap: float
     max_retry_after: float
+    lease: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,11 @@ class Metrics:
             "Enabled sources whose last check failed.",
             registry=self.registry,
         )
+        self.leases_lost = Counter(
+            "ingest_leases_lost",
+            "Checks dropped because another process had taken their source over meanwhile.",
+            registry=self.registry,
+        )
         self.last_tick = Gauge(
             "ingest_last_successful_tick_timestamp_seconds",
             "Unix time of the last tick that claimed its due sources.",
@@ -64,6 +69,8 @@ class Metrics:
         )
 
     def observe(self, outcome: FeedOutcome) -> None:
+        if outcome.lease_lost:
+            self.leases_lost.inc()
         self.fetches.labels(outcome.status.value).inc()
         self.fetch_duration.observe(outcome.duration_s)
         for change in Change:

@@ -17,13 +17,13 @@ rest of the pass goes on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
-import secrets
-import socket
+import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -38,12 +38,13 @@ from ingest.errors import SourceError
 from ingest.fetch import Fetcher
 from ingest.identity import Change
 from ingest.sources import LocalFeed, read_local
-from ingest.types import Digest, FeedState, FeedStatus, FeedUpdate, FetchResult
+from ingest.types import Digest, Due, FeedState, FeedStatus, FeedUpdate, FetchResult, LeaseHolder
 from ingest.workers import Converter
 from ingest.writer import StoreWriter
-from scheduler.policy import after_failure, after_success, lease_duration
+from scheduler.lease import is_gone, renew_every, this_process
+from scheduler.policy import after_failure, after_success
 from storage.apply import Check
-from storage.claims import claim_due, release
+from storage.claims import claim_due, lease_holders, release, renew
 from storage.engine import Store
 from storage.feeds import apply_sources
 from storage.search import index_backlog
@@ -61,7 +62,11 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class FeedOutcome:
-    """How one source went in one pass: what the summary, the log and the metrics report."""
+    """How one source went in one pass: what the summary, the log and the metrics report.
+
+    ``lease_lost``: another process took the source over before this check was saved, so the
+    check was dropped (that process stores its own).
+    """
 
     source_id: int
     source: str
@@ -70,17 +75,30 @@ class FeedOutcome:
     skipped: int
     error: str | None
     duration_s: float
+    stored: bool = True
+    """Whether the check was written (not when the store failed or the lease was lost)."""
+    lease_lost: bool = False
 
 
 @dataclass(slots=True)
 class RunSummary:
-    """Every outcome of a pass, in the order sources finished."""
+    """Every outcome of a pass, in the order sources finished.
+
+    ``interrupted`` names the signal that cut the pass short; ``held_elsewhere`` lists the
+    processes that held sources this pass wanted, which it therefore left alone.
+    """
 
     outcomes: list[FeedOutcome] = field(default_factory=list)
+    interrupted: signal.Signals | None = None
+    held_elsewhere: list[LeaseHolder] = field(default_factory=list)
 
     @property
     def failed(self) -> list[FeedOutcome]:
-        return [o for o in self.outcomes if not o.status.succeeded]
+        return [o for o in self.outcomes if not o.status.succeeded and not o.lease_lost]
+
+    @property
+    def lost(self) -> list[FeedOutcome]:
+        return [o for o in self.outcomes if o.lease_lost]
 
     def total(self, change: Change) -> int:
         return sum(o.counts.get(change, 0) for o in self.outcomes)
@@ -92,7 +110,8 @@ def sync_config_sources(store: Store, settings: Settings, now: datetime) -> None
 
 
 class Pass:
-    """The workers one pass (or one daemon) needs: the HTTP client, converters, the writer."""
+    """The workers one pass (or one daemon) needs: the HTTP client, converters, the writer,
+    and the leases this process holds, renewed while their sources are in flight."""
 
     def __init__(
         self,
@@ -103,11 +122,11 @@ class Pass:
         fetcher: Fetcher | None = None,
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
-        owner: str | None = None,
     ) -> None:
         self.store = store
-        self.owner = owner or new_owner()
+        self.owner = str(this_process())
         self.in_flight: set[int] = set()
+        self._started: set[int] = set()
         self.settings = settings
         self.fetcher = fetcher or Fetcher(settings.fetch)
         self.clock = clock
@@ -115,8 +134,10 @@ class Pass:
         self._converter = Converter(workers)
         self._writer = StoreWriter(store)
         self._limit = asyncio.Semaphore(settings.fetch.concurrency)
+        self._heartbeat: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Pass:
+        self._heartbeat = asyncio.create_task(self._renew_leases(), name="lease-heartbeat")
         return self
 
     async def __aexit__(
@@ -125,55 +146,66 @@ class Pass:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if self._heartbeat:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
         await self.fetcher.__aexit__(exc_type, exc, traceback)
-        self._converter.close()
+        await asyncio.to_thread(self._converter.close)
         await asyncio.to_thread(self._writer.close)
 
-    async def run(
-        self,
-        states: Iterable[FeedState],
-        *,
-        on_outcome: Callable[[FeedOutcome], None] | None = None,
-    ) -> RunSummary:
-        """Process ``states`` concurrently; every one yields an outcome, none raises.
-
-        ``concurrency`` coroutines take the states in turn, so a pass over 10,000 sources holds
-        a few dozen of them in flight, not 10,000 waiting tasks.
-        """
-        summary = RunSummary()
-        queue = iter(states)
-
-        async def take_turns() -> None:
-            for state in queue:
-                outcome = await self.process(state)
-                summary.outcomes.append(outcome)
-                if on_outcome:
-                    on_outcome(outcome)
-
-        async with asyncio.TaskGroup() as group:
-            for _ in range(self.settings.fetch.concurrency):
-                group.create_task(take_turns())
-        return summary
-
-    async def claim(self, *, force: bool = False) -> list[FeedState]:
-        """Claim the due sources not already in flight here (the daemon's tick)."""
+    async def claim(
+        self, due: Due, *, limit: int, skip: Collection[int] = (), takeover: Collection[str] = ()
+    ) -> list[FeedState]:
+        """Lease up to ``limit`` sources ``due`` wants, besides those in flight here."""
         return await self._writer.call(
             claim_due,
             self.store,
             owner=self.owner,
-            now=self.clock(),
-            lease_for=lease_for(self.settings),
-            force=force,
-            skip=frozenset(self.in_flight),
+            due=due,
+            lease_s=self.settings.schedule.lease,
+            limit=limit,
+            skip=frozenset(skip) | self.in_flight,
+            takeover=takeover,
         )
 
-    async def release(self, ids: Iterable[int]) -> None:
+    async def release(self, ids: Collection[int]) -> None:
         """Give back claims that will not be processed (shutdown)."""
         await self._writer.call(release, self.store, set(ids), owner=self.owner)
+
+    async def dead_owners(self) -> set[str]:
+        """Owners of unexpired leases that are processes of this host no longer running: their
+        leases are free at once (DESIGN §7)."""
+        holders = await self._writer.call(lease_holders, self.store)
+        dead = {holder.owner for holder in holders if is_gone(holder.owner)}
+        for holder in holders:
+            if holder.owner in dead:
+                log.info("leases_taken_over", owner=holder.owner, sources=holder.sources)
+        return dead
+
+    async def held_elsewhere(self, due: Due) -> list[LeaseHolder]:
+        """The other live processes holding sources ``due`` wants."""
+        holders = await self._writer.call(lease_holders, self.store, due=due)
+        return [holder for holder in holders if holder.owner != self.owner]
 
     async def index_search(self, most: int) -> int:
         """Index up to ``most`` posts of the search backlog, between two writes of checks."""
         return await self._writer.call(index_backlog, self.store, most=most)
+
+    async def _renew_leases(self) -> None:
+        """Keep the leases of in-flight sources alive while this process lives."""
+        lease = self.settings.schedule.lease
+        while True:
+            await asyncio.sleep(renew_every(lease))
+            ids = set(self.in_flight)
+            try:
+                held = await self._writer.call(
+                    renew, self.store, ids, owner=self.owner, lease_s=lease
+                )
+            except Exception as exc:  # noqa: BLE001  (the store is down: the next beat retries)
+                log.warning("lease_renewal_failed", error=str(exc))
+                continue
+            if lost := (ids - held) & self.in_flight:
+                log.warning("leases_lost", owner=self.owner, source_ids=sorted(lost))
 
     async def process(self, state: FeedState) -> FeedOutcome:
         """Fetch, convert and store one claimed source; its outcome (failures are recorded).
@@ -184,9 +216,16 @@ class Pass:
         self.in_flight.add(state.id)
         try:
             async with self._limit:
+                self._started.add(state.id)
                 return await self._process(state)
         finally:
             self.in_flight.discard(state.id)
+            self._started.discard(state.id)
+
+    def started(self, source_id: int) -> bool:
+        """Whether source ``source_id`` holds a slot (is being fetched or stored), rather than
+        waiting for one."""
+        return source_id in self._started
 
     async def _process(self, state: FeedState) -> FeedOutcome:
         started = time.perf_counter()
@@ -212,14 +251,17 @@ class Pass:
                 state, error, interval_s=interval, schedule=schedule, now=now, rng=self.rng
             )
         status = change.status
+        posts = digest.posts if digest else ()
+        store_failed = False
         try:
-            counts = await self._writer.record(
-                Check(state, digest.posts if digest else (), change, now)
-            )
+            stored = await self._writer.record(Check(state, posts, change, now, self.owner))
         except Exception as exc:
             log.error("store_failed", source_id=state.id, url=state.url, exc_info=exc)
             error = SourceError(state.url, f"could not store the check: {exc}", kind="store")
-            status, counts = FeedStatus.ERROR, Counter()
+            status, stored, store_failed = FeedStatus.ERROR, Counter(), True
+            with contextlib.suppress(Exception):  # else the lease simply expires
+                await self.release([state.id])
+        counts = stored if stored is not None else Counter()
         outcome = FeedOutcome(
             source_id=state.id,
             source=state.url,
@@ -228,6 +270,8 @@ class Pass:
             skipped=len(digest.skipped) if digest else 0,
             error=error.reason if error else None,
             duration_s=round(time.perf_counter() - started, 4),
+            stored=stored is not None and not store_failed,
+            lease_lost=stored is None,
         )
         _log(outcome, digest, error)
         return outcome
@@ -283,7 +327,11 @@ def _log(outcome: FeedOutcome, digest: Digest | None, error: SourceError | None)
     }
     if digest and digest.skipped:
         fields["skipped_first"] = list(digest.skipped[:3])
-    if error:
+    if outcome.lease_lost:
+        log.warning(
+            "lease_lost", **fields, reason="another process took the source over; check dropped"
+        )
+    elif error:
         log.warning("source_processed", **fields, error=error.reason, error_kind=error.kind)
     else:
         log.info("source_processed", **fields)
@@ -294,38 +342,3 @@ def workers_for(source_count: int) -> int:
     if source_count < POOL_THRESHOLD:
         return 0
     return max(1, min(os.cpu_count() or 1, 4))
-
-
-async def run_once(
-    store: Store,
-    settings: Settings,
-    *,
-    force: bool = False,
-    on_start: Callable[[int], None] | None = None,
-    on_outcome: Callable[[FeedOutcome], None] | None = None,
-) -> RunSummary:
-    """``ingest run``: apply the config's sources, claim those that are due, process them.
-
-    ``on_start`` hears how many sources were claimed, ``on_outcome`` each outcome as it comes.
-    """
-    now = utc_now()
-    sync_config_sources(store, settings, now)
-    owner = new_owner()
-    states = claim_due(store, owner=owner, now=now, lease_for=lease_for(settings), force=force)
-    if on_start:
-        on_start(len(states))
-    async with Pass(store, settings, workers=workers_for(len(states)), owner=owner) as run:
-        return await run.run(states, on_outcome=on_outcome)
-
-
-def new_owner() -> str:
-    """A name for this process's claims: host, pid and a nonce (pids are reused)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-def lease_for(settings: Settings) -> Callable[[int], float]:
-    return partial(
-        lease_duration,
-        timeout_s=settings.fetch.timeout,
-        concurrency=settings.fetch.concurrency,
-    )

@@ -216,3 +216,26 @@ class StoredSource:
     def label(self) -> str:
         """What to call it: the configured name, else the feed's title, else its URL."""
         return self.spec.name or self.title or self.spec.url
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """Which sources a pass wants from the store (``scheduler.policy.is_due`` is the rule).
+
+    ``now`` is the pass's clock. ``force`` (``ingest run --all``) wants every enabled source
+    outside a server's ``Retry-After``. ``fresh_since`` is when a one-shot pass started: a
+    source checked since then is done for this pass, so claiming again never repeats one.
+    """
+
+    now: datetime
+    force: bool = False
+    fresh_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseHolder:
+    """A process holding leases on sources, as the store shows it."""
+
+    owner: str
+    sources: int
+    until: datetime

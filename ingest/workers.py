@@ -8,19 +8,22 @@ fork server would be one more process of the same size.)
 A worker that dies (out of memory, killed) breaks the whole pool, failing every conversion in
 flight. The pool is then replaced once, and each conversion it broke is tried once more in the
 new one, alone (other conversions wait meanwhile): the healthy documents go through; the one
-that kills a worker again is what failed, and it fails alone.
+that kills a worker again is what failed, and it fails alone. Workers leave signals to this
+process and exit when it dies (``ingest.childproc``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Any
 
+from ingest.childproc import prepare_worker
 from ingest.errors import SourceError
 from ingest.types import Digest
 
@@ -40,7 +43,12 @@ class Converter:
         if not self.workers:
             return ThreadPoolExecutor(1, "convert")
         context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.workers, mp_context=context)
+        return ProcessPoolExecutor(
+            self.workers,
+            mp_context=context,
+            initializer=prepare_worker,
+            initargs=(os.getpid(),),
+        )
 
     async def run(
         self, source: str, func: Callable[..., Digest], *args: Any, **kwargs: Any

@@ -45,9 +45,10 @@ class StoreWriter:
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
 
-    async def record(self, check: Check) -> Counter[Change]:
-        """Store ``check``; what happened to its posts. Raises what storing it raised."""
-        result: Counter[Change] = await self._submit(check)
+    async def record(self, check: Check) -> Counter[Change] | None:
+        """Store ``check``; what happened to its posts, None if it was dropped because its
+        lease was lost (``storage.apply``). Raises what storing it raised."""
+        result: Counter[Change] | None = await self._submit(check)
         return result
 
     async def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -6,6 +6,12 @@ say what each one is, writes posts, sightings and the source's state, and commit
 error, leaves the store exactly as before. Running it again with the same posts changes nothing
 but the check times.
 
+Saving is fenced (DESIGN §7): a check is stored only while its ``owner`` still holds the
+source's lease (``owner`` None: while nobody holds one). Otherwise another process has taken
+the source over and will store its own, newer check; this one is dropped whole, posts included,
+so an edit is never counted twice. Posts are unique by hash either way, so dropping loses
+nothing. On PostgreSQL the source rows are locked (``FOR UPDATE``) from that test to the commit.
+
 Writes are batched (one executemany per kind of change, as plain SQL through ``storage.bulk``),
 never one ORM object per row: this is the hot path of a cold pass. New and revised posts are
 put on the search backlog in the same transaction (``storage.search`` indexes them later).
@@ -19,13 +25,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from ingest.identity import Change, EntryIntent, KnownSighting, decide
 from ingest.types import FeedState, FeedUpdate, Post
 from storage.bulk import Bulk
 from storage.engine import Store
-from storage.feeds import save_updates
+from storage.feeds import SOURCES, save_updates
 from storage.search import enqueue
 
 
@@ -37,18 +43,33 @@ class Check:
     posts: Sequence[Post]
     change: FeedUpdate
     now: datetime
+    owner: str | None = None
+    """Who claimed the source: the check is stored only while that lease is held."""
 
 
-def record_checks(store: Store, checks: Sequence[Check]) -> list[Counter[Change]]:
-    """Store several checks in one transaction (group commit); what happened to each one's posts.
+def record_checks(store: Store, checks: Sequence[Check]) -> list[Counter[Change] | None]:
+    """Store several checks in one transaction (group commit); what happened to each one's
+    posts, or None for a check dropped because its lease was lost.
 
     Each check's writes stay all-or-nothing (they are inside the one transaction), and later
     checks see earlier ones' posts, exactly as if committed one by one.
     """
     with store.write() as conn:
-        counts = [_record(conn, check) for check in checks]
-        save_updates(conn, [(check.state, check.change) for check in checks])
-    return counts
+        held = _leases_held(conn, checks)
+        kept = [check for check in checks if check.state.id in held]
+        counts = {check.state.id: _record(conn, check) for check in kept}
+        save_updates(conn, [(check.state, check.change) for check in kept])
+    return [counts.get(check.state.id) for check in checks]
+
+
+def _leases_held(conn: Connection, checks: Sequence[Check]) -> set[int]:
+    """Ids of the checks' sources whose lease is still their check's owner's (locked on
+    PostgreSQL until the transaction ends, so no claimer can take them in between)."""
+    owners = {check.state.id: check.owner for check in checks}
+    query = select(SOURCES.c.id, SOURCES.c.lease_owner).where(SOURCES.c.id.in_(list(owners)))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {source_id for source_id, owner in conn.execute(query) if owners[source_id] == owner}
 
 
 def record_check(
@@ -58,9 +79,11 @@ def record_check(
     change: FeedUpdate,
     *,
     now: datetime,
-) -> Counter[Change]:
-    """Store ``posts`` seen at source ``state`` and its new state; what happened to the posts."""
-    return record_checks(store, [Check(state, posts, change, now)])[0]
+    owner: str | None = None,
+) -> Counter[Change] | None:
+    """Store ``posts`` seen at source ``state`` and its new state; what happened to the posts
+    (None: dropped, ``owner`` no longer holds the source's lease)."""
+    return record_checks(store, [Check(state, posts, change, now, owner)])[0]
 
 
 _POST_COLUMNS = (
@@ -80,7 +103,9 @@ _POST_COLUMNS = (
 _POST_VALUES = ", ".join("?::json" if c == "categories" else "?" for c in _POST_COLUMNS)
 _INSERT_POSTS = (
     f"INSERT INTO posts ({', '.join(_POST_COLUMNS)}, source_id, first_seen_at, revision) "
-    f"VALUES ({_POST_VALUES}, ?, ?, 1)"
+    f"VALUES ({_POST_VALUES}, ?, ?, 1) "
+    # Another replica may store the same post between our read and this insert.
+    "ON CONFLICT (content_hash) DO NOTHING"
 )
 _REVISE_POST = (
     "UPDATE posts SET "

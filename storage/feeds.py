@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ingest.types import FeedState, FeedUpdate, SourceSpec
 from storage.bulk import Bulk
@@ -57,9 +58,19 @@ def _settings_differ(stored: SourceSpec, wanted: SourceSpec) -> bool:
 
 
 def insert_source(conn: Connection, spec: SourceSpec, *, origin: str, now: datetime) -> int:
-    """Add the source ``spec`` (its URL not yet known); its id."""
+    """Add the source ``spec`` (its URL not yet known); its id.
+
+    An upsert: replicas starting at once on a fresh store all add the config's sources, and
+    the ones that lose the race take the id the winner stored.
+    """
     row = {"url": spec.url, "origin": origin, "created_at": now, **spec_columns(spec)}
-    return int(conn.execute(SOURCES.insert().returning(T.id), row).scalar_one())
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    added = conn.execute(
+        insert(SOURCES).values(row).on_conflict_do_nothing(index_elements=["url"]).returning(T.id)
+    ).scalar()
+    if added is None:
+        added = conn.execute(select(T.id).where(T.url == spec.url)).scalar_one()
+    return int(added)
 
 
 def known_urls(conn: Connection) -> dict[str, int]:

@@ -7,6 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from ingest.types import LeaseHolder
+from storage.claims import lease_holders
 from storage.engine import Store
 from storage.migrate import current_revision
 from storage.models import PostRow, SightingRow, SourceRow
@@ -33,6 +35,9 @@ class SourceHealth:
     disabled_reason: str | None
     retry_after_until: datetime | None
     posts: int
+    lease_owner: str | None
+    """The process checking it right now (a lease that has not expired), if any."""
+    lease_until: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +46,7 @@ class StoreStats:
     posts: int
     sightings: int
     schema_version: str | None
+    leases: list[LeaseHolder]
 
     @property
     def failing(self) -> int:
@@ -62,6 +68,8 @@ def store_stats(store: Store) -> StoreStats:
         .outerjoin(seen, seen.c.source_id == SOURCES.c.id)
         .order_by(SOURCES.c.id)
     )
+    holders = lease_holders(store)
+    leased = {holder.owner for holder in holders}
     with store.read() as conn:
         rows = conn.execute(query).mappings().all()
         posts = conn.execute(select(func.count()).select_from(POSTS)).scalar_one()
@@ -81,7 +89,9 @@ def store_stats(store: Store) -> StoreStats:
             disabled_reason=row["disabled_reason"],
             retry_after_until=row["retry_after_until"],
             posts=row["posts"],
+            lease_owner=row["lease_owner"] if row["lease_owner"] in leased else None,
+            lease_until=row["lease_until"] if row["lease_owner"] in leased else None,
         )
         for row in rows
     ]
-    return StoreStats(sources, posts, sightings, current_revision(store.engine))
+    return StoreStats(sources, posts, sightings, current_revision(store.engine), holders)

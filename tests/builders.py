@@ -16,7 +16,11 @@ from storage.feeds import apply_sources, load_states
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 SCHEDULE = ScheduleSettings(
-    min_interval=300, max_interval=86400, backoff_cap=86400, max_retry_after=7 * 86400
+    min_interval=300,
+    max_interval=86400,
+    backoff_cap=86400,
+    max_retry_after=7 * 86400,
+    lease=60,
 )
 
 

@@ -6,6 +6,7 @@ read back what the server saw (requests with their headers, the most requests in
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import zlib
@@ -34,6 +35,14 @@ class Seen:
 Route = Reply | Callable[[Seen], Reply]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Says nothing when a client goes away mid-request (a killed ``ingest`` does)."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 class FeedServer:
     """Serves ``routes`` on ``host`` (any 127.x.y.z works on Linux) at a free port."""
 
@@ -44,7 +53,7 @@ class FeedServer:
         self._in_flight = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer((host, 0), self._handler())
+        self._server = _QuietServer((host, 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self.host = host
@@ -158,3 +167,24 @@ def rss(title: str, *items: tuple[str, str], channel_title: str = "Served") -> b
         f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
         f"<title>{channel_title}</title><link>https://served.example/</link>{body}</channel></rss>"
     ).encode()
+
+
+def farm(server: FeedServer, feeds: int, *, delay: float = 0.0) -> list[str]:
+    """Serve ``feeds`` RSS feeds at ``/farm/<i>.xml``; their URLs.
+
+    Each holds two items of its own and one item every feed shares (one post, ``feeds``
+    sightings), so a store that lost or doubled anything differs from a clean run's.
+    """
+    urls = []
+    for index in range(feeds):
+        document = rss(
+            "Farm",
+            (f"{index}-a", f"first of feed {index}"),
+            (f"{index}-b", f"second of feed {index}"),
+            ("shared", "the same story everywhere"),
+            channel_title=f"Feed {index}",
+        )
+        path = f"/farm/{index}.xml"
+        server.routes[path] = Reply(200, document, {"ETag": f'"{index}"'}, delay=delay)
+        urls.append(server.url(path))
+    return urls

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ingest.config import load_settings
 from ingest.identity import Change
-from ingest.pipeline import run_once
+from scheduler.driver import run_once
 from storage.engine import open_store
 from tests.conftest import DATA, write_config
 

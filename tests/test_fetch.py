@@ -19,8 +19,9 @@ import pytest
 
 from ingest import __version__
 from ingest.config import Settings, load_settings
-from ingest.pipeline import RunSummary, run_once
+from ingest.pipeline import RunSummary
 from ingest.types import FeedState
+from scheduler.driver import run_once
 from storage.engine import Store, open_store
 from storage.feeds import load_states
 from tests.conftest import CNBETA, write_config

@@ -14,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from ingest.config import load_settings
-from ingest.pipeline import run_once
+from scheduler.driver import run_once
 from storage.engine import open_store
 from tests.conftest import CNBETA, SEED, write_config
 

@@ -16,7 +16,6 @@ from ingest.identity import Change
 from ingest.types import FeedStatus, SourceSpec
 from storage import apply
 from storage.apply import record_check
-from storage.claims import claim_due, release
 from storage.engine import Store, open_store
 from storage.entries import get_post, list_posts
 from storage.feeds import apply_sources, load_states
@@ -163,66 +162,3 @@ def test_sqlite_is_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
         assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar_one() >= 5000
     store.close()
-
-
-def _lease(count: int) -> float:
-    return 600.0
-
-
-def test_claims_lease_sources_to_one_owner_until_their_check_is_saved(store: Store) -> None:
-    urls = [f"https://x.example/{i}" for i in range(3)]
-    apply_sources(store, [SourceSpec(url=u) for u in urls], origin="config", now=NOW)
-
-    mine = claim_due(store, owner="a", now=NOW, lease_for=_lease)
-    theirs = claim_due(store, owner="b", now=NOW, lease_for=_lease, force=True)
-    record_check(store, mine[0], [], ok(mine[0]), now=NOW)  # saving the check ends the lease
-    after_save = claim_due(store, owner="b", now=NOW, lease_for=_lease, force=True)
-    release(store, [s.id for s in mine[1:]], owner="a")
-    after_release = claim_due(store, owner="c", now=NOW, lease_for=_lease, force=True)
-    expired = claim_due(
-        store, owner="d", now=NOW + timedelta(hours=1), lease_for=_lease, force=True
-    )
-
-    assert [s.url for s in mine] == urls
-    assert theirs == []
-    assert [s.url for s in after_save] == urls[:1]
-    assert [s.url for s in after_release] == urls[1:]
-    assert {s.url for s in expired} == set(urls)
-
-
-def test_claims_respect_the_schedule_unless_forced(store: Store) -> None:
-    state = a_source(store)
-    record_check(store, state, [], ok(state), now=NOW)  # next check ~30 min later
-
-    assert claim_due(store, owner="a", now=NOW, lease_for=_lease) == []
-    assert len(claim_due(store, owner="a", now=NOW + timedelta(hours=1), lease_for=_lease)) == 1
-    assert claim_due(store, owner="b", now=NOW, lease_for=_lease, force=True) == []  # leased
-
-
-def test_concurrent_claimers_get_disjoint_sources(store_url: str) -> None:
-    setup = open_store(store_url)
-    apply_sources(
-        setup,
-        [SourceSpec(url=f"https://x.example/{i}") for i in range(200)],
-        origin="config",
-        now=NOW,
-    )
-    stores = [open_store(store_url) for _ in range(4)]
-    claimed: list[list[int]] = [[] for _ in stores]
-
-    def claimer(index: int) -> None:
-        for _ in range(20):
-            got = claim_due(stores[index], owner=f"o{index}", now=NOW, lease_for=_lease, force=True)
-            claimed[index].extend(s.id for s in got)
-
-    threads = [threading.Thread(target=claimer, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    every = [source_id for ids in claimed for source_id in ids]
-    assert sorted(every) == sorted(set(every))
-    assert len(every) == 200
-    for opened in [setup, *stores]:
-        opened.close()

@@ -1,0 +1,214 @@
+"""Running what is due: the one driver of ``ingest run`` and of every tick of ``ingest serve``.
+
+::
+
+    claim a batch (leased, at most 2 x concurrency) ─► a task per source ─► Pass.process
+       ▲                                                                        │
+       └──── claim more once half the batch is done, while more is wanted ◄─────┘
+
+    signal ─► stop claiming ─► sources waiting for a slot are released at once; those being
+    fetched get [serve] grace to finish, then are cancelled and released ─► summary
+
+A pass never holds a lease on work it will not start soon, so a process that dies strands at
+most one batch, and only until the next pass on this host sees it dead (``scheduler.lease``)
+or, from another host, until the lease expires. ``ingest run`` stops when nothing it wants is
+left (``one_shot``); the daemon keeps the driver going and asks it to look again on every tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+
+import structlog
+
+from ingest.config import Settings
+from ingest.pipeline import FeedOutcome, Pass, RunSummary, sync_config_sources, utc_now, workers_for
+from ingest.types import Due
+from storage.claims import count_wanted
+from storage.engine import Store
+
+log = structlog.get_logger("scheduler.driver")
+
+BATCH_PER_SLOT = 2
+"""Sources claimed per ``[fetch] concurrency`` slot: enough that a slot never waits for a claim."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Driver:
+    """Claims sources in batches and runs each through ``runner``; see the module docstring."""
+
+    def __init__(
+        self,
+        runner: Pass,
+        due: Callable[[], Due],
+        *,
+        one_shot: bool,
+        on_outcome: Callable[[FeedOutcome], None] | None = None,
+    ) -> None:
+        self.runner = runner
+        self.due = due
+        self.one_shot = one_shot
+        self.on_outcome = on_outcome
+        self.batch = BATCH_PER_SLOT * runner.settings.fetch.concurrency
+        self.summary = RunSummary()
+        self.tasks: dict[asyncio.Task[FeedOutcome], int] = {}
+        self._more = True
+        self._stopping = False
+        self._takeover: set[str] = set()
+        self._not_stored: set[int] = set()
+        self._wake = asyncio.Event()
+        self._claiming = asyncio.Lock()
+
+    async def look_for_dead_owners(self) -> None:
+        """Take over the leases of processes of this host that died (on the next claims)."""
+        self._takeover = await self.runner.dead_owners()
+
+    async def poll(self) -> int:
+        """Claim what is due now (the daemon's tick); how many sources were claimed."""
+        self._more = True
+        return await self._fill()
+
+    async def run(self) -> RunSummary:
+        """Claim and process until stopped or, ``one_shot``, until nothing wanted is left.
+
+        A failed claim ends a one-shot pass (raised); the daemon logs it and waits for its
+        next tick.
+        """
+        while not self._stopping:
+            self._wake.clear()
+            if self._more and len(self.tasks) <= self.batch // 2:
+                try:
+                    await self._fill()
+                except Exception:
+                    if self.one_shot:
+                        raise
+                    log.exception("claim_failed")
+                    self._more = False
+            if self.one_shot and not self.tasks and not self._more:
+                break
+            if not (self._more and len(self.tasks) <= self.batch // 2):
+                await self._wake.wait()
+        return self.summary
+
+    def stop(self, signum: signal.Signals | None = None) -> None:
+        """Claim nothing more; ``run`` returns (``drain`` then ends the work in flight)."""
+        self._stopping = True
+        if signum is not None:
+            self.summary.interrupted = signum
+        self._wake.set()
+
+    async def drain(self, grace: float) -> None:
+        """Release the sources not started yet; give the others ``grace`` seconds to finish,
+        then cancel them and release their leases. A check already handed to the store
+        writer is still written whole."""
+        self._stopping = True
+        waiting = [
+            task for task, source_id in self.tasks.items() if not self.runner.started(source_id)
+        ]
+        late = await self._cancel(waiting)
+        busy = list(self.tasks)
+        if busy:
+            _, unfinished = await asyncio.wait(busy, timeout=grace)
+            late += await self._cancel(unfinished)
+            if unfinished:
+                log.warning("sources_cancelled", count=len(unfinished), grace_s=grace)
+        await self.runner.release(late)
+
+    async def _cancel(self, tasks: Collection[asyncio.Task[FeedOutcome]]) -> list[int]:
+        """Cancel ``tasks`` and wait for them; their sources' ids."""
+        ids = [self.tasks[task] for task in tasks if task in self.tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return ids
+
+    async def _fill(self) -> int:
+        async with self._claiming:
+            room = self.batch - len(self.tasks)
+            if self._stopping or room <= 0:
+                return 0
+            states = await self.runner.claim(
+                self.due(), limit=room, skip=self._not_stored, takeover=self._takeover
+            )
+            self._more = len(states) == room
+            for state in states:
+                task = asyncio.create_task(self.runner.process(state), name=f"source-{state.id}")
+                self.tasks[task] = state.id
+                task.add_done_callback(self._finished)
+            return len(states)
+
+    def _finished(self, task: asyncio.Task[FeedOutcome]) -> None:
+        source_id = self.tasks.pop(task, None)
+        self._wake.set()
+        if task.cancelled():
+            return
+        if (error := task.exception()) is not None:
+            log.error("source_task_failed", source_id=source_id, exc_info=error)
+            return
+        outcome = task.result()
+        if self.one_shot:
+            self.summary.outcomes.append(outcome)
+            if not outcome.stored:
+                self._not_stored.add(outcome.source_id)  # never claimed again by this pass
+        if self.on_outcome:
+            self.on_outcome(outcome)
+
+
+@contextmanager
+def stopping_on_signals(stop: Callable[[signal.Signals], None]) -> Iterator[None]:
+    """Call ``stop`` on the first SIGINT or SIGTERM; exit at once, 128 + signal, on a second.
+
+    Exiting at once is safe: every write is a transaction, and the leases left behind are
+    free at once to the next pass on this host (the process is gone).
+    """
+    loop = asyncio.get_running_loop()
+    received: list[signal.Signals] = []
+
+    def on_signal(signum: signal.Signals) -> None:
+        if received:
+            log.warning("killed", signal=signum.name)
+            os._exit(128 + signum)
+        received.append(signum)
+        log.info("stopping", signal=signum.name)
+        stop(signum)
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        yield
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+
+
+async def run_once(
+    store: Store,
+    settings: Settings,
+    *,
+    force: bool = False,
+    on_start: Callable[[int], None] | None = None,
+    on_outcome: Callable[[FeedOutcome], None] | None = None,
+) -> RunSummary:
+    """``ingest run``: apply the config's sources, then process every source that is due
+    (``force``: every enabled one) until none is left or a signal stops the pass.
+
+    ``on_start`` hears how many sources the pass wants, ``on_outcome`` each outcome as it comes.
+    """
+    started = utc_now()
+    sync_config_sources(store, settings, started)
+    due = Due(now=started, force=force, fresh_since=started)
+    wanted = count_wanted(store, due)
+    if on_start:
+        on_start(wanted)
+    async with Pass(store, settings, workers=workers_for(wanted)) as runner:
+        driver = Driver(runner, lambda: due, one_shot=True, on_outcome=on_outcome)
+        with stopping_on_signals(driver.stop):
+            await driver.look_for_dead_owners()
+            summary = await driver.run()
+            await driver.drain(settings.serve.grace)
+        summary.held_elsewhere = await runner.held_elsewhere(due)
+    return summary
