@@ -88,7 +88,7 @@ def index_backlog(store: Store, *, batch: int = INDEX_BATCH, most: int | None = 
     while most is None or done < most:
         size = batch if most is None else min(batch, most - done)
         with store.write() as conn:
-            ids = [row.post_id for row in conn.execute(select(BACKLOG.c.post_id).limit(size))]
+            ids = list(conn.execute(_claim_backlog(conn, size)).scalars())
             if not ids:
                 break
             rows = conn.execute(
@@ -98,6 +98,15 @@ def index_backlog(store: Store, *, batch: int = INDEX_BATCH, most: int | None = 
             conn.execute(delete(BACKLOG).where(BACKLOG.c.post_id.in_(ids)))
         done += len(ids)
     return done
+
+
+def _claim_backlog(conn: Connection, size: int) -> Select[tuple[int]]:
+    """The next ``size`` backlog entries; on PostgreSQL locked, and skipping those another
+    replica is indexing, so replicas index disjoint batches (DESIGN §7)."""
+    query = select(BACKLOG.c.post_id).order_by(BACKLOG.c.post_id).limit(size)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return query
 
 
 def backlog_size(store: Store) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -144,3 +145,32 @@ def test_db_index_brings_the_index_up_to_date(store_url: str, tmp_path: Path) ->
     second = cli("db", "index", "--json").json()
 
     assert (first, second) == ({"indexed": 1}, {"indexed": 0})
+
+
+def test_replicas_indexing_at_once_share_the_backlog_without_conflict(store_url: str) -> None:
+    setup = open_store(store_url)
+    store_posts(setup, [a_post(str(i), f"story number {i}") for i in range(400)])
+    replicas = [open_store(store_url) for _ in range(4)]
+    start = threading.Barrier(len(replicas))
+    indexed: list[int] = []
+    errors: list[BaseException] = []
+
+    def replica(store: Store) -> None:
+        start.wait()
+        try:
+            indexed.append(index_backlog(store, batch=10))
+        except Exception as exc:  # noqa: BLE001  (collected for the assertion)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=replica, args=(store,)) for store in replicas]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert sum(indexed) == 400
+    assert backlog_size(setup) == 0
+    assert titles(setup, "number 123") == ["T story number 123"]
+    for store in [setup, *replicas]:
+        store.close()
