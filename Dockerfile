@@ -11,7 +11,8 @@ COPY ingest ingest
 COPY storage storage
 COPY scheduler scheduler
 COPY seeds seeds
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# The postgres extra brings the PostgreSQL driver: replicas sharing one database (docs/scaling.md).
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[postgres]'
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -20,7 +21,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin ingest \
     && mkdir -p /data && chown ingest:ingest /data
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+RUN pip install --no-cache-dir --no-index --find-links /wheels 'feed-ingest[postgres]' \
+    && rm -rf /wheels
 USER ingest
 WORKDIR /data
 VOLUME ["/data"]

@@ -109,7 +109,13 @@ def _engine(url: str) -> Engine:
             engine = _sqlite_engine(url)
         else:
             engine = create_engine(url, json_serializer=json_text, pool_pre_ping=True)
-    except (ArgumentError, ImportError, ValueError) as exc:
+    except ImportError as exc:
+        raise StoreError(
+            url,
+            f"its database driver is not installed ({exc}); for PostgreSQL install "
+            "feed-ingest with its postgres extra: pip install 'feed-ingest[postgres]'",
+        ) from exc
+    except (ArgumentError, ValueError) as exc:
         raise StoreError(
             url,
             f"not a usable database URL ({exc}); use e.g. sqlite:///ingest.db or "

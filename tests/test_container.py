@@ -21,6 +21,7 @@ from tests.test_daemon import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
+IMAGE_EXTRA = "postgres"
 
 
 def _json_command(pattern: str) -> list[str]:
@@ -39,6 +40,7 @@ def test_the_dockerfile_makes_a_small_non_root_image_with_a_data_volume() -> Non
     assert 'VOLUME ["/data"]' in DOCKERFILE
     assert "INGEST_DB=sqlite:////data/ingest.db" in DOCKERFILE
     assert re.search(r"^COPY seeds seeds$", DOCKERFILE, re.MULTILINE)
+    assert f"'feed-ingest[{IMAGE_EXTRA}]'" in DOCKERFILE  # the driver replicas need
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", "tests", "*.db"} <= set(ignored)
 
@@ -64,9 +66,11 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    wheels = [str(p) for p in (work / "dist").glob("*.whl")]
+    (wheel,) = (work / "dist").glob("*.whl")
     subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", *wheels], check=True, capture_output=True
+        [str(venv / "bin" / "pip"), "install", "-q", f"{wheel}[{IMAGE_EXTRA}]"],
+        check=True,
+        capture_output=True,
     )
     return venv
 
@@ -114,3 +118,19 @@ def test_the_image_commands_serve_and_pass_the_healthcheck(
         log.close()
     assert in_image(health_command).returncode == 1
     assert (data / "ingest.db").is_file()
+
+
+@pytest.mark.postgres
+def test_the_image_reaches_a_postgresql_store(
+    fresh_venv: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    done = subprocess.run(
+        [str(fresh_venv / "bin" / "ingest"), "--db", postgres_url, "db", "upgrade", "--json"],
+        cwd=tmp_path,
+        env={"PATH": f"{fresh_venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["to"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -162,3 +164,16 @@ def test_sqlite_is_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
         assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar_one() >= 5000
     store.close()
+
+
+def test_a_missing_postgresql_driver_names_the_extra_that_installs_it() -> None:
+    blocked = "import sys; sys.modules['psycopg'] = None; "  # as if it were not installed
+    script = (
+        blocked + "from storage.engine import open_store\n"
+        "try:\n    open_store('postgresql+psycopg://postgres@127.0.0.1:5432/test')\n"
+        "except Exception as exc:\n    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert "pip install 'feed-ingest[postgres]'" in done.stdout
