@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import sqlite3
@@ -136,13 +137,16 @@ def test_healthz_is_503_when_the_scheduler_stops_ticking(tmp_path: Path, sqlite_
 class Serve:
     """``ingest serve`` as a real process, logging to a file."""
 
-    def __init__(self, folder: Path, db: str, config: Path) -> None:
+    def __init__(
+        self, folder: Path, db: str, config: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.log = folder / f"serve-{time.monotonic_ns()}.log"
         self._out = self.log.open("w")
         self.process = subprocess.Popen(
             [INGEST, "--db", db, "--config", str(config), "serve"],
             stdout=self._out,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
 
     def events(self) -> list[dict[str, Any]]:
