@@ -9,6 +9,7 @@ file. Any unknown or invalid key is refused with the key, where it came from, an
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -370,6 +371,7 @@ def canonical_source_url(url: str, base: Path) -> str:
     if scheme in ("http", "https"):
         if not parts.hostname:
             raise ValueError(f"{url!r} has no host name")
+        _refuse_legacy_ipv4(url, parts.hostname)
         return url
     if scheme == "file":
         return str(Path(unquote(parts.path)).resolve())
@@ -378,3 +380,20 @@ def canonical_source_url(url: str, base: Path) -> str:
             f"{url!r}: the {scheme}: scheme is not supported; use http(s), file:// or a path"
         )
     return str((base / Path(url).expanduser()).resolve())
+
+
+def _refuse_legacy_ipv4(url: str, host: str) -> None:
+    """Refuse an IPv4 address in a legacy spelling (octal ``0177.0.0.1``, hex, ``127.1``...).
+
+    The C resolver reads them as addresses, httpx refuses some and passes others on, and a
+    reader of the config cannot tell where they point; the dotted-decimal form says it plainly.
+    """
+    try:
+        address = socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return  # a host name, or not IPv4 at all
+    if address != host:
+        raise ValueError(
+            f"{url!r}: {host} is a legacy spelling of the IPv4 address {address}; "
+            f"write {address} if that is what you mean"
+        )

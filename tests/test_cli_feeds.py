@@ -67,6 +67,12 @@ def test_feeds_add_validates_and_reports_as_json(
     [
         (["javascript:alert(1)"], "URL: 'javascript:alert(1)': the javascript: scheme is not"),
         (["https://"], "URL: 'https://' has no host name"),
+        (
+            ["http://0177.0.0.1/feed"],
+            "URL: 'http://0177.0.0.1/feed': 0177.0.0.1 is a legacy spelling of the IPv4 address "
+            "127.0.0.1; write 127.0.0.1 if that is what you mean",
+        ),
+        (["https://0x7f.1:8080/"], "0x7f.1 is a legacy spelling of the IPv4 address 127.0.0.1"),
         (["https://a.example/f", "--interval", "often"], '--interval: "often" is not a duration'),
         (["https://a.example/f", "--name", " "], "--name: is empty"),
     ],
