@@ -368,11 +368,8 @@ def canonical_source_url(url: str, base: Path) -> str:
     """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if scheme in ("http", "https"):
-        if not parts.hostname:
-            raise ValueError(f"{url!r} has no host name")
-        _refuse_legacy_ipv4(url, parts.hostname)
-        return url
+    if is_remote(url):
+        return http_source_url(url)
     if scheme == "file":
         return str(Path(unquote(parts.path)).resolve())
     if scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
@@ -380,6 +377,26 @@ def canonical_source_url(url: str, base: Path) -> str:
             f"{url!r}: the {scheme}: scheme is not supported; use http(s), file:// or a path"
         )
     return str((base / Path(url).expanduser()).resolve())
+
+
+def is_remote(url: str) -> bool:
+    """Whether ``url`` is an http(s) URL rather than a local file or folder (or nonsense)."""
+    return urlsplit(url).scheme.lower() in ("http", "https")
+
+
+def http_source_url(url: str) -> str:
+    """``url``, an http(s) URL, as stored; ValueError when it has no host or a host we refuse.
+
+    The scheme is stored in lower case: the store tells remote sources from local paths by it.
+    """
+    if any(ord(char) < 0x20 or char == "\x7f" for char in url):
+        raise ValueError(f"{url!r} contains control characters")
+    url = url.strip()
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise ValueError(f"{url!r} has no host name")
+    _refuse_legacy_ipv4(url, parts.hostname)
+    return parts.scheme.lower() + url[len(parts.scheme) :]
 
 
 def _refuse_legacy_ipv4(url: str, host: str) -> None:

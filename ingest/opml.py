@@ -2,8 +2,10 @@
 
 Reading: every ``<outline>`` with an ``xmlUrl`` is a feed; the outlines around it are folders,
 and their names, outermost first, become its categories. The feed's ``title`` (else ``text``)
-becomes its name, unless it only repeats the URL. URLs are checked like the config's
-(``canonical_source_url``); relative paths are taken from the OPML file's folder.
+becomes its name, unless it only repeats the URL. Only http(s) URLs are accepted, checked like
+the config's: an OPML file comes from anywhere, and a local path or ``file://`` URL in it would
+read this machine's files into posts (DESIGN §2). Local sources come from the config file or
+``ingest feeds add --local``.
 
 The parser is the standard library's expat, which fetches nothing; a DOCTYPE is refused
 outright, since entity definitions are the one way an XML file can make a parser expand
@@ -20,10 +22,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from xml.parsers import expat
 
-from ingest.config import canonical_source_url
+from ingest.config import http_source_url, is_remote
 from ingest.encoding import decode
 from ingest.errors import OpmlError
 from ingest.render import rfc2822
@@ -41,7 +42,6 @@ class _Reader:
     """expat's callbacks: the outline stack, the feeds found and the problems met."""
 
     where: str
-    base: Path
     parser: expat.XMLParserType
     folders: list[str | None] = field(default_factory=list)
     feeds: list[SourceSpec] = field(default_factory=list)
@@ -79,13 +79,19 @@ class _Reader:
             self.in_body = False
 
     def _feed(self, url: str, label: str | None) -> None:
+        if not url:
+            self._problem(f"outline {label!r} has an empty xmlUrl")
+            return
+        if not is_remote(url):
+            self._problem(
+                f"{url!r}: only http(s) feeds can be imported from OPML; add local files or "
+                "folders to the config file or with `ingest feeds add --local`"
+            )
+            return
         try:
-            canonical = canonical_source_url(url, self.base) if url else ""
+            canonical = http_source_url(url)
         except ValueError as exc:
             self._problem(str(exc))
-            return
-        if not canonical:
-            self._problem(f"outline {label!r} has an empty xmlUrl")
             return
         categories = tuple(dict.fromkeys(f for f in self.folders[:-1] if f))
         name = label if label and label not in (url, canonical) else None
@@ -95,14 +101,14 @@ class _Reader:
         self.problems.append(f"line {self.parser.CurrentLineNumber}: {reason}")
 
 
-def read_opml(data: bytes, *, where: str, base: Path) -> list[SourceSpec]:
+def read_opml(data: bytes, *, where: str) -> list[SourceSpec]:
     """The feeds of an OPML document, in document order, repeats included.
 
-    ``where`` names the file in errors; ``base`` is the folder relative paths are taken from.
-    Raises OpmlError when the document is not well-formed OPML or any feed outline is bad.
+    ``where`` names the file in errors. Raises OpmlError when the document is not well-formed
+    OPML or any feed outline is bad.
     """
     parser = expat.ParserCreate()
-    reader = _Reader(where, base, parser)
+    reader = _Reader(where, parser)
     parser.StartDoctypeDeclHandler = reader.doctype
     parser.StartElementHandler = reader.start
     parser.EndElementHandler = reader.end

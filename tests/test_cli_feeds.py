@@ -54,7 +54,7 @@ def test_feeds_add_validates_and_reports_as_json(
     assert (again["action"], again["name"], again["interval"]) == ("updated", "A", "30m")
 
     monkeypatch.chdir(tmp_path)
-    local = cli("feeds", "add", "feeds/local.xml", "--json").json()
+    local = cli("feeds", "add", "feeds/local.xml", "--local", "--json").json()
     assert local["url"] == str(tmp_path / "feeds" / "local.xml")
 
     listed = cli("feeds", "list", "--json").json()
@@ -73,7 +73,16 @@ def test_feeds_add_validates_and_reports_as_json(
             "127.0.0.1; write 127.0.0.1 if that is what you mean",
         ),
         (["https://0x7f.1:8080/"], "0x7f.1 is a legacy spelling of the IPv4 address 127.0.0.1"),
+        (["https://a.example/\x1b[2Jf"], "URL: 'https://a.example/\\x1b[2Jf' contains control"),
         (["https://a.example/f", "--interval", "often"], '--interval: "often" is not a duration'),
+        (
+            ["feeds/local.xml"],
+            "URL: 'feeds/local.xml' is a local file or folder; add --local to read it",
+        ),
+        (
+            ["file:///etc/shadow"],
+            "URL: 'file:///etc/shadow' is a local file or folder; add --local",
+        ),
         (["https://a.example/f", "--name", " "], "--name: is empty"),
     ],
 )
@@ -122,8 +131,10 @@ def test_opml_round_trip_through_the_cli_with_nested_folders(
         "<opml><body><outline xmlUrl='https://new.example/f'/><outline",
         "<opml><body><outline xmlUrl='https://new.example/f'/>"
         "<outline xmlUrl='gopher://old.example/'/></body></opml>",
+        "<opml><body><outline xmlUrl='https://new.example/f'/>"
+        "<outline xmlUrl='file:///etc/passwd'/></body></opml>",
     ],
-    ids=["truncated", "one-bad-url"],
+    ids=["truncated", "one-bad-url", "a-local-file"],
 )
 def test_a_broken_opml_import_changes_nothing(cli: Cli, tmp_path: Path, document: str) -> None:
     cli("feeds", "add", "https://kept.example/f")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -31,9 +30,9 @@ NESTED = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def read(text: str | bytes, base: Path = Path("/base")) -> list[SourceSpec]:
+def read(text: str | bytes) -> list[SourceSpec]:
     data = text.encode() if isinstance(text, str) else text
-    return read_opml(data, where="subs.opml", base=base)
+    return read_opml(data, where="subs.opml")
 
 
 def stored(specs: list[SourceSpec]) -> list[StoredSource]:
@@ -53,9 +52,24 @@ def test_nested_outlines_become_categories_outermost_first() -> None:
     ]
 
 
-def test_relative_paths_are_taken_from_the_files_folder(tmp_path: Path) -> None:
-    specs = read('<opml><body><outline xmlUrl="feeds/a.xml"/></body></opml>', base=tmp_path)
-    assert specs == [SourceSpec(url=str(tmp_path / "feeds" / "a.xml"))]
+def test_an_upper_case_scheme_is_stored_in_lower_case() -> None:
+    # The stored URL's scheme is what tells a remote source from a local path later.
+    specs = read('<opml><body><outline xmlUrl="HTTPS://X.example/F"/></body></opml>')
+    assert specs == [SourceSpec(url="https://X.example/F")]
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/shadow", "/etc/shadow", "~/.ssh", "feeds/a.xml", "FILE://localhost/etc"]
+)
+def test_local_files_never_come_from_an_opml_file(url: str) -> None:
+    document = f'<opml><body>\n<outline xmlUrl="https://ok.example/f"/>\n<outline xmlUrl="{url}"/>'
+    with pytest.raises(OpmlError) as refused:
+        read(document + "</body></opml>")
+    assert str(refused.value) == (
+        f"subs.opml: nothing imported; fix these outlines: line 3: {url!r}: only http(s) feeds "
+        "can be imported from OPML; add local files or folders to the config file or with "
+        "`ingest feeds add --local`"
+    )
 
 
 def test_written_opml_reads_back_to_the_same_sources_and_the_same_document() -> None:
@@ -94,9 +108,10 @@ def test_other_encodings_are_read() -> None:
         (
             "<opml><body>\n<outline xmlUrl='ftp://x.example/f'/>\n<outline text='B' type='rss'/>"
             "\n<outline xmlUrl=''/></body></opml>",
-            "nothing imported; fix these outlines: line 2: 'ftp://x.example/f': the ftp: scheme "
-            "is not supported; use http(s), file:// or a path; line 3: feed outline 'B' has no "
-            "xmlUrl; line 4: outline None has an empty xmlUrl",
+            "nothing imported; fix these outlines: line 2: 'ftp://x.example/f': only http(s) "
+            "feeds can be imported from OPML; add local files or folders to the config file or "
+            "with `ingest feeds add --local`; line 3: feed outline 'B' has no xmlUrl; line 4: "
+            "outline None has an empty xmlUrl",
         ),
     ],
 )
