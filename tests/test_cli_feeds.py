@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +149,43 @@ def test_a_broken_opml_import_changes_nothing(cli: Cli, tmp_path: Path, document
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: {path}: ")
     assert cli("feeds", "list", "--json").json() == before
+
+
+IN_1_GIB = (
+    "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)); "
+    "sys.argv[0] = 'ingest'; from ingest.launch import main; main()"
+)
+"""``python -c IN_1_GIB ARGS...``: ``ingest ARGS...`` in 1 GiB of address space, so a blow-up
+fails fast instead of eating the machine."""
+
+
+def test_an_opml_file_of_deeply_nested_folders_is_refused_fast_in_bounded_memory(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    # 1.2 MB: 5,000 folders, one in another, around 40,000 feeds. Each feed inheriting every
+    # folder as a category would be 200 million categories (gigabytes of memory and of JSON).
+    folders = 5000
+    document = (
+        "<opml><body>\n"
+        + "".join(f'<outline text="{n}">' for n in range(folders))
+        + "".join(f'<outline xmlUrl="http://f.example/{n}"/>' for n in range(40_000))
+        + "</outline>" * folders
+        + "</body></opml>"
+    )
+    path = tmp_path / "nested.opml"
+    path.write_text(document, encoding="utf-8")
+
+    done = subprocess.run(
+        [sys.executable, "-c", IN_1_GIB, "--db", sqlite_url, "feeds", "import", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.startswith(f"error: {path}: line 2: outlines are nested more than ")
+    assert Cli(sqlite_url, None)("feeds", "list", "--json").json() == []
 
 
 def test_importing_a_missing_file_exits_2(cli: Cli, tmp_path: Path) -> None:

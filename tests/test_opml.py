@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from ingest.errors import OpmlError
-from ingest.opml import read_opml, write_opml
+from ingest.opml import MAX_CATEGORIES, MAX_CATEGORY_CHARS, MAX_DEPTH, read_opml, write_opml
 from ingest.types import SourceSpec, StoredSource
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -128,3 +128,45 @@ def test_a_billion_laughs_is_refused_before_any_expansion() -> None:
     bomb = f'<!DOCTYPE o [<!ENTITY l0 "lol">{entities}]><opml><body>&l9;</body></opml>'
     with pytest.raises(OpmlError, match="has a DOCTYPE"):
         read(bomb)
+
+
+def nested(folders: list[str], feeds: int = 1) -> str:
+    """An OPML document: ``folders`` nested one in another, ``feeds`` feeds in the innermost,
+    one outline a line (line 1 is ``<opml><body>``)."""
+    opening = "".join(f'<outline text="{name}">\n' for name in folders)
+    inner = "".join(f'<outline xmlUrl="https://f.example/{i}"/>\n' for i in range(feeds))
+    return f"<opml><body>\n{opening}{inner}{'</outline>' * len(folders)}</body></opml>"
+
+
+def test_outlines_nested_deeper_than_any_list_needs_are_refused_at_their_line() -> None:
+    with pytest.raises(OpmlError) as refused:
+        read(nested([f"f{depth}" for depth in range(MAX_DEPTH)]))
+    assert str(refused.value) == (
+        f"subs.opml: line {MAX_DEPTH + 2}: outlines are nested more than {MAX_DEPTH} deep; "
+        "no subscription list needs that many folders, flatten them"
+    )
+
+
+def test_categories_per_feed_and_their_length_are_capped() -> None:
+    assert read(nested([f"f{depth}" for depth in range(MAX_CATEGORIES)]))[0].categories == tuple(
+        f"f{depth}" for depth in range(MAX_CATEGORIES)
+    )
+    long_name = "长" * (MAX_CATEGORY_CHARS + 1)
+    with pytest.raises(OpmlError) as refused:
+        read(nested([f"f{depth}" for depth in range(MAX_CATEGORIES)] + [long_name]))
+    assert str(refused.value) == (
+        f"subs.opml: nothing imported; fix these outlines: line {MAX_CATEGORIES + 2}: folder "
+        f"{long_name[:40] + '...'!r} has a name of {MAX_CATEGORY_CHARS + 1} characters; a "
+        f"category has at most {MAX_CATEGORY_CHARS}; line {MAX_CATEGORIES + 3}: feed outline "
+        f"None is in {MAX_CATEGORIES + 1} named folders; at most {MAX_CATEGORIES} become its "
+        "categories, flatten them"
+    )
+
+
+def test_a_long_list_of_problems_is_cut_short() -> None:
+    folders = [f"f{depth}" for depth in range(MAX_CATEGORIES + 1)]
+    with pytest.raises(OpmlError) as refused:
+        read(nested(folders, feeds=1000))
+    message = str(refused.value)
+    assert message.count("feed outline None is in") == 10
+    assert message.endswith("; and 990 more")
