@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from ingest.cli_base import EXIT_FAILED, Context, DbOption, JsonOption, fail, guarded, print_json
-from ingest.config import canonical_source_url
+from ingest.config import canonical_source_url, is_remote
 from ingest.errors import ConfigError, OpmlError
 from ingest.opml import read_opml, write_opml
 from ingest.render import iso_utc
@@ -38,7 +38,16 @@ feeds_app = typer.Typer(help="Manage the sources kept in the store.", no_args_is
 def feeds_add(
     ctx: typer.Context,
     *,
-    url: Annotated[str, typer.Argument(metavar="URL", help="http(s) URL, file:// URL or path.")],
+    url: Annotated[
+        str, typer.Argument(metavar="URL", help="http(s) URL; with --local, a path or file:// URL.")
+    ],
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="URL is a local file or folder to read (a feed, a post or a folder of posts).",
+        ),
+    ] = False,
     name: Annotated[
         str | None, typer.Option("--name", help="Name overriding the feed's own title.")
     ] = None,
@@ -56,7 +65,7 @@ def feeds_add(
     options: Context = ctx.obj
 
     def action() -> tuple[StoredSource, AddAction]:
-        spec = _spec(url, name, categories or [], interval)
+        spec = _spec(url, name, categories or [], interval, local=local)
         with options.store(db) as store:
             return add_source(store, spec, origin="cli", now=datetime.now(UTC))
 
@@ -69,12 +78,20 @@ def feeds_add(
         typer.echo(f"{done.value} source {source.id}: {source.spec.url}")
 
 
-def _spec(url: str, name: str | None, categories: list[str], interval: str | None) -> SourceSpec:
-    """The source the options describe; ConfigError (exit 2) naming the bad option."""
+def _spec(
+    url: str, name: str | None, categories: list[str], interval: str | None, *, local: bool
+) -> SourceSpec:
+    """The source the options describe; ConfigError (exit 2) naming the bad option.
+
+    A local source reads this machine's files into posts, so it is taken only when asked for
+    with ``--local``: a URL pasted from elsewhere never does that by accident.
+    """
     try:
         canonical = canonical_source_url(url.strip(), Path.cwd())
     except ValueError as exc:
         raise ConfigError("URL", str(exc)) from exc
+    if not local and not is_remote(canonical):
+        raise ConfigError("URL", f"{url!r} is a local file or folder; add --local to read it")
     try:
         interval_s = round(parse_duration(interval)) if interval is not None else None
     except ValueError as exc:
@@ -175,7 +192,7 @@ def feeds_import(
             data = path.read_bytes()
         except OSError as exc:
             raise OpmlError(str(path), f"cannot be read: {exc.strerror}") from exc
-        specs = read_opml(data, where=str(path), base=path.resolve().parent)
+        specs = read_opml(data, where=str(path))
         with options.store(db) as store:
             return import_sources(store, specs, origin="opml", now=datetime.now(UTC))
 

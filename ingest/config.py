@@ -9,6 +9,7 @@ file. Any unknown or invalid key is refused with the key, where it came from, an
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -371,10 +372,8 @@ def canonical_source_url(url: str, base: Path) -> str:
     """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if scheme in ("http", "https"):
-        if not parts.hostname:
-            raise ValueError(f"{url!r} has no host name")
-        return url
+    if is_remote(url):
+        return http_source_url(url)
     if scheme == "file":
         return str(Path(unquote(parts.path)).resolve())
     if scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
@@ -382,3 +381,40 @@ def canonical_source_url(url: str, base: Path) -> str:
             f"{url!r}: the {scheme}: scheme is not supported; use http(s), file:// or a path"
         )
     return str((base / Path(url).expanduser()).resolve())
+
+
+def is_remote(url: str) -> bool:
+    """Whether ``url`` is an http(s) URL rather than a local file or folder (or nonsense)."""
+    return urlsplit(url).scheme.lower() in ("http", "https")
+
+
+def http_source_url(url: str) -> str:
+    """``url``, an http(s) URL, as stored; ValueError when it has no host or a host we refuse.
+
+    The scheme is stored in lower case: the store tells remote sources from local paths by it.
+    """
+    if any(ord(char) < 0x20 or char == "\x7f" for char in url):
+        raise ValueError(f"{url!r} contains control characters")
+    url = url.strip()
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise ValueError(f"{url!r} has no host name")
+    _refuse_legacy_ipv4(url, parts.hostname)
+    return parts.scheme.lower() + url[len(parts.scheme) :]
+
+
+def _refuse_legacy_ipv4(url: str, host: str) -> None:
+    """Refuse an IPv4 address in a legacy spelling (octal ``0177.0.0.1``, hex, ``127.1``...).
+
+    The C resolver reads them as addresses, httpx refuses some and passes others on, and a
+    reader of the config cannot tell where they point; the dotted-decimal form says it plainly.
+    """
+    try:
+        address = socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return  # a host name, or not IPv4 at all
+    if address != host:
+        raise ValueError(
+            f"{url!r}: {host} is a legacy spelling of the IPv4 address {address}; "
+            f"write {address} if that is what you mean"
+        )

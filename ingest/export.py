@@ -10,6 +10,18 @@ Layouts (DESIGN §8):
 A manifest (``DIR/.ingest-export.json``, post id -> path) remembers what was written where, so a
 post whose title or content changed moves to its new path instead of leaving a stale copy.
 Files are only rewritten when their bytes change, via a temporary file and a rename.
+
+Integrity:
+
+- Names fit every filesystem: a file or folder name has at most ``MAX_NAME_BYTES`` bytes (255
+  with a collision hash and ``.md``), a path inside ``DIR`` at most ``MAX_PATH_BYTES``: a post
+  with more folders than fit is written higher up, its deepest category folders left out (its
+  categories stay whole in the front matter).
+- A post that cannot be written fails alone: the others are written and the manifest saved,
+  then ``ExportError`` names each failure.
+- Nothing outside ``DIR`` is ever written or removed. The manifest is a file anyone with write
+  access to ``DIR`` can edit, and a folder inside ``DIR`` may be a symbolic link: every path is
+  resolved (links included) and must stay inside ``DIR``, or it is reported and left alone.
 """
 
 from __future__ import annotations
@@ -29,6 +41,11 @@ from ingest.types import StoredPost
 
 MANIFEST = ".ingest-export.json"
 MAX_NAME_BYTES = 200
+MAX_PATH_BYTES = 1024
+"""Bytes of a path inside the export folder: well below PATH_MAX (1024 on macOS), whatever
+folder the export goes to."""
+MAX_FAILURES_SHOWN = 10
+_SUFFIX_BYTES = len("-12345678.md")
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
 _WINDOWS_RESERVED = re.compile(r"(?i)(con|prn|aux|nul|com\d|lpt\d)(\..*)?")
 
@@ -69,8 +86,11 @@ def planned_path(stored: StoredPost, layout: Layout, taken: set[str]) -> str:
     if layout is Layout.FLAT:
         path = f"{post.content_hash[:16]}.md"
     else:
-        folders = [safe_name(c) for c in post.categories]
         stem = safe_name(post.title)
+        folders = _fitting(
+            [safe_name(c) for c in post.categories],
+            MAX_PATH_BYTES - len(stem.encode()) - _SUFFIX_BYTES,
+        )
         path = str(PurePosixPath(*folders, f"{stem}.md"))
         if path.casefold() in taken:
             path = str(PurePosixPath(*folders, f"{stem}-{post.content_hash[:8]}.md"))
@@ -78,41 +98,95 @@ def planned_path(stored: StoredPost, layout: Layout, taken: set[str]) -> str:
     return path
 
 
+def _fitting(folders: list[str], budget: int) -> list[str]:
+    """The leading ``folders`` whose path (separators included) fits in ``budget`` bytes."""
+    kept: list[str] = []
+    for folder in folders:
+        budget -= len(folder.encode()) + 1
+        if budget < 0:
+            break
+        kept.append(folder)
+    return kept
+
+
 def export_posts(posts: Iterable[StoredPost], root: Path, layout: Layout) -> ExportSummary:
-    """Write ``posts`` (in id order) under ``root``; raises ExportError naming the file."""
+    """Write ``posts`` (in id order) under ``root``.
+
+    Raises ExportError when the manifest is unreadable (before writing anything) or, once every
+    other post is written, naming each post that could not be.
+    """
     manifest_path = root / MANIFEST
     try:
         root.mkdir(parents=True, exist_ok=True)
-        manifest: dict[str, str] = (
-            json.loads(manifest_path.read_text("utf-8")) if manifest_path.is_file() else {}
-        )
+        root = root.resolve()
+        manifest = _read_manifest(manifest_path)
     except (OSError, ValueError) as exc:
         raise ExportError(f"{manifest_path}: cannot read the export manifest: {exc}") from exc
     posts = list(posts)
     exported = {str(stored.id) for stored in posts}
     taken = {path.casefold() for key, path in manifest.items() if key not in exported}
     written = unchanged = removed = 0
+    failures: list[str] = []
     new_manifest = dict(manifest)
     for stored in posts:
         relative = planned_path(stored, layout, taken)
         previous = manifest.get(str(stored.id))
-        if previous and previous != relative:
-            removed += _remove(root / previous)
-        body = hexo_body(stored.post.body)
-        if _write_if_changed(root / relative, render_post(stored.post, body=body)):
-            written += 1
-        else:
-            unchanged += 1
+        text = render_post(stored.post, body=hexo_body(stored.post.body))
+        try:
+            changed = _write_if_changed(_inside(root, relative), text)
+        except ExportError as exc:
+            failures.append(f"post {stored.id}: {exc}")
+            continue
+        written += changed
+        unchanged += not changed
         new_manifest[str(stored.id)] = relative
+        if previous and previous != relative:
+            try:  # the new copy is written and recorded; a failure here is reported once
+                removed += _remove(_inside(root, previous), root / relative)
+            except ExportError as exc:
+                failures.append(f"post {stored.id}: {exc}")
     if new_manifest != manifest:
         _write_if_changed(manifest_path, json.dumps(new_manifest, ensure_ascii=False, indent=1))
+    if failures:
+        shown = "; ".join(failures[:MAX_FAILURES_SHOWN])
+        more = len(failures) - MAX_FAILURES_SHOWN
+        raise ExportError(
+            f"{root}: a problem with {len(failures)} of {len(posts)} posts ({written} written, "
+            f"{unchanged} unchanged, {removed} old copies removed): {shown}"
+            + (f"; and {more} more" if more > 0 else "")
+        )
     return ExportSummary(written=written, unchanged=unchanged, removed=removed)
+
+
+def _read_manifest(path: Path) -> dict[str, str]:
+    """The manifest at ``path`` ({} when there is none); ValueError when it is not one."""
+    if not path.is_file():
+        return {}
+    manifest = json.loads(path.read_text("utf-8"))
+    if not isinstance(manifest, dict) or not all(isinstance(v, str) for v in manifest.values()):
+        raise ValueError("not an object of post ids and paths")
+    return manifest
+
+
+def _inside(root: Path, relative: str) -> Path:
+    """``root / relative``; ExportError when its folder, links resolved, is not in ``root``.
+
+    The last component is not resolved: a link there is replaced or removed, never followed.
+    """
+    path = root / relative
+    try:
+        inside = path.parent.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # RuntimeError: a loop of links
+        inside = False
+    if not inside:
+        raise ExportError(f"{path}: is outside the export folder; left alone")
+    return path
 
 
 def _write_if_changed(path: Path, text: str) -> bool:
     data = text.encode("utf-8")
     try:
-        if path.is_file() and path.read_bytes() == data:
+        if path.is_file() and not path.is_symlink() and path.read_bytes() == data:
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".md")
@@ -128,8 +202,11 @@ def _write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def _remove(path: Path) -> int:
+def _remove(path: Path, current: Path) -> int:
+    """Remove the old copy at ``path``, unless it is ``current`` (a case-insensitive disk)."""
     try:
+        if path.samefile(current):
+            return 0
         path.unlink()
     except FileNotFoundError:
         return 0

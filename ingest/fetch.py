@@ -16,7 +16,8 @@ Response classification (DESIGN §5) happens here and nowhere else:
 410                    ``FetchError(kind="gone")``: the source gets disabled
 429, 503               ``FetchError(kind="retry_later")`` with ``Retry-After`` when given
 anything else          ``FetchError`` with a kind (``http_status``, ``timeout``, ``dns``,
-                       ``refused``, ``tls``, ``blocked``, ``too_large``, ``redirects``...)
+                       ``refused``, ``tls``, ``blocked``, ``too_large``, ``redirects``,
+                       ``bad_url``...)
 =====================  =======================================================================
 
 Bodies are streamed raw and decompressed here in bounded steps (httpx would inflate each network
@@ -250,13 +251,16 @@ class Fetcher:
         for _ in range(MAX_REDIRECTS + 1):
             async with self._per_host[urlsplit(url).hostname or ""]:
                 started = loop.time()
-                async with (
-                    asyncio.timeout(budget),
-                    self._client.stream("GET", url, headers=asked.headers()) as response,
-                ):
-                    if response.status_code not in _REDIRECTS:
-                        return await _classify(response, asked, permanent)
-                    target = _redirect_target(asked.url, url, response)
+                try:
+                    async with (
+                        asyncio.timeout(budget),
+                        self._client.stream("GET", url, headers=asked.headers()) as response,
+                    ):
+                        if response.status_code not in _REDIRECTS:
+                            return await _classify(response, asked, permanent)
+                        target = _redirect_target(asked.url, url, response)
+                except httpx.InvalidURL as exc:
+                    raise _invalid_url(asked.url, url, exc) from exc
                 budget -= loop.time() - started
             still_permanent = still_permanent and response.status_code in _PERMANENT
             permanent = target if still_permanent else permanent
@@ -376,6 +380,21 @@ def _redirect_target(first: str, url: str, response: httpx.Response) -> str:
             first, f"redirected to {target}: only http and https are fetched", kind="blocked"
         )
     return target
+
+
+def _invalid_url(first: str, url: str, exc: httpx.InvalidURL) -> FetchError:
+    """Bad input, not a bug: httpx raises InvalidURL, outside its HTTPError tree, for ``url``
+    itself (a legacy address spelling such as ``0177.0.0.1``) and for the Location of any
+    redirect, which it parses even when not following it (``data:``, backslashes...)."""
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL:
+        return FetchError(first, f"not a valid URL ({exc})", kind="bad_url")
+    return FetchError(
+        first,
+        f"redirected to a Location that cannot be fetched ({exc}); only http(s) URLs are followed",
+        kind="redirects",
+    )
 
 
 class _Inflater:

@@ -2,13 +2,19 @@
 
 Reading: every ``<outline>`` with an ``xmlUrl`` is a feed; the outlines around it are folders,
 and their names, outermost first, become its categories. The feed's ``title`` (else ``text``)
-becomes its name, unless it only repeats the URL. URLs are checked like the config's
-(``canonical_source_url``); relative paths are taken from the OPML file's folder.
+becomes its name, unless it only repeats the URL. Only http(s) URLs are accepted, checked like
+the config's: an OPML file comes from anywhere, and a local path or ``file://`` URL in it would
+read this machine's files into posts (DESIGN §2). Local sources come from the config file or
+``ingest feeds add --local``.
 
 The parser is the standard library's expat, which fetches nothing; a DOCTYPE is refused
 outright, since entity definitions are the one way an XML file can make a parser expand
-gigabytes (billion laughs) and no OPML needs one. Any problem refuses the whole file, with
-every bad outline listed by line, so nothing is imported half.
+gigabytes (billion laughs) and no OPML needs one. Without any entity, nesting multiplies too:
+every feed inherits every folder around it, so 5,000 folders around 40,000 feeds (1.2 MB) are
+200 million categories. Hence the caps: ``MAX_DEPTH`` outlines one in another (deeper refuses
+the file at once), ``MAX_CATEGORIES`` folders per feed, ``MAX_CATEGORY_CHARS`` per folder name.
+Any problem refuses the whole file, with the bad outlines listed by line (the first
+``MAX_PROBLEMS`` of them), so nothing is imported half.
 
 Writing: sources grouped into nested folders by their categories, in the order given, so
 ``write_opml`` -> ``read_opml`` -> ``write_opml`` gives the same document.
@@ -20,16 +26,23 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from xml.parsers import expat
 
-from ingest.config import canonical_source_url
+from ingest.config import http_source_url, is_remote
 from ingest.encoding import decode
 from ingest.errors import OpmlError
 from ingest.render import rfc2822
 from ingest.types import SourceSpec, StoredSource
 
 TITLE = "feed-ingest subscriptions"
+MAX_DEPTH = 16
+"""Outlines one in another; real lists use two or three levels of folders."""
+MAX_CATEGORIES = 8
+"""Named folders around one feed, each one of its categories (and an export folder level)."""
+MAX_CATEGORY_CHARS = 100
+"""Characters in a folder name, a category of every feed inside it."""
+MAX_PROBLEMS = 10
+"""Bad outlines listed in the error; the rest are counted."""
 
 
 class _RefusedError(Exception):
@@ -41,11 +54,11 @@ class _Reader:
     """expat's callbacks: the outline stack, the feeds found and the problems met."""
 
     where: str
-    base: Path
     parser: expat.XMLParserType
     folders: list[str | None] = field(default_factory=list)
     feeds: list[SourceSpec] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    more_problems: int = 0
     root: str | None = None
     in_body: bool = False
     saw_body: bool = False
@@ -62,15 +75,24 @@ class _Reader:
             self.in_body = self.saw_body = True
         if name != "outline" or not self.in_body:
             return
+        if len(self.folders) == MAX_DEPTH:
+            raise _RefusedError(
+                f"line {self.parser.CurrentLineNumber}: outlines are nested more than "
+                f"{MAX_DEPTH} deep; no subscription list needs that many folders, flatten them"
+            )
         attributes = {key.lower(): value.strip() for key, value in attrs.items()}
         label = attributes.get("title") or attributes.get("text") or None
         self.folders.append(label)
         url = attributes.get("xmlurl")
-        if url is None:
-            if attributes.get("type", "").lower() in ("rss", "atom"):
-                self._problem(f"feed outline {label!r} has no xmlUrl")
-            return
-        self._feed(url, label)
+        if url is not None:
+            self._feed(url, label)
+        elif attributes.get("type", "").lower() in ("rss", "atom"):
+            self._problem(f"feed outline {label!r} has no xmlUrl")
+        elif label and len(label) > MAX_CATEGORY_CHARS:
+            self._problem(
+                f"folder {label[:40] + '...'!r} has a name of {len(label)} characters; "
+                f"a category has at most {MAX_CATEGORY_CHARS}"
+            )
 
     def end(self, name: str) -> None:
         if name == "outline" and self.in_body:
@@ -79,30 +101,45 @@ class _Reader:
             self.in_body = False
 
     def _feed(self, url: str, label: str | None) -> None:
+        if not url:
+            self._problem(f"outline {label!r} has an empty xmlUrl")
+            return
+        if not is_remote(url):
+            self._problem(
+                f"{url!r}: only http(s) feeds can be imported from OPML; add local files or "
+                "folders to the config file or with `ingest feeds add --local`"
+            )
+            return
         try:
-            canonical = canonical_source_url(url, self.base) if url else ""
+            canonical = http_source_url(url)
         except ValueError as exc:
             self._problem(str(exc))
             return
-        if not canonical:
-            self._problem(f"outline {label!r} has an empty xmlUrl")
-            return
         categories = tuple(dict.fromkeys(f for f in self.folders[:-1] if f))
+        if len(categories) > MAX_CATEGORIES:
+            self._problem(
+                f"feed outline {label!r} is in {len(categories)} named folders; at most "
+                f"{MAX_CATEGORIES} become its categories, flatten them"
+            )
+            return
         name = label if label and label not in (url, canonical) else None
         self.feeds.append(SourceSpec(url=canonical, name=name, categories=categories))
 
     def _problem(self, reason: str) -> None:
-        self.problems.append(f"line {self.parser.CurrentLineNumber}: {reason}")
+        if len(self.problems) == MAX_PROBLEMS:
+            self.more_problems += 1
+        else:
+            self.problems.append(f"line {self.parser.CurrentLineNumber}: {reason}")
 
 
-def read_opml(data: bytes, *, where: str, base: Path) -> list[SourceSpec]:
+def read_opml(data: bytes, *, where: str) -> list[SourceSpec]:
     """The feeds of an OPML document, in document order, repeats included.
 
-    ``where`` names the file in errors; ``base`` is the folder relative paths are taken from.
-    Raises OpmlError when the document is not well-formed OPML or any feed outline is bad.
+    ``where`` names the file in errors. Raises OpmlError when the document is not well-formed
+    OPML or any feed outline is bad.
     """
     parser = expat.ParserCreate()
-    reader = _Reader(where, base, parser)
+    reader = _Reader(where, parser)
     parser.StartDoctypeDeclHandler = reader.doctype
     parser.StartElementHandler = reader.start
     parser.EndElementHandler = reader.end
@@ -117,8 +154,9 @@ def read_opml(data: bytes, *, where: str, base: Path) -> list[SourceSpec]:
     if not reader.saw_body:
         raise OpmlError(where, "has no <body>: not an OPML subscription list")
     if reader.problems:
+        more = f"; and {reader.more_problems} more" if reader.more_problems else ""
         raise OpmlError(
-            where, "nothing imported; fix these outlines: " + "; ".join(reader.problems)
+            where, "nothing imported; fix these outlines: " + "; ".join(reader.problems) + more
         )
     return reader.feeds
 

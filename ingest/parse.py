@@ -236,6 +236,13 @@ def _parse_json_feed(text: str, *, source: str, url: str) -> RawFeed:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DocumentError(source, f"invalid JSON: {exc}", kind="not_a_feed") from exc
+    except RecursionError as exc:  # the decoder recurses once per level of nesting
+        raise DocumentError(
+            source,
+            "invalid JSON: nested too deeply for a feed (arrays and objects inside one another "
+            "thousands of levels down)",
+            kind="not_a_feed",
+        ) from exc
     # Feeds in the wild write "version": "1.0" or leave it out; an "items" list is what counts.
     items = document.get("items") if isinstance(document, dict) else None
     if not isinstance(items, list):

@@ -9,6 +9,9 @@ Contract:
   with "database is locked" at once when another writer is active, whatever the busy timeout.
 - ``Store.read()`` is a read-only snapshot; under WAL it never waits for writers.
 - SQLite runs in WAL mode with a busy timeout and foreign keys on.
+- Every database failure (a damaged file, a lost connection) leaves as a ``StoreError`` naming
+  the store, whether met on open or in any later ``read()`` or ``write()``.
+- A database holding tables of another program is refused, never migrated into.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -28,6 +31,7 @@ from storage.models import json_text
 
 BUSY_TIMEOUT_MS = 30_000
 _BEGIN = "sqlite_begin"
+_OWN_TABLES = frozenset({"sources", "posts", "sightings"})
 
 
 class Store:
@@ -44,7 +48,7 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One write transaction, committed on success and rolled back on any exception."""
-        with self.engine.connect() as plain:
+        with _store_errors(self.url, _IN_USE), self.engine.connect() as plain:
             conn = plain.execution_options(**{_BEGIN: "BEGIN IMMEDIATE"})
             with conn.begin():
                 yield conn
@@ -52,7 +56,7 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A consistent read-only view."""
-        with self.engine.connect() as conn, conn.begin():
+        with _store_errors(self.url, _IN_USE), self.engine.connect() as conn, conn.begin():
             yield conn
 
     def close(self) -> None:
@@ -63,7 +67,7 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
     """The store at ``url``, migrated to the newest schema unless ``migrate`` is false.
 
     Raises StoreError with a reason a user can act on (bad URL, missing folder, not a database,
-    a schema written by a newer feed-ingest).
+    another program's database, a schema written by a newer feed-ingest).
     """
     store = Store(url, _engine(url))
     try:
@@ -86,8 +90,26 @@ def migrate_store(store: Store) -> tuple[str | None, str | None]:
 
 
 def _check_known(store: Store) -> None:
+    """Refuse a store written by a newer feed-ingest, or a database that is not ours at all.
+
+    A database without our revision is ours to create only when it is empty: migrating into
+    another program's file would mix our tables into its data. An unknown revision is a newer
+    feed-ingest's only when our tables are there (other programs use Alembic too).
+    """
     revision = current_revision(store.engine)
-    if not is_known(revision):
+    if revision is not None and is_known(revision):
+        return
+    with store.engine.connect() as conn:
+        tables = sorted(inspect(conn).get_table_names())
+    foreign = bool(tables) if revision is None else not _OWN_TABLES.issubset(tables)
+    if foreign:
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StoreError(
+            store.url,
+            f"is not a feed-ingest store: it holds other tables ({shown}) and no feed-ingest "
+            "schema; give the URL of a new file, an empty database or a feed-ingest store",
+        )
+    if revision is not None:
         raise StoreError(
             store.url,
             f"its schema is at revision {revision}, newer than this feed-ingest knows "
@@ -95,12 +117,17 @@ def _check_known(store: Store) -> None:
         )
 
 
+_OPENING = "cannot open"
+_IN_USE = "cannot be read or written"
+
+
 @contextmanager
-def _store_errors(url: str) -> Iterator[None]:
+def _store_errors(url: str, failed: str = _OPENING) -> Iterator[None]:
+    """SQLAlchemy's database errors as our StoreError; ``failed`` says what could not be done."""
     try:
         yield
     except DatabaseError as exc:  # OperationalError, or "file is not a database"
-        raise StoreError(url, f"cannot open: {exc.orig}") from exc
+        raise StoreError(url, f"{failed}: {exc.orig}") from exc
 
 
 def _engine(url: str) -> Engine:

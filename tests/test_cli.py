@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -113,6 +114,30 @@ def test_an_unusable_store_exits_2(tmp_path: Path) -> None:
         result = Cli(db, write_config(tmp_path))("entries", "list")
         assert result.exit_code == 2
         assert result.stderr.startswith(f"error: store {db}: ")
+
+
+def test_a_store_damaged_past_its_first_page_exits_2_naming_it(
+    tmp_path: Path, cli_for: Any, sqlite_url: str
+) -> None:
+    cli = cli_for(write_config(tmp_path, [{"url": str(CNBETA)}]))
+    cli("run")
+    path = Path(sqlite_url.removeprefix("sqlite:///"))
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'posts'").fetchone()
+    conn.close()
+    with path.open("r+b") as handle:  # the posts table's page: garbage
+        handle.seek((root - 1) * page_size)
+        handle.write(bytes(range(256)) * (page_size // 256))
+
+    for command in (["entries", "list"], ["export", str(tmp_path / "out")]):
+        result = cli(*command)
+        assert result.exit_code == 2
+        assert result.stderr == (
+            f"error: store {sqlite_url}: cannot be read or written: database disk image is "
+            "malformed\n"
+        )
 
 
 def test_entries_list_json_is_an_array_of_posts(tmp_path: Path, cli_for: Any) -> None:

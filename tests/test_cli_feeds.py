@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +56,7 @@ def test_feeds_add_validates_and_reports_as_json(
     assert (again["action"], again["name"], again["interval"]) == ("updated", "A", "30m")
 
     monkeypatch.chdir(tmp_path)
-    local = cli("feeds", "add", "feeds/local.xml", "--json").json()
+    local = cli("feeds", "add", "feeds/local.xml", "--local", "--json").json()
     assert local["url"] == str(tmp_path / "feeds" / "local.xml")
 
     listed = cli("feeds", "list", "--json").json()
@@ -67,7 +69,22 @@ def test_feeds_add_validates_and_reports_as_json(
     [
         (["javascript:alert(1)"], "URL: 'javascript:alert(1)': the javascript: scheme is not"),
         (["https://"], "URL: 'https://' has no host name"),
+        (
+            ["http://0177.0.0.1/feed"],
+            "URL: 'http://0177.0.0.1/feed': 0177.0.0.1 is a legacy spelling of the IPv4 address "
+            "127.0.0.1; write 127.0.0.1 if that is what you mean",
+        ),
+        (["https://0x7f.1:8080/"], "0x7f.1 is a legacy spelling of the IPv4 address 127.0.0.1"),
+        (["https://a.example/\x1b[2Jf"], "URL: 'https://a.example/\\x1b[2Jf' contains control"),
         (["https://a.example/f", "--interval", "often"], '--interval: "often" is not a duration'),
+        (
+            ["feeds/local.xml"],
+            "URL: 'feeds/local.xml' is a local file or folder; add --local to read it",
+        ),
+        (
+            ["file:///etc/shadow"],
+            "URL: 'file:///etc/shadow' is a local file or folder; add --local",
+        ),
         (["https://a.example/f", "--name", " "], "--name: is empty"),
     ],
 )
@@ -116,8 +133,10 @@ def test_opml_round_trip_through_the_cli_with_nested_folders(
         "<opml><body><outline xmlUrl='https://new.example/f'/><outline",
         "<opml><body><outline xmlUrl='https://new.example/f'/>"
         "<outline xmlUrl='gopher://old.example/'/></body></opml>",
+        "<opml><body><outline xmlUrl='https://new.example/f'/>"
+        "<outline xmlUrl='file:///etc/passwd'/></body></opml>",
     ],
-    ids=["truncated", "one-bad-url"],
+    ids=["truncated", "one-bad-url", "a-local-file"],
 )
 def test_a_broken_opml_import_changes_nothing(cli: Cli, tmp_path: Path, document: str) -> None:
     cli("feeds", "add", "https://kept.example/f")
@@ -130,6 +149,43 @@ def test_a_broken_opml_import_changes_nothing(cli: Cli, tmp_path: Path, document
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: {path}: ")
     assert cli("feeds", "list", "--json").json() == before
+
+
+IN_1_GIB = (
+    "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)); "
+    "sys.argv[0] = 'ingest'; from ingest.launch import main; main()"
+)
+"""``python -c IN_1_GIB ARGS...``: ``ingest ARGS...`` in 1 GiB of address space, so a blow-up
+fails fast instead of eating the machine."""
+
+
+def test_an_opml_file_of_deeply_nested_folders_is_refused_fast_in_bounded_memory(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    # 1.2 MB: 5,000 folders, one in another, around 40,000 feeds. Each feed inheriting every
+    # folder as a category would be 200 million categories (gigabytes of memory and of JSON).
+    folders = 5000
+    document = (
+        "<opml><body>\n"
+        + "".join(f'<outline text="{n}">' for n in range(folders))
+        + "".join(f'<outline xmlUrl="http://f.example/{n}"/>' for n in range(40_000))
+        + "</outline>" * folders
+        + "</body></opml>"
+    )
+    path = tmp_path / "nested.opml"
+    path.write_text(document, encoding="utf-8")
+
+    done = subprocess.run(
+        [sys.executable, "-c", IN_1_GIB, "--db", sqlite_url, "feeds", "import", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.startswith(f"error: {path}: line 2: outlines are nested more than ")
+    assert Cli(sqlite_url, None)("feeds", "list", "--json").json() == []
 
 
 def test_importing_a_missing_file_exits_2(cli: Cli, tmp_path: Path) -> None:

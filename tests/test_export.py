@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from ingest.export import Layout, export_posts, safe_name
+import pytest
+
+from ingest.errors import ExportError
+from ingest.export import MANIFEST, Layout, export_posts, safe_name
 from ingest.identity import content_hash
 from ingest.types import Post, StoredPost
+from tests.conftest import CNBETA, write_config
 
 
 def stored(
@@ -90,3 +96,113 @@ def test_exporting_a_subset_then_everything_writes_each_post_once(tmp_path: Path
 
     assert files(tmp_path) == ["A/B/New.md", "A/B/Old.md"]
     assert (summary.written, summary.unchanged) == (1, 1)
+
+
+def test_a_post_with_very_long_categories_and_title_is_written_with_the_others(
+    tmp_path: Path,
+) -> None:
+    deep = tuple(f"{index}{'类' * 80}" for index in range(30))  # 30 folders of 241 bytes
+    posts = [
+        stored(1, "First", "<p>1</p>"),
+        stored(2, "长" * 300, "<p>2</p>", categories=deep),
+        stored(3, "Third", "<p>3</p>"),
+    ]
+
+    summary = export_posts(posts, tmp_path, Layout.HEXO)
+
+    written = files(tmp_path)
+    assert (summary.written, len(written)) == (3, 3)
+    (long_path,) = [path for path in written if path.startswith("0")]
+    assert len(long_path.encode()) <= 1024
+    assert all(len(part.encode()) <= 255 for part in long_path.split("/"))
+    assert long_path.split("/")[:3] == [safe_name(c) for c in deep[:3]]
+
+
+def test_a_post_that_cannot_be_written_fails_alone_and_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "A").write_text("a file where a folder belongs", encoding="utf-8")
+    posts = [stored(1, "Blocked", "<p>1</p>"), stored(2, "Free", "<p>2</p>", categories=("C",))]
+
+    with pytest.raises(ExportError) as failed:
+        export_posts(posts, tmp_path, Layout.HEXO)
+
+    assert str(failed.value).startswith(
+        f"{tmp_path}: a problem with 1 of 2 posts (1 written, 0 unchanged, 0 old copies "
+        f"removed): post 1: {tmp_path / 'A' / 'B' / 'Blocked.md'}: cannot write: "
+    )
+    assert files(tmp_path) == ["C/Free.md"]
+    assert json.loads((tmp_path / MANIFEST).read_text("utf-8")) == {"2": "C/Free.md"}
+
+
+def test_export_exits_1_naming_the_failed_post_and_writes_the_rest(
+    tmp_path: Path, cli_for: Any
+) -> None:
+    posts = tmp_path / "posts"
+    posts.mkdir()
+    (posts / "p.md").write_text("---\ntitle: Mine\n---\n<p>mine</p>\n", encoding="utf-8")
+    cli = cli_for(
+        write_config(
+            tmp_path,
+            [{"url": str(CNBETA), "categories": ["Blocked"]}, {"url": str(posts)}],
+        )
+    )
+    cli("run")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "Blocked").write_text("in the way", encoding="utf-8")
+
+    result = cli("export", str(site))
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {site}: a problem with 1 of 2 posts (1 written, ")
+    assert "post 1: " in result.stderr
+    assert files(site) == ["Mine.md"]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["../outside/victim.md", "{outside}/victim.md", "link/victim.md", "A/../../outside", "loop/x"],
+)
+def test_an_edited_manifest_never_touches_a_file_outside_the_export_folder(
+    tmp_path: Path, entry: str
+) -> None:
+    root = tmp_path / "site"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.md").write_text("keep me", encoding="utf-8")
+    export_posts([stored(1, "Old", "<p>o</p>")], root, Layout.HEXO)
+    (root / "link").symlink_to(outside)
+    (root / "loop").symlink_to(root / "loop")
+    (root / MANIFEST).write_text(json.dumps({"1": entry.format(outside=outside)}), "utf-8")
+
+    with pytest.raises(ExportError) as failed:
+        export_posts([stored(1, "New", "<p>n</p>")], root, Layout.HEXO)
+
+    assert (outside / "victim.md").read_text("utf-8") == "keep me"
+    assert sorted(p.name for p in outside.iterdir()) == ["victim.md"]
+    assert "is outside the export folder; left alone" in str(failed.value)
+    assert "A/B/New.md" in files(root)
+    assert export_posts([stored(1, "New", "<p>n</p>")], root, Layout.HEXO).unchanged == 1
+
+
+def test_a_folder_linked_out_of_the_export_folder_is_never_written_through(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "site"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root.mkdir()
+    (root / "A").symlink_to(outside)
+
+    with pytest.raises(ExportError) as failed:
+        export_posts([stored(1, "Post", "<p>p</p>")], root, Layout.HEXO)
+
+    assert list(outside.iterdir()) == []
+    assert f"{root / 'A' / 'B' / 'Post.md'}: is outside the export folder" in str(failed.value)
+
+
+@pytest.mark.parametrize("manifest", ["[1, 2]", '{"1": 5}', "not json"])
+def test_a_manifest_that_is_not_one_is_refused(tmp_path: Path, manifest: str) -> None:
+    (tmp_path / MANIFEST).write_text(manifest, encoding="utf-8")
+    with pytest.raises(ExportError, match="cannot read the export manifest"):
+        export_posts([stored(1, "Post", "<p>p</p>")], tmp_path, Layout.HEXO)
+    assert files(tmp_path) == []

@@ -20,10 +20,12 @@ import pytest
 from ingest import __version__
 from ingest.config import Settings, load_settings
 from ingest.pipeline import RunSummary
-from ingest.types import FeedState
+from ingest.types import FeedState, SourceSpec
 from scheduler.driver import run_once
 from storage.engine import Store, open_store
 from storage.feeds import load_states
+from storage.sources import add_source
+from tests.builders import NOW
 from tests.conftest import CNBETA, write_config
 from tests.feedserver import FeedServer, Reply, Seen, endless, gzip_bomb, rss
 
@@ -306,6 +308,36 @@ def test_a_redirect_loop_is_an_error(server: FeedServer, harness: Harness) -> No
     (outcome,) = harness.run(harness.settings(server.url("/a"))).outcomes
     assert outcome.error is not None
     assert "redirects" in outcome.error
+
+
+@pytest.mark.parametrize(
+    ("location", "message"),
+    [
+        ("data:text/html,<p>hi</p>", "redirected to a Location that cannot be fetched"),
+        ("http:\\\\evil.example\\feed", "redirected to a Location that cannot be fetched"),
+        ("http://0177.0.0.1/feed", "Invalid URL in location header: Invalid IPv4 address"),
+    ],
+)
+def test_a_redirect_to_an_unusable_location_fails_the_feed_as_bad_input(
+    server: FeedServer, harness: Harness, location: str, message: str
+) -> None:
+    server.routes["/feed"] = Reply(302, headers={"Location": location})
+
+    (outcome,) = harness.run(harness.settings(server.url("/feed"))).outcomes
+
+    assert outcome.error is not None
+    assert message in outcome.error
+    assert "internal error" not in outcome.error
+    assert harness.state().error_count == 1
+
+
+def test_a_stored_url_httpx_cannot_parse_fails_the_feed_as_bad_input(harness: Harness) -> None:
+    settings = harness.settings()
+    add_source(harness.store, SourceSpec(url="http://0177.0.0.1/feed"), origin="cli", now=NOW)
+
+    (outcome,) = harness.run(settings).outcomes
+
+    assert outcome.error == "not a valid URL (Invalid IPv4 address: '0177.0.0.1')"
 
 
 def test_a_redirect_to_a_private_address_is_refused(server: FeedServer, harness: Harness) -> None:

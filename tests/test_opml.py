@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from ingest.errors import OpmlError
-from ingest.opml import read_opml, write_opml
+from ingest.opml import MAX_CATEGORIES, MAX_CATEGORY_CHARS, MAX_DEPTH, read_opml, write_opml
 from ingest.types import SourceSpec, StoredSource
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -31,9 +30,9 @@ NESTED = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def read(text: str | bytes, base: Path = Path("/base")) -> list[SourceSpec]:
+def read(text: str | bytes) -> list[SourceSpec]:
     data = text.encode() if isinstance(text, str) else text
-    return read_opml(data, where="subs.opml", base=base)
+    return read_opml(data, where="subs.opml")
 
 
 def stored(specs: list[SourceSpec]) -> list[StoredSource]:
@@ -53,9 +52,24 @@ def test_nested_outlines_become_categories_outermost_first() -> None:
     ]
 
 
-def test_relative_paths_are_taken_from_the_files_folder(tmp_path: Path) -> None:
-    specs = read('<opml><body><outline xmlUrl="feeds/a.xml"/></body></opml>', base=tmp_path)
-    assert specs == [SourceSpec(url=str(tmp_path / "feeds" / "a.xml"))]
+def test_an_upper_case_scheme_is_stored_in_lower_case() -> None:
+    # The stored URL's scheme is what tells a remote source from a local path later.
+    specs = read('<opml><body><outline xmlUrl="HTTPS://X.example/F"/></body></opml>')
+    assert specs == [SourceSpec(url="https://X.example/F")]
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/shadow", "/etc/shadow", "~/.ssh", "feeds/a.xml", "FILE://localhost/etc"]
+)
+def test_local_files_never_come_from_an_opml_file(url: str) -> None:
+    document = f'<opml><body>\n<outline xmlUrl="https://ok.example/f"/>\n<outline xmlUrl="{url}"/>'
+    with pytest.raises(OpmlError) as refused:
+        read(document + "</body></opml>")
+    assert str(refused.value) == (
+        f"subs.opml: nothing imported; fix these outlines: line 3: {url!r}: only http(s) feeds "
+        "can be imported from OPML; add local files or folders to the config file or with "
+        "`ingest feeds add --local`"
+    )
 
 
 def test_written_opml_reads_back_to_the_same_sources_and_the_same_document() -> None:
@@ -94,9 +108,10 @@ def test_other_encodings_are_read() -> None:
         (
             "<opml><body>\n<outline xmlUrl='ftp://x.example/f'/>\n<outline text='B' type='rss'/>"
             "\n<outline xmlUrl=''/></body></opml>",
-            "nothing imported; fix these outlines: line 2: 'ftp://x.example/f': the ftp: scheme "
-            "is not supported; use http(s), file:// or a path; line 3: feed outline 'B' has no "
-            "xmlUrl; line 4: outline None has an empty xmlUrl",
+            "nothing imported; fix these outlines: line 2: 'ftp://x.example/f': only http(s) "
+            "feeds can be imported from OPML; add local files or folders to the config file or "
+            "with `ingest feeds add --local`; line 3: feed outline 'B' has no xmlUrl; line 4: "
+            "outline None has an empty xmlUrl",
         ),
     ],
 )
@@ -113,3 +128,45 @@ def test_a_billion_laughs_is_refused_before_any_expansion() -> None:
     bomb = f'<!DOCTYPE o [<!ENTITY l0 "lol">{entities}]><opml><body>&l9;</body></opml>'
     with pytest.raises(OpmlError, match="has a DOCTYPE"):
         read(bomb)
+
+
+def nested(folders: list[str], feeds: int = 1) -> str:
+    """An OPML document: ``folders`` nested one in another, ``feeds`` feeds in the innermost,
+    one outline a line (line 1 is ``<opml><body>``)."""
+    opening = "".join(f'<outline text="{name}">\n' for name in folders)
+    inner = "".join(f'<outline xmlUrl="https://f.example/{i}"/>\n' for i in range(feeds))
+    return f"<opml><body>\n{opening}{inner}{'</outline>' * len(folders)}</body></opml>"
+
+
+def test_outlines_nested_deeper_than_any_list_needs_are_refused_at_their_line() -> None:
+    with pytest.raises(OpmlError) as refused:
+        read(nested([f"f{depth}" for depth in range(MAX_DEPTH)]))
+    assert str(refused.value) == (
+        f"subs.opml: line {MAX_DEPTH + 2}: outlines are nested more than {MAX_DEPTH} deep; "
+        "no subscription list needs that many folders, flatten them"
+    )
+
+
+def test_categories_per_feed_and_their_length_are_capped() -> None:
+    assert read(nested([f"f{depth}" for depth in range(MAX_CATEGORIES)]))[0].categories == tuple(
+        f"f{depth}" for depth in range(MAX_CATEGORIES)
+    )
+    long_name = "长" * (MAX_CATEGORY_CHARS + 1)
+    with pytest.raises(OpmlError) as refused:
+        read(nested([f"f{depth}" for depth in range(MAX_CATEGORIES)] + [long_name]))
+    assert str(refused.value) == (
+        f"subs.opml: nothing imported; fix these outlines: line {MAX_CATEGORIES + 2}: folder "
+        f"{long_name[:40] + '...'!r} has a name of {MAX_CATEGORY_CHARS + 1} characters; a "
+        f"category has at most {MAX_CATEGORY_CHARS}; line {MAX_CATEGORIES + 3}: feed outline "
+        f"None is in {MAX_CATEGORIES + 1} named folders; at most {MAX_CATEGORIES} become its "
+        "categories, flatten them"
+    )
+
+
+def test_a_long_list_of_problems_is_cut_short() -> None:
+    folders = [f"f{depth}" for depth in range(MAX_CATEGORIES + 1)]
+    with pytest.raises(OpmlError) as refused:
+        read(nested(folders, feeds=1000))
+    message = str(refused.value)
+    assert message.count("feed outline None is in") == 10
+    assert message.endswith("; and 990 more")

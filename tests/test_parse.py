@@ -121,6 +121,17 @@ def test_non_feeds_are_errors_naming_the_source(document: bytes, kind: str) -> N
     assert "feeds/odd.xml" in str(caught.value)
 
 
+def test_json_nested_deeper_than_the_parser_goes_is_an_error_naming_the_source() -> None:
+    deep = b'{"items": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}"
+    with pytest.raises(DocumentError) as caught:
+        parse_feed(deep, source="feeds/deep.json")
+    assert caught.value.kind == "not_a_feed"
+    assert str(caught.value) == (
+        "feeds/deep.json: invalid JSON: nested too deeply for a feed (arrays and objects "
+        "inside one another thousands of levels down)"
+    )
+
+
 def test_xhtml_doctype_before_an_rss_root_is_still_a_feed() -> None:
     document = (
         b'<?xml version="1.0"?><!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0//EN" "x">'

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, inspect, select, text
 from sqlmodel import SQLModel
 
+from ingest.errors import StoreError
 from ingest.identity import Change
 from ingest.types import FeedStatus, SourceSpec
 from storage import apply
@@ -44,6 +45,45 @@ def test_opening_twice_migrates_once(store_url: str) -> None:
     again = open_store(store_url)
     assert current_revision(again.engine) == head_revision()
     again.close()
+
+
+@pytest.mark.parametrize(
+    ("statements", "shown"),
+    [
+        (["CREATE TABLE moz_places (id INTEGER PRIMARY KEY, url TEXT)"], "moz_places"),
+        (
+            [
+                "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)",
+                "INSERT INTO alembic_version VALUES ('ae1027a6acf')",
+                "CREATE TABLE users (id INTEGER)",
+            ],
+            "alembic_version, users",
+        ),
+    ],
+    ids=["plain", "alembic"],
+)
+def test_a_database_of_another_program_is_refused_and_left_alone(
+    store_url: str, statements: list[str], shown: str
+) -> None:
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+
+    try:
+        with pytest.raises(StoreError) as refused:
+            open_store(store_url).close()
+        with engine.connect() as conn:
+            tables = inspect(conn).get_table_names()
+    finally:
+        engine.dispose()
+
+    assert str(refused.value) == (
+        f"store {store_url}: is not a feed-ingest store: it holds other tables ({shown}) "
+        "and no feed-ingest schema; give the URL of a new file, an empty database or a "
+        "feed-ingest store"
+    )
+    assert sorted(tables) == shown.split(", ")
 
 
 def test_record_check_stores_posts_and_is_idempotent(store: Store) -> None:
