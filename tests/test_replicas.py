@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -57,7 +58,7 @@ class Replicas:
         for replica in replicas:
             assert replica.wait(30) == 0, replica.log.read_text()[-3000:]
 
-    def query(self, sql: str) -> list[tuple[object, ...]]:
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
         engine = create_engine(self.db)
         try:
             with engine.connect() as conn:
