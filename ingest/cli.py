@@ -353,9 +353,10 @@ def db_index(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = Non
 
 
 def _holder_line(holder: LeaseHolder) -> str:
+    sources = "1 source" if holder.sources == 1 else f"{holder.sources} sources"
     return (
-        f"{holder.sources} sources leased to {holder.owner} "
-        f"until {_clock_time(holder.until)} (renewed while it works on them)"
+        f"{sources} leased to {holder.owner} until {_clock_time(holder.until)} "
+        "(a live process, renewing while it works)"
     )
 
 

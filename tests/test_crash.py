@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import time
@@ -15,9 +16,9 @@ from urllib.parse import urlsplit
 import psutil
 import pytest
 
-from tests.conftest import write_config
-from tests.feedserver import FeedServer, farm
-from tests.test_daemon import INGEST, wait_for
+from tests.conftest import Cli, write_config
+from tests.feedserver import FeedServer, Reply, farm
+from tests.test_daemon import INGEST, Serve, daemon_config, free_port, wait_for
 
 FEEDS = 300
 
@@ -186,3 +187,33 @@ def test_an_interrupted_run_summarizes_releases_and_leaves_no_process(
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(server.seen) - before == left
     assert contents(sqlite_url) == clean_run
+
+
+def test_a_run_says_which_live_process_holds_the_sources_it_skipped(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    with FeedServer() as server:
+        server.routes["/hang"] = Reply(hang=True)
+        config = daemon_config(tmp_path, [server.url("/hang")], free_port())
+        daemon = Serve(tmp_path, sqlite_url, config)
+        try:
+            wait_for(lambda: bool(server.requests_to("/hang")), what="the daemon's fetch")
+            cli = Cli(sqlite_url, config)
+
+            run = cli("run", "--all")
+            stats = cli("stats")
+            as_json = cli("stats", "--json").json()
+        finally:
+            daemon.signal(signal.SIGTERM)
+            daemon.wait(20)
+
+    owner = f":{daemon.process.pid}:"
+    assert run.exit_code == 0
+    assert "skipped: 1 source leased to" in run.stdout
+    assert owner in run.stdout
+    assert "nothing is due" not in run.stdout
+    assert f"being checked by {socket.gethostname()}{owner}" in stats.stdout
+    (lease,) = as_json["leases"]
+    assert owner in lease["owner"]
+    assert lease["sources"] == 1
+    assert owner in as_json["sources"][0]["lease_owner"]
