@@ -115,3 +115,30 @@ def test_the_soak_test_runs_and_checks_the_daemon(tmp_path: Path) -> None:
     assert all(report["checks"].values()), report["checks"]
     assert report["statuses"]["ok"] >= 20  # every feed polled
     assert report["samples"]
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_the_replicas_benchmark_checks_and_reports_each_count(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    results_file = tmp_path / "replicas.json"
+    done = run_bench(
+        [
+            "-m",
+            "bench.replicas",
+            f"--feeds={FEEDS}",
+            f"--items={ITEMS}",
+            "--replicas=1,2",
+            "--rounds=1",
+            "--workers=8",
+            f"--pg={postgres_url.split('?', maxsplit=1)[0]}",
+            f"--json={results_file}",
+        ],
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 replicas" in done.stdout
+    summary = json.loads(results_file.read_text())["summary"]
+    assert set(summary) == {"reader", "1", "2"}
+    assert summary["2"]["median"] > 0
