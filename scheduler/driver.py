@@ -207,8 +207,10 @@ async def run_once(
     async with Pass(store, settings, workers=workers_for(wanted)) as runner:
         driver = Driver(runner, lambda: due, one_shot=True, on_outcome=on_outcome)
         with stopping_on_signals(driver.stop):
-            await driver.look_for_dead_owners()
-            summary = await driver.run()
-            await driver.drain(settings.serve.grace)
+            try:
+                await driver.look_for_dead_owners()
+                summary = await driver.run()
+            finally:  # a failed claim too: end what is in flight, release what is not
+                await driver.drain(settings.serve.grace)
         summary.held_elsewhere = await runner.held_elsewhere(due)
     return summary
