@@ -169,7 +169,7 @@ class Pass:
         )
 
     async def release(self, ids: Collection[int]) -> None:
-        """Give back claims that will not be processed (shutdown)."""
+        """Give back claims whose check will not be saved (shutdown, a failure)."""
         await self._writer.call(release, self.store, set(ids), owner=self.owner)
 
     async def dead_owners(self) -> set[str]:
@@ -192,13 +192,17 @@ class Pass:
         return await self._writer.call(index_backlog, self.store, most=most)
 
     async def _renew_leases(self) -> None:
-        """Keep the leases of in-flight sources alive while this process lives."""
+        """Keep the leases of in-flight sources alive while this process lives.
+
+        On a connection of its own, not through the writer: a renewal must not wait behind a
+        queue of checks, or liveness would depend on load.
+        """
         lease = self.settings.schedule.lease
         while True:
             await asyncio.sleep(renew_every(lease))
             ids = set(self.in_flight)
             try:
-                held = await self._writer.call(
+                held = await asyncio.to_thread(
                     renew, self.store, ids, owner=self.owner, lease_s=lease
                 )
             except Exception as exc:  # noqa: BLE001  (the store is down: the next beat retries)
@@ -211,13 +215,31 @@ class Pass:
         """Fetch, convert and store one claimed source; its outcome (failures are recorded).
 
         Waits for one of ``[fetch] concurrency`` slots; the source counts as in flight from the
-        call until its check is saved.
+        call until its check is saved. Never raises: a bug met on the way is reported as this
+        source's failure, and its lease given back.
         """
         self.in_flight.add(state.id)
+        started = time.perf_counter()
         try:
             async with self._limit:
                 self._started.add(state.id)
                 return await self._process(state)
+        except Exception as exc:  # noqa: BLE001  (one source must never end the pass)
+            error = _internal_error(state, exc)
+            with contextlib.suppress(Exception):  # else the lease simply expires
+                await self.release([state.id])
+            outcome = FeedOutcome(
+                source_id=state.id,
+                source=state.url,
+                status=FeedStatus.ERROR,
+                counts=Counter(),
+                skipped=0,
+                error=error.reason,
+                duration_s=round(time.perf_counter() - started, 4),
+                stored=False,
+            )
+            _log(outcome, None, error)
+            return outcome
         finally:
             self.in_flight.discard(state.id)
             self._started.discard(state.id)
@@ -250,28 +272,31 @@ class Pass:
             change = after_failure(
                 state, error, interval_s=interval, schedule=schedule, now=now, rng=self.rng
             )
-        status = change.status
         posts = digest.posts if digest else ()
-        store_failed = False
         try:
-            stored = await self._writer.record(Check(state, posts, change, now, self.owner))
-        except Exception as exc:
+            counts = await self._writer.record(Check(state, posts, change, now, self.owner))
+            stored = counts is not None
+        except Exception as exc:  # noqa: BLE001  (recorded as this source's failure)
             log.error("store_failed", source_id=state.id, url=state.url, exc_info=exc)
             error = SourceError(state.url, f"could not store the check: {exc}", kind="store")
-            status, stored, store_failed = FeedStatus.ERROR, Counter(), True
-            with contextlib.suppress(Exception):  # else the lease simply expires
-                await self.release([state.id])
-        counts = stored if stored is not None else Counter()
+            change = after_failure(
+                state, error, interval_s=interval, schedule=schedule, now=now, rng=self.rng
+            )
+            counts, stored = Counter(), False
+            # The failure itself is saved, so the source backs off like any failing one; if
+            # even that fails, its lease expires and the check is simply retried then.
+            with contextlib.suppress(Exception):
+                await self._writer.record(Check(state, (), change, now, self.owner))
         outcome = FeedOutcome(
             source_id=state.id,
             source=state.url,
-            status=status,
-            counts=counts,
+            status=change.status,
+            counts=counts if counts is not None else Counter(),
             skipped=len(digest.skipped) if digest else 0,
             error=error.reason if error else None,
             duration_s=round(time.perf_counter() - started, 4),
-            stored=stored is not None and not store_failed,
-            lease_lost=stored is None,
+            stored=stored,
+            lease_lost=counts is None,
         )
         _log(outcome, digest, error)
         return outcome

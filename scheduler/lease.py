@@ -1,16 +1,18 @@
 """Who holds a lease on a source, and whether that holder still lives (DESIGN §7).
 
-A lease names its owner ``host:pid:start-nonce``: the host name, the process id, the process's
-start time in clock ticks since boot (Linux ``/proc/<pid>/stat``; 0 elsewhere) and a few random
-bytes that tell two passes of one process apart. A process that crashed leaves its leases
-behind; on the same host they are free at once, since anyone there can see that no process with
-that pid *and* that start time exists (a pid alone is soon reused, a start time is not). A lease
-held from another host cannot be checked and runs until it expires: a lease is short (about two
-fetch timeouts) and renewed by its live owner every third of its length, so an expired lease
-means a dead or stuck owner.
+A lease names its owner ``host:pid:start-nonce``. ``host`` is the host name and, on Linux, the
+process-id namespace (``vm/4026531836``), since a pid means something only within its namespace;
+``pid`` and ``start`` (the process's start time in clock ticks since boot, from
+``/proc/<pid>/stat``; 0 elsewhere) name one process for good, as a pid alone is soon reused; a
+few random bytes tell two passes of one process apart.
 
-Replicas must therefore have distinct host names, which Docker, Compose and Kubernetes give
-them unless told otherwise.
+A process that crashed leaves its leases behind. Another process with the same ``host`` can see
+that no process with that pid *and* that start time runs (or that it is a zombie), and takes
+them over at once: a cron job after a crash, a daemon beside a killed ``ingest run``. A lease
+held from another host, or from another container (a restarted container gets a new pid
+namespace), cannot be checked and runs until it expires: a lease is short (``[schedule]
+lease``) and renewed by its live owner every third of its length, so an expired lease means a
+dead or stuck owner.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RENEWALS_PER_LEASE = 3
-"""Renewals within one lease's length: a missed renewal or two still keep it."""
+"""Renewals within one lease's length: one missed renewal still keeps it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,31 +55,38 @@ def this_process() -> Owner:
     pid = os.getpid()
     stat = _PROC / str(pid) / "stat"
     start = _start_ticks(stat.read_text()) if stat.exists() else 0
-    return Owner(socket.gethostname(), pid, start, secrets.token_hex(3))
+    return Owner(_host(), pid, start, secrets.token_hex(3))
 
 
-def is_gone(name: str, *, host: str | None = None) -> bool:
-    """Whether the owner ``name`` is certainly dead: a process of this host that is no more.
-
-    False whenever that cannot be known (another host, a name we did not write).
-    """
+def is_gone(name: str) -> bool:
+    """Whether the owner ``name`` is certainly dead: a process of this host (and pid namespace)
+    that is no more. False whenever that cannot be known (another host, a name we did not
+    write)."""
     owner = Owner.parse(name)
-    if owner is None or owner.host != (host or socket.gethostname()):
+    if owner is None or owner.host != _host():
         return False
-    if owner.pid == os.getpid():
-        return False  # this very process: its other passes end their own leases
     return not _running(owner.pid, owner.start)
+
+
+def _host() -> str:
+    """This host's name, with the pid namespace's id where there is one."""
+    try:
+        namespace = os.readlink(_PROC / "self" / "ns" / "pid")  # "pid:[4026531836]"
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()}/{namespace.strip('pid:[]')}"
 
 
 def _running(pid: int, start: int) -> bool:
     """Whether process ``pid``, started at ``start``, still runs; True when that cannot be told."""
     if (_PROC / "self" / "stat").exists():
         try:
-            return _start_ticks((_PROC / str(pid) / "stat").read_text()) == start
+            stat = (_PROC / str(pid) / "stat").read_text()
         except FileNotFoundError:
             return False
         except OSError:
             return True
+        return _start_ticks(stat) == start and _state(stat) != "Z"  # a zombie has ended
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -101,3 +110,8 @@ def _start_ticks(stat: str) -> int:
     The command name (field 2) is in parentheses and may hold spaces; the start is field 22.
     """
     return int(stat.rpartition(")")[2].split()[19])
+
+
+def _state(stat: str) -> str:
+    """A process's state letter (field 3 of ``/proc/<pid>/stat``): R, S, D, Z, ..."""
+    return stat.rpartition(")")[2].split()[0]

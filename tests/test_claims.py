@@ -23,6 +23,7 @@ from storage.engine import Store, open_store
 from storage.feeds import SOURCES, T, apply_sources, load_states
 from storage.models import PostRow
 from tests.builders import NOW, SCHEDULE, a_post, ok
+from tests.test_daemon import wait_for
 from tests.test_store import count
 
 DUE = Due(now=NOW)
@@ -223,11 +224,16 @@ def test_an_owner_is_gone_only_when_its_process_on_this_host_is() -> None:
         reused_pid = str(Owner(me.host, child.pid, start + 1, "ab12"))
         assert not is_gone(living)
         assert is_gone(reused_pid)  # same pid, another process: the owner is dead
+        child.kill()
+        wait_for(lambda: is_gone(living), 5, "a killed child (a zombie until reaped) to be gone")
     finally:
         child.kill()
         child.wait()
     assert is_gone(living)
     assert not is_gone(str(me))
+    # A restarted container runs as the same pid (1, say) in a namespace of the same name:
+    # that pid with another start time is the crashed predecessor.
+    assert is_gone(str(Owner(me.host, me.pid, me.start + 1, "ab12")))
     assert not is_gone(str(Owner("another-host", child.pid, start, "ab12")))
     assert not is_gone("written-by-something-else")
     assert Owner.parse(str(me)) == me

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit
 import psutil
 import pytest
 
+from scheduler.lease import this_process
 from tests.conftest import Cli, write_config
 from tests.feedserver import FeedServer, Reply, farm
 from tests.test_daemon import INGEST, Serve, daemon_config, free_port, wait_for
@@ -212,7 +212,7 @@ def test_a_run_says_which_live_process_holds_the_sources_it_skipped(
     assert "skipped: 1 source leased to" in run.stdout
     assert owner in run.stdout
     assert "nothing is due" not in run.stdout
-    assert f"being checked by {socket.gethostname()}{owner}" in stats.stdout
+    assert f"being checked by {this_process().host}{owner}" in stats.stdout
     (lease,) = as_json["leases"]
     assert owner in lease["owner"]
     assert lease["sources"] == 1

@@ -13,8 +13,11 @@ import frontmatter
 import pytest
 from structlog.testing import capture_logs
 
+from ingest import writer
 from ingest.config import load_settings
+from ingest.pipeline import Pass
 from scheduler.driver import run_once
+from storage import apply
 from storage.engine import open_store
 from tests.conftest import CNBETA, SEED, write_config
 
@@ -210,3 +213,57 @@ def test_one_log_event_per_source_with_url_status_duration_and_counts(
     assert event["log_level"] == "info"
     assert (event["new"], event["updated"], event["duplicate"], event["unchanged"]) == (1, 0, 0, 0)
     assert event["duration_s"] >= 0
+
+
+def _source_row(db_url: str) -> tuple[Any, ...]:
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+        row: tuple[Any, ...] = conn.execute(
+            "SELECT error_count, next_check_at IS NOT NULL, lease_owner, last_error FROM sources"
+        ).fetchone()
+    return row
+
+
+def test_a_check_the_store_refuses_backs_the_source_off_like_any_failure(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Else the daemon would fetch it again at every tick, without end."""
+    real = apply.record_checks
+
+    def refuse_posts(store: Any, checks: Any) -> Any:
+        if any(check.posts for check in checks):
+            raise RuntimeError("disk I/O error")
+        return real(store, checks)
+
+    monkeypatch.setattr(writer, "record_checks", refuse_posts)
+    settings = load_settings(write_config(tmp_path, [{"url": str(CNBETA)}]), env={})
+    store = open_store(sqlite_url)
+    try:
+        (outcome,) = asyncio.run(run_once(store, settings)).outcomes
+    finally:
+        store.close()
+
+    assert outcome.error == "could not store the check: disk I/O error"
+    assert not outcome.stored
+    errors, scheduled, owner, last_error = _source_row(sqlite_url)
+    assert (errors, scheduled, owner) == (1, 1, None)
+    assert last_error == "could not store the check: disk I/O error"
+
+
+def test_a_bug_while_processing_a_source_fails_it_and_gives_its_lease_back(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def crash(*_: object) -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(Pass, "_process", crash)
+    settings = load_settings(write_config(tmp_path, [{"url": str(CNBETA)}]), env={})
+    store = open_store(sqlite_url)
+    try:
+        summary = asyncio.run(run_once(store, settings))
+    finally:
+        store.close()
+
+    (failed,) = summary.failed
+    assert failed.error is not None
+    assert failed.error.startswith("internal error ZeroDivisionError: a bug")
+    assert _source_row(sqlite_url)[2] is None  # no lease left behind
