@@ -16,14 +16,32 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 PARENT_CHECK_S = 0.5
+
+
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+@contextmanager
+def stop_signals_blocked() -> Iterator[None]:
+    """Block SIGINT and SIGTERM in this thread meanwhile (a process started now inherits the
+    mask, and so cannot die of them before ``prepare_worker`` ignores them); a signal that
+    arrives meanwhile is delivered when they are unblocked."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def prepare_worker(parent_pid: int) -> None:
     """``ProcessPoolExecutor``'s initializer: ignore stop signals, follow the parent out."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # pending ones are dropped: ignored
     threading.Thread(
         target=_exit_with_parent, args=(parent_pid,), name="parent-watch", daemon=True
     ).start()

@@ -49,7 +49,7 @@ class Metrics:
         )
         self.sources_due = Gauge(
             "ingest_sources_due",
-            "Sources due at the last tick: claimed then, or still in flight.",
+            "Sources due at the last tick, whether claimed already or not: the backlog.",
             registry=self.registry,
         )
         self.sources_failing = Gauge(

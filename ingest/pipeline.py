@@ -276,7 +276,7 @@ class Pass:
         try:
             counts = await self._writer.record(Check(state, posts, change, now, self.owner))
             stored = counts is not None
-        except Exception as exc:  # noqa: BLE001  (recorded as this source's failure)
+        except Exception as exc:
             log.error("store_failed", source_id=state.id, url=state.url, exc_info=exc)
             error = SourceError(state.url, f"could not store the check: {exc}", kind="store")
             change = after_failure(

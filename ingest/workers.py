@@ -23,7 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Any
 
-from ingest.childproc import prepare_worker
+from ingest.childproc import prepare_worker, stop_signals_blocked
 from ingest.errors import SourceError
 from ingest.types import Digest
 
@@ -77,7 +77,11 @@ class Converter:
     async def _attempt(self, job: Callable[[], Digest]) -> Digest:
         executor = self._executor
         try:
-            return await asyncio.get_running_loop().run_in_executor(executor, job)
+            # The pool starts its workers on a submit; one started with the stop signals
+            # blocked cannot be hit by a Ctrl-C before it has set them aside (ingest.childproc).
+            with stop_signals_blocked():
+                pending = asyncio.get_running_loop().run_in_executor(executor, job)
+            return await pending
         except BrokenProcessPool:
             if self._executor is executor:  # the first to notice replaces it, once
                 self._executor = self._new_executor()

@@ -32,6 +32,7 @@ from ingest.observability import HttpEndpoint, Metrics, http_app
 from ingest.pipeline import Pass, sync_config_sources, utc_now, workers_for
 from ingest.types import Due
 from scheduler.driver import Driver, stopping_on_signals
+from storage.claims import count_wanted
 from storage.engine import Store
 from storage.feeds import SOURCES, T
 
@@ -87,8 +88,8 @@ class Daemon:
                     log.info("daemon_started", port=self.port, sources=sources, tick_s=serve.tick)
                     driving = asyncio.create_task(driver.run(), name="driver")
                     await self._stop.wait()
-                    scheduler.shutdown(wait=False)
                     driver.stop()
+                    scheduler.shutdown(wait=False)
                     await driving
                     await driver.drain(serve.grace)
         finally:
@@ -120,8 +121,9 @@ class Daemon:
         try:
             await driver.look_for_dead_owners()
             await driver.poll()
-            self.metrics.sources_due.set(len(driver.tasks))
-            self.metrics.sources_failing.set(self._failing())
+            due = await asyncio.to_thread(count_wanted, self.store, Due(now=utc_now()))
+            self.metrics.sources_due.set(due)
+            self.metrics.sources_failing.set(await asyncio.to_thread(self._failing))
             await driver.runner.index_search(most=INDEX_PER_TICK)
         except Exception:  # a bad tick is logged; /healthz turns 503 if it lasts
             log.exception("tick_failed")

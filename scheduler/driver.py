@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 
@@ -67,10 +68,14 @@ class Driver:
         """Take over the leases of processes of this host that died (on the next claims)."""
         self._takeover = await self.runner.dead_owners()
 
-    async def poll(self) -> int:
-        """Claim what is due now (the daemon's tick); how many sources were claimed."""
+    async def poll(self) -> None:
+        """Claim what is due now (the daemon's tick).
+
+        Shielded: a tick cancelled mid-claim (the scheduler shutting down) still lets the claim
+        finish, so its sources are either started or released, never left leased.
+        """
         self._more = True
-        return await self._fill()
+        await asyncio.shield(self._fill())
 
     async def run(self) -> RunSummary:
         """Claim and process until stopped or, ``one_shot``, until nothing wanted is left.
@@ -106,9 +111,8 @@ class Driver:
         then cancel them and release their leases. A check already handed to the store
         writer is still written whole."""
         self._stopping = True
-        waiting = [
-            task for task, source_id in self.tasks.items() if not self.runner.started(source_id)
-        ]
+        async with self._claiming:  # a claim under way ends first (see ``_fill``)
+            waiting = [task for task, id_ in self.tasks.items() if not self.runner.started(id_)]
         late = await self._cancel(waiting)
         busy = list(self.tasks)
         if busy:
@@ -127,6 +131,7 @@ class Driver:
         return ids
 
     async def _fill(self) -> int:
+        """Claim up to the batch's free room and start a task per source; how many."""
         async with self._claiming:
             room = self.batch - len(self.tasks)
             if self._stopping or room <= 0:
@@ -134,6 +139,9 @@ class Driver:
             states = await self.runner.claim(
                 self.due(), limit=room, skip=self._not_stored, takeover=self._takeover
             )
+            if self._stopping:  # stopped while claiming: these will not be started
+                await self.runner.release([state.id for state in states])
+                return 0
             self._more = len(states) == room
             for state in states:
                 task = asyncio.create_task(self.runner.process(state), name=f"source-{state.id}")
@@ -171,6 +179,9 @@ def stopping_on_signals(stop: Callable[[signal.Signals], None]) -> Iterator[None
     def on_signal(signum: signal.Signals) -> None:
         if received:
             log.warning("killed", signal=signum.name)
+            if sys.stderr.isatty():
+                sys.stderr.write("\x1b[?25h")  # show the cursor a progress bar had hidden
+                sys.stderr.flush()
             os._exit(128 + signum)
         received.append(signum)
         log.info("stopping", signal=signum.name)
@@ -198,19 +209,39 @@ async def run_once(
 
     ``on_start`` hears how many sources the pass wants, ``on_outcome`` each outcome as it comes.
     """
-    started = utc_now()
-    sync_config_sources(store, settings, started)
-    due = Due(now=started, force=force, fresh_since=started)
-    wanted = count_wanted(store, due)
-    if on_start:
-        on_start(wanted)
-    async with Pass(store, settings, workers=workers_for(wanted)) as runner:
-        driver = Driver(runner, lambda: due, one_shot=True, on_outcome=on_outcome)
-        with stopping_on_signals(driver.stop):
+    stop = _Stop()
+    with stopping_on_signals(stop):
+        started = utc_now()
+        sync_config_sources(store, settings, started)
+        due = Due(now=started, force=force, fresh_since=started)
+        wanted = count_wanted(store, due)
+        if on_start:
+            on_start(wanted)
+        async with Pass(store, settings, workers=workers_for(wanted)) as runner:
+            driver = Driver(runner, lambda: due, one_shot=True, on_outcome=on_outcome)
+            stop.attach(driver)
             try:
                 await driver.look_for_dead_owners()
                 summary = await driver.run()
             finally:  # a failed claim too: end what is in flight, release what is not
                 await driver.drain(settings.serve.grace)
-        summary.held_elsewhere = await runner.held_elsewhere(due)
+            summary.held_elsewhere = await runner.held_elsewhere(due)
     return summary
+
+
+class _Stop:
+    """What a first signal does to ``ingest run``: stop its driver, even one not made yet."""
+
+    def __init__(self) -> None:
+        self._driver: Driver | None = None
+        self._signal: signal.Signals | None = None
+
+    def __call__(self, signum: signal.Signals) -> None:
+        self._signal = signum
+        if self._driver:
+            self._driver.stop(signum)
+
+    def attach(self, driver: Driver) -> None:
+        self._driver = driver
+        if self._signal:
+            driver.stop(self._signal)

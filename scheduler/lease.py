@@ -71,7 +71,7 @@ def is_gone(name: str) -> bool:
 def _host() -> str:
     """This host's name, with the pid namespace's id where there is one."""
     try:
-        namespace = os.readlink(_PROC / "self" / "ns" / "pid")  # "pid:[4026531836]"
+        namespace = str((_PROC / "self" / "ns" / "pid").readlink())  # "pid:[4026531836]"
     except OSError:
         return socket.gethostname()
     return f"{socket.gethostname()}/{namespace.strip('pid:[]')}"

@@ -167,9 +167,12 @@ def _apply(
 
     revised = [(i.post, i.revise) for i in intents if i.change is Change.UPDATED and i.revise]
     if revised:
+        # Queued before the rows change: an indexer holding a post's backlog entry also needs
+        # that post's row (the index's foreign key), so taking the two in the other order
+        # deadlocks with it on PostgreSQL.
+        enqueue(bulk, [post_id for _, post_id in revised])
         bulk.many(_REVISE_POST, [(*_post_values(bulk, p, seen), pid) for p, pid in revised])
         post_ids.update({post.content_hash: post_id for post, post_id in revised})
-        enqueue(bulk, [post_id for _, post_id in revised])
 
     bulk.many(
         _UPSERT_SIGHTINGS,

@@ -75,8 +75,12 @@ def _index(conn: Connection) -> tuple[TableClause, ColumnElement[int]]:
 
 def enqueue(bulk: Bulk, post_ids: Sequence[int]) -> None:
     """Put ``post_ids`` (new or revised) on the search backlog, in the caller's transaction."""
+    # DO UPDATE, not DO NOTHING: on PostgreSQL, an entry an indexer has locked (and will delete
+    # once it has indexed the post's old text) must make this insert wait and then add the
+    # entry again; DO NOTHING would not wait, and the revision would never be indexed.
     bulk.many(
-        "INSERT INTO search_backlog (post_id) VALUES (?) ON CONFLICT (post_id) DO NOTHING",
+        "INSERT INTO search_backlog (post_id) VALUES (?) "
+        "ON CONFLICT (post_id) DO UPDATE SET post_id = excluded.post_id",
         [(post_id,) for post_id in post_ids],
     )
 

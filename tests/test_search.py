@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from storage import search
 from storage.apply import record_check
 from storage.engine import Store, open_store
 from storage.search import backlog_size, index_backlog, search_posts
@@ -174,3 +177,28 @@ def test_replicas_indexing_at_once_share_the_backlog_without_conflict(store_url:
     assert titles(setup, "number 123") == ["T story number 123"]
     for store in [setup, *replicas]:
         store.close()
+
+
+def test_a_post_revised_while_it_is_being_indexed_is_indexed_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = a_source(store)
+    record_check(store, state, [a_post("k", "old wording")], ok(state), now=NOW)
+    reading = threading.Event()
+    real = search._index_rows
+
+    def slow_index(conn: Any, rows: Any) -> None:
+        reading.set()  # the old text is read; the revision lands while this batch is open
+        time.sleep(0.5)
+        real(conn, rows)
+
+    monkeypatch.setattr(search, "_index_rows", slow_index)
+    indexer = threading.Thread(target=index_backlog, args=(store,))
+    indexer.start()
+    assert reading.wait(10)
+    record_check(store, state, [a_post("k", "new wording")], ok(state), now=NOW)
+    indexer.join()
+    monkeypatch.undo()
+
+    assert titles(store, "new wording") == ["T new wording"]
+    assert titles(store, "old wording") == []
