@@ -6,6 +6,8 @@ read back what the server saw (requests with their headers, the most requests in
 
 from __future__ import annotations
 
+import socket
+import socketserver
 import threading
 import time
 import zlib
@@ -129,6 +131,49 @@ class FeedServer:
                         return
 
         return Handler
+
+
+class FloodServer:
+    """A hostile server: every connection gets a 200 with an endless chunked body at once, before
+    the request is even read, written as fast as the socket takes it (big writes of one
+    never-ending chunk), so the client's buffers fill as fast as loopback carries bytes."""
+
+    BLOCK = b"x" * (4 * 1024 * 1024)
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                connection: socket.socket = self.request
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\n"
+                head += b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % (1 << 40)
+                try:
+                    connection.sendall(head)
+                    while True:
+                        connection.sendall(FloodServer.BLOCK)
+                except OSError:
+                    return  # the client hung up: what a capped client does
+
+        self._server = socketserver.ThreadingTCPServer((host, 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.host = host
+        self.port = self._server.server_address[1]
+
+    def url(self, path: str) -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+    def __enter__(self) -> FloodServer:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 def endless() -> Iterator[bytes]:
