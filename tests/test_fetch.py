@@ -294,7 +294,9 @@ def test_servers_flooding_endless_bodies_leave_the_run_within_bounded_memory(
 
     assert done.stdout.count("response is larger than 4194304 bytes") == 6, done.stderr
     peak_mib = int(done.stderr.rsplit("peak_kib", 1)[1]) // 1024
-    assert peak_mib < 256  # about 140 when reads keep pace; 400 to 2,000 when they do not
+    # About 140 MiB when reads keep pace with the body (256 seen once, in a full suite run);
+    # 860 MiB to the 2 GiB address-space cap when they do not.
+    assert peak_mib < 384
 
 
 def _deflate_raw(data: bytes) -> bytes:
