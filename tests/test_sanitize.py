@@ -30,6 +30,14 @@ HOSTILE = {
     "form": '<form action="https://evil.example/"><input name="pw"><button>go</button></form>',
     "foreign iframe": '<iframe src="https://evil.example/frame"></iframe>',
     "http youtube iframe": '<iframe src="http://www.youtube.com/embed/abc"></iframe>',
+    # Python's urlsplit reads the host after the "@"; browsers read the backslash as "/".
+    "backslash before userinfo iframe": (
+        '<iframe src="https://evil.example\\@www.youtube.com/embed/abc"></iframe>'
+    ),
+    "userinfo iframe": '<iframe src="https://evil.example@www.youtube.com/embed/abc"></iframe>',
+    "tab in iframe scheme": '<iframe src="ht&#9;tps://evil.example/embed/abc"></iframe>',
+    "backslashes as slashes iframe": '<iframe src="https:\\\\evil.example\\embed"></iframe>',
+    "backslash data-original": '<img data-original="javascript:\\evil.example/x">',
     "svg script": "<svg><script>alert(1)</script></svg>",
     "svg onload": '<svg onload="alert(1)"></svg>',
     "object": '<object data="https://evil.example/x.swf"></object>',
