@@ -41,8 +41,9 @@ class FeedContext:
 
 
 def post_from_entry(raw: RawEntry, ctx: FeedContext) -> Post:
-    """The post for one feed entry. Raises EntryError when it has neither title nor text."""
-    body = sanitize_html(raw.body_html, raw.base).strip()
+    """The post for one feed entry. Raises EntryError when it has neither title nor text, or
+    markup nested too deep to clean."""
+    body = _body(raw.body_html, raw.base, raw.guid or raw.link)
     title = html_to_text(raw.title) if raw.title_is_html else raw.title
     headimg = first_image(body) or _first_web_url(raw.images, raw.base)
     return _post(
@@ -63,7 +64,7 @@ def post_from_front_matter(
     meta: dict[str, Any], content: str, *, key: str, ctx: FeedContext
 ) -> Post:
     """The post for one front-matter file; ``key`` (its path in the folder) is its guid."""
-    body = sanitize_html(content).strip()
+    body = _body(content, "", key)
     headimg = _web_url(meta.get("headimg")) or first_image(body)
     comments = meta.get("comments")
     return _post(
@@ -78,6 +79,14 @@ def post_from_front_matter(
         guid=key,
         link=_web_url(meta.get("link")),
     )
+
+
+def _body(markup: str, base: str, entry: str | None) -> str:
+    """Sanitized HTML of a body; EntryError naming ``entry`` when it cannot be cleaned."""
+    try:
+        return sanitize_html(markup, base).strip()
+    except EntryError as exc:
+        raise EntryError(f"entry {entry or '(no id)'}: {exc}") from exc
 
 
 def _post(

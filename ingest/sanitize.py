@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from contextvars import ContextVar
 
 import nh3
 
+from ingest.errors import EntryError
 from ingest.urls import host_of, web_url
 
 EMBED_HOSTS = frozenset(
@@ -69,6 +71,53 @@ _TOKEN_VALUES = {
 _SRCLESS_IFRAME = re.compile(r"<iframe(?![^>]*\ssrc=)[^>]*>.*?</iframe>", re.IGNORECASE | re.DOTALL)
 _IMG_SRC = re.compile(r'<img\s[^>]*?\bsrc="([^"]*)"')
 _SANITIZED_TAG = re.compile(r'<(?:[^>"]|"[^"]*")*>')
+_ANY_TAG = re.compile(r"<[^>]*>")
+
+MAX_NESTING = 512
+"""Deepest element nesting cleaned: Chrome's HTML parser builds no deeper
+(``kMaximumHTMLParserDOMTreeDepth``), and real feeds stay far below it."""
+
+_TAG_NAME = re.compile(r"<(/?)([A-Za-z][^\t\n\f\r />]*)")
+"""A start or end tag and its name, as the HTML tokenizer delimits them (WHATWG 13.2.5.6)."""
+
+_VOID = frozenset(
+    {"area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img"}
+    | {"input", "keygen", "link", "meta", "param", "source", "track", "wbr"}
+)
+_CLOSED_IMPLICITLY = frozenset(
+    # closed by their next sibling (optional end tags), or by a second one of their own
+    {"html", "head", "body", "p", "li", "dt", "dd", "option", "optgroup", "select", "rb", "rt"}
+    | {"rtc", "rp", "tr", "td", "th", "thead", "tbody", "tfoot", "colgroup", "caption", "a"}
+    | {"button", "nobr"}
+)
+_NOT_NESTING = _VOID | _CLOSED_IMPLICITLY
+
+
+def nested_too_deep(markup: str) -> bool:
+    """Whether the elements of ``markup`` may nest deeper than ``MAX_NESTING``: linear, cheap.
+
+    An over-estimate of the parser's stack: an end tag closes one element of its own name (the
+    parser may close more), tags inside comments or scripts count, and of the elements left out
+    of the count none nests inside its own kind without a counted element in between.
+    """
+    if markup.count("<") <= MAX_NESTING:
+        return False
+    open_by_name: Counter[str] = Counter()
+    depth = 0
+    for match in _TAG_NAME.finditer(markup):
+        name = match.group(2)
+        name = name.lower() if name.isascii() else name  # the tokenizer lowers ASCII only
+        if name in _NOT_NESTING:
+            continue
+        if not match.group(1):
+            depth += 1
+            if depth > MAX_NESTING:
+                return True
+            open_by_name[name] += 1
+        elif open_by_name[name]:
+            open_by_name[name] -= 1
+            depth -= 1
+    return False
 
 
 def _control_table(keep: str) -> dict[int, str | None]:
@@ -132,7 +181,15 @@ _CLEANER = nh3.Cleaner(
 
 
 def sanitize_html(markup: str, base: str = "") -> str:
-    """Safe HTML for ``markup``; relative URLs are made absolute when ``base`` is http(s)."""
+    """Safe HTML for ``markup``; relative URLs are made absolute when ``base`` is http(s).
+
+    Raises EntryError when elements nest deeper than ``MAX_NESTING``.
+    """
+    if nested_too_deep(markup):
+        raise EntryError(
+            f"its HTML nests elements more than {MAX_NESTING} deep, deeper than browsers build "
+            "(cleaning such markup takes minutes)"
+        )
     token = _BASE.set((web_url(base) or "") if base else "")
     try:
         cleaned = _CLEANER.clean(markup)
@@ -145,9 +202,12 @@ def sanitize_html(markup: str, base: str = "") -> str:
 
 def html_to_text(markup: str) -> str:
     """Plain text of a fragment: tags stripped, entities decoded, control characters out,
-    whitespace collapsed."""
+    whitespace collapsed. Markup nested too deep to parse in time has its tags cut out."""
     if "<" in markup:
-        markup = nh3.clean(markup, tags=set())
+        if nested_too_deep(markup):
+            markup = _ANY_TAG.sub(" ", markup)
+        else:
+            markup = nh3.clean(markup, tags=set())
     if "&" in markup:
         markup = html.unescape(markup)
     return clean_text(markup)
