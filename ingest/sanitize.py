@@ -121,12 +121,14 @@ def nested_too_deep(markup: str) -> bool:
 
 
 def _control_table(keep: str) -> dict[int, str | None]:
-    """C0 and C1 controls and DEL: those that are whitespace become a space, ``keep`` stays."""
-    return {
+    """C0 and C1 controls and DEL: those that are whitespace become a space, ``keep`` stays.
+    Lone surrogates (a JSON feed can write ``\\ud800``) go too: no UTF-8 store can hold them."""
+    controls = {
         code: " " if chr(code).isspace() else None
         for code in (*range(0x20), *range(0x7F, 0xA0))
         if chr(code) not in keep
     }
+    return controls | dict.fromkeys(range(0xD800, 0xE000))
 
 
 _LINE_CONTROLS = _control_table("")
@@ -136,9 +138,9 @@ _BODY_CONTROLS = _control_table("\t\n")
 def clean_text(text: str, *, multiline: bool = False) -> str:
     """``text`` without control characters, for every stored text field (DESIGN §3).
 
-    C0 and C1 controls (NUL, BEL, ESC and the C1 CSI, which terminals obey, ...) go. A one-line
-    field (title, author, category, guid) gets its whitespace collapsed; a ``multiline`` one (a
-    body) keeps its tabs and newlines.
+    C0 and C1 controls (NUL, BEL, ESC and the C1 CSI, which terminals obey, ...) and lone
+    surrogates go. A one-line field (title, author, category, guid) gets its whitespace
+    collapsed; a ``multiline`` one (a body) keeps its tabs and newlines.
     """
     if multiline:
         return text.translate(_BODY_CONTROLS)
