@@ -2,6 +2,7 @@
 
 Tests describe what each path answers (status, headers, body, delays, endless bodies, hangs) and
 read back what the server saw (requests with their headers, the most requests in flight at once).
+``FloodServer`` is the hostile kind that sends without being asked.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Self
 
 
 @dataclass
@@ -36,29 +38,20 @@ class Seen:
 Route = Reply | Callable[[Seen], Reply]
 
 
-class FeedServer:
-    """Serves ``routes`` on ``host`` (any 127.x.y.z works on Linux) at a free port."""
+class _Loopback:
+    """A threading ``socketserver`` on ``host`` at a free port, serving while entered."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        self.routes: dict[str, Route] = {}
-        self.seen: list[Seen] = []
-        self.max_in_flight = 0
-        self._in_flight = 0
-        self._lock = threading.Lock()
+    def __init__(self, host: str, server: socketserver.TCPServer) -> None:
+        self._server = server
         self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer((host, 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
         self.host = host
-        self.port = self._server.server_address[1]
+        self.port = server.server_address[1]
 
     def url(self, path: str) -> str:
         return f"http://{self.host}:{self.port}{path}"
 
-    def requests_to(self, path: str) -> list[Seen]:
-        return [s for s in self.seen if s.path == path]
-
-    def __enter__(self) -> FeedServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -71,6 +64,23 @@ class FeedServer:
         self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+class FeedServer(_Loopback):
+    """Serves ``routes`` on ``host`` (any 127.x.y.z works on Linux) at a free port."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.routes: dict[str, Route] = {}
+        self.seen: list[Seen] = []
+        self.max_in_flight = 0
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        server = ThreadingHTTPServer((host, 0), self._handler())
+        server.daemon_threads = True
+        super().__init__(host, server)
+
+    def requests_to(self, path: str) -> list[Seen]:
+        return [s for s in self.seen if s.path == path]
 
     def _answer(self, seen: Seen) -> Reply:
         route = self.routes.get(seen.path)
@@ -133,7 +143,7 @@ class FeedServer:
         return Handler
 
 
-class FloodServer:
+class FloodServer(_Loopback):
     """A hostile server: every connection gets a 200 with an endless chunked body at once, before
     the request is even read, written as fast as the socket takes it (big writes of one
     never-ending chunk), so the client's buffers fill as fast as loopback carries bytes."""
@@ -153,27 +163,9 @@ class FloodServer:
                 except OSError:
                     return  # the client hung up: what a capped client does
 
-        self._server = socketserver.ThreadingTCPServer((host, 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self.host = host
-        self.port = self._server.server_address[1]
-
-    def url(self, path: str) -> str:
-        return f"http://{self.host}:{self.port}{path}"
-
-    def __enter__(self) -> FloodServer:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        server = socketserver.ThreadingTCPServer((host, 0), Handler)
+        server.daemon_threads = True
+        super().__init__(host, server)
 
 
 def endless() -> Iterator[bytes]:
