@@ -17,7 +17,8 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[postgres]'
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    INGEST_DB=sqlite:////data/ingest.db
+    INGEST_DB=sqlite:////data/ingest.db \
+    INGEST_SERVE_HOST=0.0.0.0
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin ingest \
     && mkdir -p /data && chown ingest:ingest /data
 COPY --from=build /wheels /wheels

@@ -116,10 +116,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("schedule.max_interval", 86400.0, parse_duration, "never poll a source less often"),
     Setting("schedule.backoff_cap", 86400.0, parse_duration, "longest wait after failures"),
     Setting("schedule.max_retry_after", 7 * 86400.0, parse_duration, "cap on Retry-After"),
-    Setting(
-        "schedule.lease", 60.0, parse_duration, "a claim on a source lasts this long unrenewed"
-    ),
-    Setting("serve.host", "0.0.0.0", _text, "address of /healthz and /metrics"),
+    Setting("schedule.lease", 60.0, parse_duration, "a claim on a source, unless renewed"),
+    Setting("serve.host", "127.0.0.1", _text, "address of /healthz and /metrics"),
     Setting("serve.port", 8080, _port, "port of /healthz and /metrics"),
     Setting("serve.tick", 15.0, parse_duration, "how often the daemon looks for due sources"),
     Setting("serve.grace", 8.0, parse_duration, "time in-flight sources get on a signal"),

@@ -45,11 +45,14 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import anyio
-import anyio.abc
 import brotli
 import httpcore
 import httpx
 import sniffio
+
+# anyio's socket stream and protocol for asyncio: what its connect_tcp builds, built here around
+# a socket connected (and checked) by us.
+from anyio._backends._asyncio import SocketStream, StreamProtocol
 
 # httpcore's stream over an anyio socket stream; not exported, but the class httpcore itself
 # returns for every connection under asyncio.
@@ -82,10 +85,10 @@ class AddressRefused(httpcore.ConnectError):
 class GuardedBackend(httpcore.AsyncNetworkBackend):
     """Resolves the host itself, applies the address policy, connects to a checked address.
 
-    The socket is connected by the event loop and then handed to anyio, whose stream (TLS
-    included) httpcore uses as usual: anyio's own ``connect_tcp`` races the addresses it is given
-    in a task group, even when there is only one, which cost a quarter of the event loop's time
-    in a pass of 304s.
+    The socket is connected by the event loop and then wrapped the way anyio's ``connect_tcp``
+    wraps its own (reading paused until asked), in the stream (TLS included) httpcore uses as
+    usual: ``connect_tcp`` itself races the addresses it is given in a task group, even when
+    there is only one, which cost a quarter of the event loop's time in a pass of 304s.
     """
 
     def __init__(self, policy: AddressPolicy) -> None:
@@ -136,9 +139,10 @@ async def _connect(
             sock.setsockopt(*option)
         if local_address:
             sock.bind((local_address, 0))
+        loop = asyncio.get_running_loop()
         async with asyncio.timeout(timeout):
-            await asyncio.get_running_loop().sock_connect(sock, (address, port))
-        return AnyIOStream(await anyio.abc.SocketStream.from_socket(sock))
+            await loop.sock_connect(sock, (address, port))
+        transport, protocol = await loop.create_connection(StreamProtocol, sock=sock)
     except TimeoutError as exc:
         sock.close()
         raise httpcore.ConnectTimeout(f"no connection to {address} within {timeout}s") from exc
@@ -148,6 +152,12 @@ async def _connect(
     except BaseException:
         sock.close()
         raise
+    # What anyio's own connect_tcp does (SocketStream.from_socket does not): the transport then
+    # reads only while a receive() waits for data. Left reading, it takes whatever the server
+    # sends, as fast as it comes, into an unbounded queue: a server that floods its answer
+    # before the first receive grew one 16 MiB-capped fetch to gigabytes.
+    transport.pause_reading()
+    return AnyIOStream(SocketStream(transport, protocol))
 
 
 async def _resolve(host: str, port: int) -> list[str]:

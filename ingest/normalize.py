@@ -2,6 +2,10 @@
 
 Each rule of the schema table is one line here, in the table's order, so the two can be read
 side by side. Pure functions: no I/O, no clock (``now`` comes in with the context).
+
+Whatever a feed says, a post holds no control character in any text field and no URL but an
+absolute http(s) one as a browser reads it (DESIGN §3): ``_post`` passes every field through
+``clean_text`` and every URL through ``web_url``, so no path to a post can skip them.
 """
 
 from __future__ import annotations
@@ -11,12 +15,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 from ingest.errors import EntryError
 from ingest.identity import content_hash
-from ingest.sanitize import collapse_whitespace, first_image, html_to_text, sanitize_html
+from ingest.sanitize import clean_text, first_image, html_to_text, sanitize_html
 from ingest.types import Post, RawEntry
+from ingest.urls import web_url
 
 TITLE_FROM_BODY_CHARS = 80
 
@@ -37,10 +41,11 @@ class FeedContext:
 
 
 def post_from_entry(raw: RawEntry, ctx: FeedContext) -> Post:
-    """The post for one feed entry. Raises EntryError when it has neither title nor text."""
-    body = sanitize_html(raw.body_html, raw.base).strip()
-    title = html_to_text(raw.title) if raw.title_is_html else plain_text(raw.title)
-    headimg = first_image(body) or _first_absolute(raw.images, raw.base)
+    """The post for one feed entry. Raises EntryError when it has neither title nor text, or
+    markup nested too deep to clean."""
+    body = _body(raw.body_html, raw.base, raw.guid or raw.link)
+    title = html_to_text(raw.title) if raw.title_is_html else raw.title
+    headimg = first_image(body) or _first_web_url(raw.images, raw.base)
     return _post(
         title=title,
         categories=(*ctx.categories, ctx.feed_name, *raw.tags),
@@ -51,7 +56,7 @@ def post_from_entry(raw: RawEntry, ctx: FeedContext) -> Post:
         thumbnail=headimg,
         body=body,
         guid=raw.guid,
-        link=raw.link,
+        link=_web_url(raw.link, raw.base),
     )
 
 
@@ -59,21 +64,29 @@ def post_from_front_matter(
     meta: dict[str, Any], content: str, *, key: str, ctx: FeedContext
 ) -> Post:
     """The post for one front-matter file; ``key`` (its path in the folder) is its guid."""
-    body = sanitize_html(content).strip()
-    headimg = _url(meta.get("headimg")) or first_image(body)
+    body = _body(content, "", key)
+    headimg = _web_url(meta.get("headimg")) or first_image(body)
     comments = meta.get("comments")
     return _post(
-        title=plain_text(str(meta.get("title") or "")),
+        title=str(meta.get("title") or ""),
         categories=(*ctx.categories, *_as_list(meta.get("categories"))),
         headimg=headimg,
         author=_name(_scalar(meta.get("author"))) or ctx.feed_name,
         comments=comments if isinstance(comments, bool) else ctx.comments,
         published=_front_matter_date(meta.get("date"), key) or ctx.now,
-        thumbnail=_url(meta.get("thumbnail")) or headimg,
+        thumbnail=_web_url(meta.get("thumbnail")) or headimg,
         body=body,
         guid=key,
-        link=_url(meta.get("link")),
+        link=_web_url(meta.get("link")),
     )
+
+
+def _body(markup: str, base: str, entry: str | None) -> str:
+    """Sanitized HTML of a body; EntryError naming ``entry`` when it cannot be cleaned."""
+    try:
+        return sanitize_html(markup, base).strip()
+    except EntryError as exc:
+        raise EntryError(f"entry {entry or '(no id)'}: {exc}") from exc
 
 
 def _post(
@@ -89,6 +102,9 @@ def _post(
     guid: str | None,
     link: str | None,
 ) -> Post:
+    body = clean_text(body, multiline=True)
+    title = clean_text(title)
+    guid = (clean_text(guid) or None) if guid else None
     # Never empty (DESIGN §1): the body's first words, else the link a link-only entry has.
     title = title or html_to_text(body)[:TITLE_FROM_BODY_CHARS].rstrip() or link or ""
     if not title:
@@ -97,7 +113,7 @@ def _post(
         title=title,
         categories=_unique(categories),
         headimg=headimg,
-        author=author,
+        author=clean_text(author),
         comments=comments,
         published=published,
         thumbnail=thumbnail,
@@ -106,11 +122,6 @@ def _post(
         link=link,
         content_hash=content_hash(title, body),
     )
-
-
-def plain_text(text: str) -> str:
-    """A plain-text field (no markup to strip): control characters out, whitespace collapsed."""
-    return collapse_whitespace("".join(c for c in text if c.isprintable() or c.isspace()))
 
 
 def _unique(names: Iterable[str]) -> tuple[str, ...]:
@@ -139,17 +150,14 @@ def _as_list(value: object) -> list[str]:
     return [scalar] if scalar else []
 
 
-def _url(value: object) -> str | None:
-    if isinstance(value, str) and urlsplit(value.strip()).scheme in ("http", "https"):
-        return value.strip()
-    return None
+def _web_url(value: object, base: str = "") -> str | None:
+    """``value`` as a stored URL (``web_url``), or None when it is not one."""
+    return web_url(value, base) if isinstance(value, str) and value.strip() else None
 
 
-def _first_absolute(urls: Iterable[str], base: str) -> str | None:
-    for candidate in urls:
-        if candidate and (url := _url(urljoin(base, candidate.strip()))):
-            return url
-    return None
+def _first_web_url(urls: Iterable[str], base: str) -> str | None:
+    """The first of ``urls`` that is a web URL (media images, in the feed's order)."""
+    return next((url for candidate in urls if (url := _web_url(candidate, base))), None)
 
 
 def _front_matter_date(value: object, key: str) -> datetime | None:

@@ -1,17 +1,20 @@
 """What the daemon shows the outside world: Prometheus metrics and the ``/healthz`` endpoint.
 
 prometheus-client is imported here and nowhere else. The HTTP side is a WSGI app served by the
-standard library's ``wsgiref`` in a thread of its own, so a scrape or a health probe never waits
+standard library's ``wsgiref`` from threads of its own, so a scrape or a health probe never waits
 for the event loop that does the fetching (and still answers when that loop is stuck, which is
-exactly when ``/healthz`` must say 503).
+exactly when ``/healthz`` must say 503), nor for another client: each connection has a thread
+and a socket timeout (``HttpEndpoint``).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
@@ -99,16 +102,81 @@ def http_app(metrics: Metrics, health: HealthCheck) -> Callable[..., Iterable[by
     return app
 
 
+class _Server(ThreadingMixIn, WSGIServer):
+    """wsgiref's server with a daemon thread per connection, at most ``max_connections`` at once.
+
+    A connection past the bound is closed at once: shedding it keeps the accept loop (and
+    ``close``) from ever waiting on slow clients, which give their slot back within
+    ``client_timeout_s`` of going quiet.
+    """
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(
+        self, address: tuple[str, int], *, client_timeout_s: float, max_connections: int
+    ) -> None:
+        super().__init__(address, _QuietHandler)
+        self.client_timeout_s = client_timeout_s
+        self._slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return  # a client that went quiet (timed out) or away: nothing to report
+        super().handle_error(request, client_address)
+
+
 class _QuietHandler(WSGIRequestHandler):
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.client_timeout_s)  # each read and write
+
     def log_message(self, format: str, *args: Any) -> None:  # a probe every few seconds
         pass
 
 
 class HttpEndpoint:
-    """Serves ``app`` on ``host:port`` from a daemon thread until ``close``."""
+    """Serves ``app`` on ``host:port`` from daemon threads until ``close``.
 
-    def __init__(self, host: str, port: int, app: Callable[..., Iterable[bytes]]) -> None:
-        self._server: WSGIServer = make_server(host, port, app, handler_class=_QuietHandler)
+    A client that sends nothing (an idle connection, a half-sent request) or reads nothing for
+    ``TIMEOUT_S`` is disconnected, and holds only its own thread meanwhile, so it cannot keep a
+    health probe waiting; at most ``MAX_CONNECTIONS`` are served at once.
+    """
+
+    TIMEOUT_S = 5.0
+    MAX_CONNECTIONS = 32
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        app: Callable[..., Iterable[bytes]],
+        *,
+        timeout_s: float = TIMEOUT_S,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
+        self._server = _Server(
+            (host, port), client_timeout_s=timeout_s, max_connections=max_connections
+        )
+        self._server.set_app(app)
         self.port = self._server.server_port
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="http-endpoint", daemon=True

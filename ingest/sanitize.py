@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from contextvars import ContextVar
-from urllib.parse import urljoin, urlsplit
 
 import nh3
+
+from ingest.errors import EntryError
+from ingest.urls import host_of, web_url
 
 EMBED_HOSTS = frozenset(
     {
@@ -68,13 +71,80 @@ _TOKEN_VALUES = {
 _SRCLESS_IFRAME = re.compile(r"<iframe(?![^>]*\ssrc=)[^>]*>.*?</iframe>", re.IGNORECASE | re.DOTALL)
 _IMG_SRC = re.compile(r'<img\s[^>]*?\bsrc="([^"]*)"')
 _SANITIZED_TAG = re.compile(r'<(?:[^>"]|"[^"]*")*>')
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ANY_TAG = re.compile(r"<[^>]*>")
+
+MAX_NESTING = 512
+"""Deepest element nesting cleaned: Chrome's HTML parser builds no deeper
+(``kMaximumHTMLParserDOMTreeDepth``), and real feeds stay far below it."""
+
+_TAG_NAME = re.compile(r"<(/?)([A-Za-z][^\t\n\f\r />]*)")
+"""A start or end tag and its name, as the HTML tokenizer delimits them (WHATWG 13.2.5.6)."""
+
+_VOID = frozenset(
+    {"area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img"}
+    | {"input", "keygen", "link", "meta", "param", "source", "track", "wbr"}
+)
+_CLOSED_IMPLICITLY = frozenset(
+    # closed by their next sibling (optional end tags), or by a second one of their own
+    {"html", "head", "body", "p", "li", "dt", "dd", "option", "optgroup", "select", "rb", "rt"}
+    | {"rtc", "rp", "tr", "td", "th", "thead", "tbody", "tfoot", "colgroup", "caption", "a"}
+    | {"button", "nobr"}
+)
+_NOT_NESTING = _VOID | _CLOSED_IMPLICITLY
 
 
-def _absolute_http(base: str, value: str) -> str | None:
-    """``value`` resolved against ``base``, or None unless the result is an http(s) URL."""
-    url = urljoin(base, value.strip()) if base else value.strip()
-    return url if urlsplit(url).scheme in ("http", "https") else None
+def nested_too_deep(markup: str) -> bool:
+    """Whether the elements of ``markup`` may nest deeper than ``MAX_NESTING``: linear, cheap.
+
+    An over-estimate of the parser's stack: an end tag closes one element of its own name (the
+    parser may close more), tags inside comments or scripts count, and of the elements left out
+    of the count none nests inside its own kind without a counted element in between.
+    """
+    if markup.count("<") <= MAX_NESTING:
+        return False
+    open_by_name: Counter[str] = Counter()
+    depth = 0
+    for match in _TAG_NAME.finditer(markup):
+        name = match.group(2)
+        name = name.lower() if name.isascii() else name  # the tokenizer lowers ASCII only
+        if name in _NOT_NESTING:
+            continue
+        if not match.group(1):
+            depth += 1
+            if depth > MAX_NESTING:
+                return True
+            open_by_name[name] += 1
+        elif open_by_name[name]:
+            open_by_name[name] -= 1
+            depth -= 1
+    return False
+
+
+def _control_table(keep: str) -> dict[int, str | None]:
+    """C0 and C1 controls and DEL: those that are whitespace become a space, ``keep`` stays.
+    Lone surrogates (a JSON feed can write ``\\ud800``) go too: no UTF-8 store can hold them."""
+    controls = {
+        code: " " if chr(code).isspace() else None
+        for code in (*range(0x20), *range(0x7F, 0xA0))
+        if chr(code) not in keep
+    }
+    return controls | dict.fromkeys(range(0xD800, 0xE000))
+
+
+_LINE_CONTROLS = _control_table("")
+_BODY_CONTROLS = _control_table("\t\n")
+
+
+def clean_text(text: str, *, multiline: bool = False) -> str:
+    """``text`` without control characters, for every stored text field (DESIGN §3).
+
+    C0 and C1 controls (NUL, BEL, ESC and the C1 CSI, which terminals obey, ...) and lone
+    surrogates go. A one-line field (title, author, category, guid) gets its whitespace
+    collapsed; a ``multiline`` one (a body) keeps its tabs and newlines.
+    """
+    if multiline:
+        return text.translate(_BODY_CONTROLS)
+    return collapse_whitespace(text.translate(_LINE_CONTROLS))
 
 
 _BASE: ContextVar[str] = ContextVar("ingest_sanitize_base", default="")
@@ -87,24 +157,20 @@ def _keep(tag: str, attribute: str, value: str) -> str | None:
     resolved and checked."""
     if attribute == "data-original":
         # Lazy-loading scripts copy it into src; ammonia does not check its scheme.
-        return _absolute_http(_BASE.get(), value)
+        return web_url(value, _BASE.get())
     if tag == "iframe" and attribute == "src":
-        url = _absolute_http(_BASE.get(), value)
-        return url if url and url.startswith("https://") and _is_embed(url) else None
+        url = web_url(value, _BASE.get())
+        return url if url and url.startswith("https://") and host_of(url) in EMBED_HOSTS else None
     allowed = _TOKEN_VALUES.get(attribute)
     if allowed is not None and value.strip().lower() not in allowed:
         return None
     return value
 
 
-def _resolve(url: str) -> str:
+def _resolve(url: str) -> str | None:
     """nh3's hook for relative ``href``/``src`` (absolute ones, checked, never come here)."""
     base = _BASE.get()
-    return urljoin(base, url) if base else url
-
-
-def _is_embed(url: str) -> bool:
-    return (urlsplit(url).hostname or "") in EMBED_HOSTS
+    return web_url(url, base) if base else url
 
 
 _CLEANER = nh3.Cleaner(
@@ -117,8 +183,16 @@ _CLEANER = nh3.Cleaner(
 
 
 def sanitize_html(markup: str, base: str = "") -> str:
-    """Safe HTML for ``markup``; relative URLs are made absolute when ``base`` is http(s)."""
-    token = _BASE.set(base if urlsplit(base).scheme in ("http", "https") else "")
+    """Safe HTML for ``markup``; relative URLs are made absolute when ``base`` is http(s).
+
+    Raises EntryError when elements nest deeper than ``MAX_NESTING``.
+    """
+    if nested_too_deep(markup):
+        raise EntryError(
+            f"its HTML nests elements more than {MAX_NESTING} deep, deeper than browsers build "
+            "(cleaning such markup takes minutes)"
+        )
+    token = _BASE.set((web_url(base) or "") if base else "")
     try:
         cleaned = _CLEANER.clean(markup)
     finally:
@@ -129,12 +203,16 @@ def sanitize_html(markup: str, base: str = "") -> str:
 
 
 def html_to_text(markup: str) -> str:
-    """Plain text of a fragment: tags stripped, entities decoded, whitespace collapsed."""
+    """Plain text of a fragment: tags stripped, entities decoded, control characters out,
+    whitespace collapsed. Markup nested too deep to parse in time has its tags cut out."""
     if "<" in markup:
-        markup = nh3.clean(markup, tags=set())
+        if nested_too_deep(markup):
+            markup = _ANY_TAG.sub(" ", markup)
+        else:
+            markup = nh3.clean(markup, tags=set())
     if "&" in markup:
         markup = html.unescape(markup)
-    return collapse_whitespace(_CONTROL_CHARS.sub("", markup))
+    return clean_text(markup)
 
 
 def sanitized_text(sanitized: str) -> str:
@@ -169,14 +247,15 @@ def text_to_html(text: str) -> str:
 
 
 def first_image(sanitized: str) -> str | None:
-    """``src`` of the first ``<img>`` of sanitized HTML with an absolute http(s) URL, or None.
+    """``src`` of the first ``<img>`` of sanitized HTML with an absolute http(s) URL, as a
+    browser reads it (``web_url``), or None.
 
     ``src``, not ``data-original``: the seed's headimg is cnBeta's ``/thumb/`` URL. The input is
     nh3's serialization, whose attributes are always double-quoted with ``&`` escaped, so a
     regular expression reads it exactly.
     """
     for match in _IMG_SRC.finditer(sanitized):
-        url = _absolute_http("", html.unescape(match.group(1)))
+        url = web_url(html.unescape(match.group(1)))
         if url:
             return url
     return None

@@ -2,10 +2,13 @@
 
 Tests describe what each path answers (status, headers, body, delays, endless bodies, hangs) and
 read back what the server saw (requests with their headers, the most requests in flight at once).
+``FloodServer`` is the hostile kind that sends without being asked.
 """
 
 from __future__ import annotations
 
+import socket
+import socketserver
 import sys
 import threading
 import time
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Self
 
 
 @dataclass
@@ -43,29 +47,20 @@ class _QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
-class FeedServer:
-    """Serves ``routes`` on ``host`` (any 127.x.y.z works on Linux) at a free port."""
+class _Loopback:
+    """A threading ``socketserver`` on ``host`` at a free port, serving while entered."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        self.routes: dict[str, Route] = {}
-        self.seen: list[Seen] = []
-        self.max_in_flight = 0
-        self._in_flight = 0
-        self._lock = threading.Lock()
+    def __init__(self, host: str, server: socketserver.TCPServer) -> None:
+        self._server = server
         self._stopping = threading.Event()
-        self._server = _QuietServer((host, 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
         self.host = host
-        self.port = self._server.server_address[1]
+        self.port = server.server_address[1]
 
     def url(self, path: str) -> str:
         return f"http://{self.host}:{self.port}{path}"
 
-    def requests_to(self, path: str) -> list[Seen]:
-        return [s for s in self.seen if s.path == path]
-
-    def __enter__(self) -> FeedServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -78,6 +73,23 @@ class FeedServer:
         self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+class FeedServer(_Loopback):
+    """Serves ``routes`` on ``host`` (any 127.x.y.z works on Linux) at a free port."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.routes: dict[str, Route] = {}
+        self.seen: list[Seen] = []
+        self.max_in_flight = 0
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        server = _QuietServer((host, 0), self._handler())
+        server.daemon_threads = True
+        super().__init__(host, server)
+
+    def requests_to(self, path: str) -> list[Seen]:
+        return [s for s in self.seen if s.path == path]
 
     def _answer(self, seen: Seen) -> Reply:
         route = self.routes.get(seen.path)
@@ -138,6 +150,31 @@ class FeedServer:
                         return
 
         return Handler
+
+
+class FloodServer(_Loopback):
+    """A hostile server: every connection gets a 200 with an endless chunked body at once, before
+    the request is even read, written as fast as the socket takes it (big writes of one
+    never-ending chunk), so the client's buffers fill as fast as loopback carries bytes."""
+
+    BLOCK = b"x" * (4 * 1024 * 1024)
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                connection: socket.socket = self.request
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\n"
+                head += b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % (1 << 40)
+                try:
+                    connection.sendall(head)
+                    while True:
+                        connection.sendall(FloodServer.BLOCK)
+                except OSError:
+                    return  # the client hung up: what a capped client does
+
+        server = socketserver.ThreadingTCPServer((host, 0), Handler)
+        server.daemon_threads = True
+        super().__init__(host, server)
 
 
 def endless() -> Iterator[bytes]:

@@ -39,6 +39,7 @@ def test_the_dockerfile_makes_a_small_non_root_image_with_a_data_volume() -> Non
     assert re.search(r"^EXPOSE 8080$", DOCKERFILE, re.MULTILINE)
     assert 'VOLUME ["/data"]' in DOCKERFILE
     assert "INGEST_DB=sqlite:////data/ingest.db" in DOCKERFILE
+    assert "INGEST_SERVE_HOST=0.0.0.0" in DOCKERFILE  # the published port reaches /healthz
     assert re.search(r"^COPY seeds seeds$", DOCKERFILE, re.MULTILINE)
     assert f"'feed-ingest[{IMAGE_EXTRA}]'" in DOCKERFILE  # the driver replicas need
     ignored = (ROOT / ".dockerignore").read_text().split()

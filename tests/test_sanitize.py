@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from ingest.errors import EntryError
 from ingest.sanitize import collapse_whitespace, first_image, html_to_text, sanitize_html
 
 IMAGE = '<img src="https://img.example/a.png" referrerpolicy="no-referrer" alt="A">'
@@ -30,6 +31,14 @@ HOSTILE = {
     "form": '<form action="https://evil.example/"><input name="pw"><button>go</button></form>',
     "foreign iframe": '<iframe src="https://evil.example/frame"></iframe>',
     "http youtube iframe": '<iframe src="http://www.youtube.com/embed/abc"></iframe>',
+    # Python's urlsplit reads the host after the "@"; browsers read the backslash as "/".
+    "backslash before userinfo iframe": (
+        '<iframe src="https://evil.example\\@www.youtube.com/embed/abc"></iframe>'
+    ),
+    "userinfo iframe": '<iframe src="https://evil.example@www.youtube.com/embed/abc"></iframe>',
+    "tab in iframe scheme": '<iframe src="ht&#9;tps://evil.example/embed/abc"></iframe>',
+    "backslashes as slashes iframe": '<iframe src="https:\\\\evil.example\\embed"></iframe>',
+    "backslash data-original": '<img data-original="javascript:\\evil.example/x">',
     "svg script": "<svg><script>alert(1)</script></svg>",
     "svg onload": '<svg onload="alert(1)"></svg>',
     "object": '<object data="https://evil.example/x.swf"></object>',
@@ -123,3 +132,32 @@ def test_collapsing_whitespace_treats_every_unicode_space_as_the_regex_does() ->
     sample = "a" + "b".join(c for c in characters if c.isspace() or c in "xyz") + "c"
     assert collapse_whitespace(sample) == spaces.sub(" ", sample).strip()
     assert [c for c in characters if bool(spaces.fullmatch(c)) != c.isspace()] == []
+
+
+DEEP = {
+    "nested divs": "<div>" * 600,
+    "upper case": "<DIV>" * 600,
+    "closed by the wrong name": "<div></span>" * 600,
+    "a name the tokenizer does not split at NBSP": "<p\xa0>" * 600 + "</x>" * 600,
+    "a non-ASCII K the tokenizer does not lower": "<lin\u212a>" * 600,
+    "buttons kept apart by tables": "<button><table>" * 600,
+}
+
+SHALLOW = {
+    "unclosed paragraphs": "<p>para" * 2000,
+    "a long list": "<ul>" + "<li>item" * 2000 + "</ul>",
+    "unclosed links": '<a href="https://e.example/">x' * 2000,
+    "many closed divs": "<div>x</div>" * 2000,
+    "images and breaks": '<img src="https://e.example/i.png"><br>' * 2000,
+}
+
+
+@pytest.mark.parametrize("markup", DEEP.values(), ids=DEEP.keys())
+def test_markup_nested_deeper_than_browsers_build_is_refused(markup: str) -> None:
+    with pytest.raises(EntryError, match="nests elements more than 512 deep"):
+        sanitize_html(markup)
+
+
+@pytest.mark.parametrize("markup", SHALLOW.values(), ids=SHALLOW.keys())
+def test_long_but_shallow_markup_is_cleaned(markup: str) -> None:
+    assert sanitize_html(markup)

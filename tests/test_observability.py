@@ -1,0 +1,80 @@
+"""The daemon's HTTP endpoint: answers probes whatever other clients do, where it is told to."""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from ingest.config import load_settings
+from ingest.observability import HttpEndpoint, Metrics, http_app
+
+
+@pytest.fixture
+def endpoint() -> Iterator[HttpEndpoint]:
+    serving = HttpEndpoint("127.0.0.1", 0, http_app(Metrics(), lambda: (True, "ok")))
+    yield serving
+    serving.close()
+
+
+def healthz(host: str, port: int) -> str:
+    with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=1) as response:
+        body: bytes = response.read()
+    return body.decode()
+
+
+def test_healthz_answers_while_idle_connections_stay_open(endpoint: HttpEndpoint) -> None:
+    with ExitStack() as idle:
+        for _ in range(3):
+            idle.enter_context(socket.create_connection(("127.0.0.1", endpoint.port)))
+        half = idle.enter_context(socket.create_connection(("127.0.0.1", endpoint.port)))
+        half.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # a request that never ends
+
+        started = time.monotonic()
+        assert healthz("127.0.0.1", endpoint.port) == "ok\n"
+        assert time.monotonic() - started < 1
+
+
+def test_silent_clients_are_disconnected_and_extra_ones_shed_at_once() -> None:
+    app = http_app(Metrics(), lambda: (True, "ok"))
+    endpoint = HttpEndpoint("127.0.0.1", 0, app, timeout_s=0.5, max_connections=2)
+    try:
+        with ExitStack() as idle:
+            silent = [
+                idle.enter_context(socket.create_connection(("127.0.0.1", endpoint.port)))
+                for _ in range(2)
+            ]
+            extra = idle.enter_context(socket.create_connection(("127.0.0.1", endpoint.port)))
+            extra.settimeout(0.4)
+            assert extra.recv(1) == b""  # closed at once: both slots are taken
+
+            started = time.monotonic()
+            for client in silent:
+                client.settimeout(3)
+                assert client.recv(1) == b""  # closed by the server when its time ran out
+            assert time.monotonic() - started < 1.5
+            assert healthz("127.0.0.1", endpoint.port) == "ok\n"
+    finally:
+        endpoint.close()
+
+
+def test_the_endpoint_listens_on_loopback_only_unless_told_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./ingest.toml: the built-in defaults
+    settings = load_settings(None, env={})
+    endpoint = HttpEndpoint(settings.serve.host, 0, http_app(Metrics(), lambda: (True, "ok")))
+    try:
+        assert healthz("127.0.0.1", endpoint.port) == "ok\n"
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.2", endpoint.port), timeout=1).close()
+    finally:
+        endpoint.close()
+
+    moved = load_settings(None, env={"INGEST_SERVE_HOST": "127.0.0.2"})
+    assert moved.serve.host == "127.0.0.2"
