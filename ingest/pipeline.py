@@ -153,6 +153,11 @@ class Pass:
         await asyncio.to_thread(self._converter.close)
         await asyncio.to_thread(self._writer.close)
 
+    @property
+    def concurrency(self) -> int:
+        """Sources processed at once (``[fetch] concurrency``)."""
+        return self.settings.fetch.concurrency
+
     async def claim(
         self, due: Due, *, limit: int, skip: Collection[int] = (), takeover: Collection[str] = ()
     ) -> list[FeedState]:

@@ -55,6 +55,7 @@ class Daemon:
         self.port: int | None = None
         self._stop = asyncio.Event()
         self._driver: Driver | None = None
+        self._runner: Pass | None = None
 
     async def run(self) -> None:
         """Serve until a signal (or ``stop``); returns after a clean shutdown."""
@@ -73,7 +74,7 @@ class Daemon:
                     one_shot=False,
                     on_outcome=self.metrics.observe,
                 )
-                self._driver = driver
+                self._driver, self._runner = driver, runner
                 scheduler.add_job(
                     self._tick,
                     "interval",
@@ -115,8 +116,8 @@ class Daemon:
         return True, f"ok: last tick {age:.0f}s ago, {in_flight} sources in flight"
 
     async def _tick(self) -> None:
-        driver = self._driver
-        if driver is None or self._stop.is_set():
+        driver, runner = self._driver, self._runner
+        if driver is None or runner is None or self._stop.is_set():
             return
         try:
             await driver.look_for_dead_owners()
@@ -124,7 +125,7 @@ class Daemon:
             due = await asyncio.to_thread(count_wanted, self.store, Due(now=utc_now()))
             self.metrics.sources_due.set(due)
             self.metrics.sources_failing.set(await asyncio.to_thread(self._failing))
-            await driver.runner.index_search(most=INDEX_PER_TICK)
+            await runner.index_search(most=INDEX_PER_TICK)
         except Exception:  # a bad tick is logged; /healthz turns 503 if it lasts
             log.exception("tick_failed")
             return

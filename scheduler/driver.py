@@ -23,12 +23,13 @@ import signal
 import sys
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 import structlog
 
 from ingest.config import Settings
 from ingest.pipeline import FeedOutcome, Pass, RunSummary, sync_config_sources, utc_now, workers_for
-from ingest.types import Due
+from ingest.types import Due, FeedState
 from storage.claims import count_wanted
 from storage.engine import Store
 
@@ -39,12 +40,31 @@ BATCH_PER_SLOT = 2
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class Runner(Protocol):
+    """What the driver needs of a pass (``ingest.pipeline.Pass``; tests use a fake)."""
+
+    @property
+    def concurrency(self) -> int: ...
+
+    async def claim(
+        self, due: Due, *, limit: int, skip: Collection[int] = (), takeover: Collection[str] = ()
+    ) -> list[FeedState]: ...
+
+    async def process(self, state: FeedState) -> FeedOutcome: ...
+
+    def started(self, source_id: int) -> bool: ...
+
+    async def release(self, ids: Collection[int]) -> None: ...
+
+    async def dead_owners(self) -> set[str]: ...
+
+
 class Driver:
     """Claims sources in batches and runs each through ``runner``; see the module docstring."""
 
     def __init__(
         self,
-        runner: Pass,
+        runner: Runner,
         due: Callable[[], Due],
         *,
         one_shot: bool,
@@ -54,7 +74,7 @@ class Driver:
         self.due = due
         self.one_shot = one_shot
         self.on_outcome = on_outcome
-        self.batch = BATCH_PER_SLOT * runner.settings.fetch.concurrency
+        self.batch = BATCH_PER_SLOT * runner.concurrency
         self.summary = RunSummary()
         self.tasks: dict[asyncio.Task[FeedOutcome], int] = {}
         self._more = True
