@@ -354,10 +354,7 @@ def db_index(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = Non
 
 def _holder_line(holder: LeaseHolder) -> str:
     sources = "1 source" if holder.sources == 1 else f"{holder.sources} sources"
-    return (
-        f"{sources} leased to {holder.owner} until {_clock_time(holder.until)} "
-        "(a live process, renewing while it works)"
-    )
+    return f"{sources} leased to {holder.owner} until {_clock_time(holder.until)}"
 
 
 def _clock_time(moment: datetime | None) -> str:

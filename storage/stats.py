@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import RowMapping, func, select
 
 from ingest.types import LeaseHolder
-from storage.claims import lease_holders
+from storage.claims import database_now, lease_holders
 from storage.engine import Store
 from storage.migrate import current_revision
 from storage.models import PostRow, SightingRow, SourceRow
@@ -69,8 +69,8 @@ def store_stats(store: Store) -> StoreStats:
         .order_by(SOURCES.c.id)
     )
     holders = lease_holders(store)
-    leased = {holder.owner for holder in holders}
     with store.read() as conn:
+        now = database_now(conn)
         rows = conn.execute(query).mappings().all()
         posts = conn.execute(select(func.count()).select_from(POSTS)).scalar_one()
         sightings = conn.execute(select(func.count()).select_from(SIGHTINGS)).scalar_one()
@@ -89,9 +89,14 @@ def store_stats(store: Store) -> StoreStats:
             disabled_reason=row["disabled_reason"],
             retry_after_until=row["retry_after_until"],
             posts=row["posts"],
-            lease_owner=row["lease_owner"] if row["lease_owner"] in leased else None,
-            lease_until=row["lease_until"] if row["lease_owner"] in leased else None,
+            lease_owner=row["lease_owner"] if _leased(row, now) else None,
+            lease_until=row["lease_until"] if _leased(row, now) else None,
         )
         for row in rows
     ]
     return StoreStats(sources, posts, sightings, current_revision(store.engine), holders)
+
+
+def _leased(row: RowMapping, now: datetime) -> bool:
+    """Whether the source ``row`` is under a lease that has not expired."""
+    return row["lease_owner"] is not None and row["lease_until"] >= now
