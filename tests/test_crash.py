@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -104,10 +105,20 @@ def clean_run(tmp_path_factory: pytest.TempPathFactory) -> Contents:
     return contents(db)
 
 
+SLOW_TAIL = 15
+
+
 @pytest.fixture
 def slow_farm() -> Iterator[tuple[FeedServer, list[str]]]:
+    """The farm, its last ``SLOW_TAIL`` feeds (claimed last) taking 2 s each: a run killed near
+    its end still has work in flight, however fast the machine."""
     with FeedServer() as server:
-        yield server, farm(server, FEEDS, delay=0.02)
+        urls = farm(server, FEEDS, delay=0.02)
+        for url in urls[-SLOW_TAIL:]:
+            route = server.routes[urlsplit(url).path]
+            assert isinstance(route, Reply)
+            server.routes[urlsplit(url).path] = replace(route, delay=2)
+        yield server, urls
 
 
 @pytest.mark.parametrize("after_requests", [1, FEEDS // 2, FEEDS - 10])

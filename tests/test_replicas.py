@@ -24,7 +24,7 @@ pytestmark = pytest.mark.postgres
 FEEDS = 300
 
 
-def replica_config(folder: Path, urls: list[str], *, lease: str = "3s", **fetch: object) -> Path:
+def replica_config(folder: Path, urls: list[str], *, lease: str = "20s", **fetch: object) -> Path:
     return write_config(
         folder,
         [{"url": url} for url in urls],
@@ -126,6 +126,7 @@ def test_a_replica_killed_mid_pass_has_its_sources_taken_over(replicas: Replicas
         config = replica_config(replicas.folder, urls)
         doomed, survivor = replicas.start(config, 2)
         wait_for(lambda: processed_by(doomed) >= 10, 60, "the doomed replica to work")
+        doomed.signal(signal.SIGSTOP)  # what it holds now is all it will ever have held
         held = replicas.query(
             f"SELECT url FROM sources WHERE lease_owner LIKE '%:{doomed.process.pid}:%'"
         )
