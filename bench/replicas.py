@@ -50,9 +50,10 @@ INGEST = str(Path(sys.executable).parent / "ingest")
 
 
 @contextmanager
-def fresh_schema(admin_url: str) -> Iterator[str]:
-    """A store URL on an empty schema of its own, dropped afterwards."""
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
+def fresh_schema(admin_url: str, prefix: str = "bench") -> Iterator[str]:
+    """A store URL on an empty schema of its own in the database ``admin_url`` names, dropped
+    afterwards (the test suite's PostgreSQL stores are made the same way)."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ingest.config import ScheduleSettings
 from ingest.identity import content_hash
@@ -48,6 +50,29 @@ def a_post(
         link=f"https://x.example/{key}",
         content_hash=content_hash(title, body),
     )
+
+
+def a_state(source_id: int = 1, url: str | None = None, **changes: Any) -> FeedState:
+    """A never-checked source as the store would hand it over, with ``changes`` applied."""
+    url = url or f"https://x.example/{source_id}"
+    state = FeedState(
+        id=source_id,
+        url=url,
+        spec=SourceSpec(url=url),
+        enabled=True,
+        title=None,
+        etag=None,
+        last_modified=None,
+        last_checked_at=None,
+        next_check_at=None,
+        error_count=0,
+        retry_after_until=None,
+        disabled_reason=None,
+        redirect_url=None,
+        redirect_count=0,
+        ttl_s=None,
+    )
+    return replace(state, **changes)
 
 
 def a_source(store: Store, url: str = "https://x.example/feed") -> FeedState:

@@ -10,30 +10,11 @@ from datetime import UTC, datetime
 import pytest
 
 from ingest.pipeline import FeedOutcome
-from ingest.types import Due, FeedState, FeedStatus, SourceSpec
+from ingest.types import Due, FeedState, FeedStatus
 from scheduler.driver import Driver
+from tests.builders import a_state
 
 DUE = Due(now=datetime(2024, 6, 1, tzinfo=UTC))
-
-
-def a_state(source_id: int) -> FeedState:
-    return FeedState(
-        id=source_id,
-        url=f"https://x.example/{source_id}",
-        spec=SourceSpec(url=f"https://x.example/{source_id}"),
-        enabled=True,
-        title=None,
-        etag=None,
-        last_modified=None,
-        last_checked_at=None,
-        next_check_at=None,
-        error_count=0,
-        retry_after_until=None,
-        disabled_reason=None,
-        redirect_url=None,
-        redirect_count=0,
-        ttl_s=None,
-    )
 
 
 class FakeRunner:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingest.config import ScheduleSettings
 from ingest.errors import DocumentError, FetchError, SourceError
 from ingest.types import Digest, FeedState, FeedUpdate, FetchResult, SourceSpec
 from scheduler.policy import (
@@ -19,33 +18,11 @@ from scheduler.policy import (
     poll_interval,
     publishing_rate,
 )
+from tests.builders import SCHEDULE, a_state
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
-SCHEDULE = ScheduleSettings(
-    min_interval=300,
-    max_interval=86400,
-    backoff_cap=86400,
-    max_retry_after=7 * 86400,
-    lease=60,
-)
 URL = "https://x.example/feed"
-STATE = FeedState(
-    id=1,
-    url=URL,
-    spec=SourceSpec(url=URL),
-    enabled=True,
-    title="X",
-    etag='"old"',
-    last_modified=None,
-    last_checked_at=None,
-    next_check_at=None,
-    error_count=0,
-    retry_after_until=None,
-    disabled_reason=None,
-    redirect_url=None,
-    redirect_count=0,
-    ttl_s=None,
-)
+STATE = a_state(1, URL, title="X", etag='"old"')
 
 
 DIGEST = Digest(feed_title="New title", posts=())
