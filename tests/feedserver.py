@@ -7,6 +7,7 @@ read back what the server saw (requests with their headers, the most requests in
 
 from __future__ import annotations
 
+import base64
 import socket
 import socketserver
 import sys
@@ -175,6 +176,18 @@ class FloodServer(_Loopback):
         server = socketserver.ThreadingTCPServer((host, 0), Handler)
         server.daemon_threads = True
         super().__init__(host, server)
+
+
+def needs_login(user: str, password: str, reply: Reply) -> Callable[[Seen], Reply]:
+    """A route answering ``reply`` to requests with these Basic credentials, and 401 to others."""
+    expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def route(seen: Seen) -> Reply:
+        if seen.headers.get("authorization") == expected:
+            return reply
+        return Reply(401, b"log in first", {"WWW-Authenticate": 'Basic realm="feeds"'})
+
+    return route
 
 
 def endless() -> Iterator[bytes]:
