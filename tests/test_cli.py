@@ -116,6 +116,32 @@ def test_an_unusable_store_exits_2(tmp_path: Path) -> None:
         assert result.stderr.startswith(f"error: store {db}: ")
 
 
+@pytest.mark.parametrize(
+    ("db", "shown"),
+    [
+        (
+            "postgresql+psycopg://u:s3cret@127.0.0.1:1/x",  # port 1: refused at once
+            "postgresql+psycopg://u:***@127.0.0.1:1/x: cannot open",
+        ),
+        (
+            "postgresql+psycopg://u@127.0.0.1:1/x?password=s3cret",
+            "postgresql+psycopg://u@127.0.0.1:1/x?password=***: cannot open",
+        ),
+        (
+            "postgresql+psycopg://u:s3cret@127.0.0.1:port/x",
+            "postgresql+psycopg://u:***@127.0.0.1:port/x: not a usable database URL",
+        ),
+    ],
+    ids=["refused", "password-parameter", "bad-url"],
+)
+def test_the_store_password_is_never_printed(tmp_path: Path, db: str, shown: str) -> None:
+    result = Cli(db, write_config(tmp_path))("stats")
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: store {shown}")
+    assert "s3cret" not in result.stdout + result.stderr
+
+
 def test_a_store_damaged_past_its_first_page_exits_2_naming_it(
     tmp_path: Path, cli_for: Any, sqlite_url: str
 ) -> None:
