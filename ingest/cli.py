@@ -151,7 +151,7 @@ def healthcheck(ctx: typer.Context, config: ConfigOption = None) -> None:
     """Ask the local daemon's /healthz; exit 0 when healthy (the container's HEALTHCHECK)."""
     options: Context = ctx.obj
     settings = guarded(lambda: options.settings(config))
-    url = f"http://127.0.0.1:{settings.serve.port}/healthz"
+    url = _healthz_url(settings.serve.host, settings.serve.port)
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             typer.echo(response.read().decode().strip())
@@ -159,6 +159,19 @@ def healthcheck(ctx: typer.Context, config: ConfigOption = None) -> None:
         fail(f"{url}: {exc.code} {exc.read().decode().strip()}", EXIT_FAILED)
     except (urllib.error.URLError, OSError) as exc:
         fail(f"{url}: no answer ({getattr(exc, 'reason', exc)})", EXIT_FAILED)
+
+
+_EVERY_ADDRESS = frozenset({"0.0.0.0", "::"})
+"""``[serve] host`` values that listen on every address, loopback included."""
+
+
+def _healthz_url(host: str, port: int) -> str:
+    """Where the daemon listening on ``host`` answers: loopback when it listens everywhere,
+    else that very address (an IPv6 one in brackets)."""
+    host = host.strip("[]")
+    if host in _EVERY_ADDRESS:
+        host = "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/healthz"
 
 
 @config_app.command("show")
