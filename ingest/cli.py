@@ -168,7 +168,6 @@ _EVERY_ADDRESS = frozenset({"0.0.0.0", "::"})
 def _healthz_url(host: str, port: int) -> str:
     """Where the daemon listening on ``host`` answers: loopback when it listens everywhere,
     else that very address (an IPv6 one in brackets)."""
-    host = host.strip("[]")
     if host in _EVERY_ADDRESS:
         host = "127.0.0.1"
     return f"http://{f'[{host}]' if ':' in host else host}:{port}/healthz"
