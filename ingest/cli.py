@@ -27,6 +27,7 @@ from ingest.cli_base import (
     SinceOption,
     UntilOption,
     fail,
+    fail_no_source,
     guarded,
     print_json,
     run_async,
@@ -39,6 +40,7 @@ from ingest.pipeline import RunSummary
 from ingest.progress import pass_progress
 from ingest.render import iso_utc, post_json, render_post
 from ingest.types import LeaseHolder, StoredPost
+from ingest.urls import redact_text, redacted
 from scheduler.daemon import Daemon
 from scheduler.driver import run_once
 from storage.engine import migrate_store
@@ -118,7 +120,7 @@ def _print_summary(summary: RunSummary) -> None:
             typer.echo("nothing is due; `ingest run --all` checks every source now")
         return
     for outcome in summary.failed:
-        typer.echo(f"failed: {outcome.source}: {outcome.error}")
+        typer.echo(f"failed: {redacted(outcome.source)}: {outcome.error}")
     lost = len(summary.lost)
     ok = len(summary.outcomes) - len(summary.failed) - lost
     taken = f", {lost} taken over by another process" if lost else ""
@@ -149,7 +151,7 @@ def healthcheck(ctx: typer.Context, config: ConfigOption = None) -> None:
     """Ask the local daemon's /healthz; exit 0 when healthy (the container's HEALTHCHECK)."""
     options: Context = ctx.obj
     settings = guarded(lambda: options.settings(config))
-    url = f"http://127.0.0.1:{settings.serve.port}/healthz"
+    url = _healthz_url(settings.serve.host, settings.serve.port)
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             typer.echo(response.read().decode().strip())
@@ -157,6 +159,18 @@ def healthcheck(ctx: typer.Context, config: ConfigOption = None) -> None:
         fail(f"{url}: {exc.code} {exc.read().decode().strip()}", EXIT_FAILED)
     except (urllib.error.URLError, OSError) as exc:
         fail(f"{url}: no answer ({getattr(exc, 'reason', exc)})", EXIT_FAILED)
+
+
+_EVERY_ADDRESS = frozenset({"0.0.0.0", "::"})
+"""``[serve] host`` values that listen on every address, loopback included."""
+
+
+def _healthz_url(host: str, port: int) -> str:
+    """Where the daemon listening on ``host`` answers: loopback when it listens everywhere,
+    else that very address (an IPv6 one in brackets)."""
+    if host in _EVERY_ADDRESS:
+        host = "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/healthz"
 
 
 @config_app.command("show")
@@ -169,7 +183,7 @@ def config_show(
     rows = [
         (s.key, display_value(s, settings.value(s.key)), settings.origins[s.key]) for s in SETTINGS
     ]
-    sources = [spec.url for spec in settings.sources]
+    sources = [redacted(spec.url) for spec in settings.sources]
     if as_json:
         document = {
             "settings": {key: {"value": value, "origin": origin} for key, value, origin in rows},
@@ -214,7 +228,7 @@ def entries_list(
             if feed is not None:
                 source = find_source(store, feed, base=Path.cwd())
                 if source is None:
-                    fail(f"no source {feed!r}; `ingest feeds list` shows them", EXIT_FAILED)
+                    fail_no_source(feed)
                 source_id = source.id
             where = PostFilter(source_id=source_id, category=category, since=since, until=until)
             return list_posts(store, limit=limit, where=where)
@@ -308,10 +322,12 @@ def stats(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None) 
         typer.echo(
             f"{source.id:>4}  {status:<12} {_when(source.last_checked_at):<16}  "
             f"{_when(source.next_check_at if source.enabled else None):<16}  "
-            f"{source.error_count:>6}  {source.posts:>5}  {source.url}"
+            f"{source.error_count:>6}  {source.posts:>5}  {redacted(source.url)}"
         )
         problem = source.disabled_reason or source.last_error
         if problem:
+            # Redacted again: a store written by an older version may hold it unredacted.
+            problem = redact_text(problem)
             typer.echo(f"{'':>6}{'disabled' if not source.enabled else 'last error'}: {problem}")
         if source.lease_owner:
             typer.echo(
@@ -367,10 +383,15 @@ def _when(moment: datetime | None) -> str:
 
 def _stats_json(report: StoreStats) -> dict[str, object]:
     def plain(value: object) -> object:
+        if isinstance(value, str):
+            return redact_text(value)  # errors kept by older versions were not redacted
         return iso_utc(value) if isinstance(value, datetime) else value
 
     return {
-        "sources": [{k: plain(v) for k, v in asdict(s).items()} for s in report.sources],
+        "sources": [
+            {k: plain(v) for k, v in (asdict(s) | {"url": redacted(s.url)}).items()}
+            for s in report.sources
+        ],
         "totals": {
             "sources": len(report.sources),
             "failing": report.failing,
@@ -388,7 +409,10 @@ def _stats_json(report: StoreStats) -> dict[str, object]:
 
 def _json(stored: StoredPost) -> dict[str, object]:
     return post_json(
-        stored.post, post_id=stored.id, source=stored.source or "", revision=stored.revision
+        stored.post,
+        post_id=stored.id,
+        source=redacted(stored.source or ""),
+        revision=stored.revision,
     )
 
 

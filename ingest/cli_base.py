@@ -17,6 +17,7 @@ from ingest.config import Settings, load_settings
 from ingest.errors import ConfigError, IngestError, StoreError
 from ingest.logs import configure_logging
 from ingest.units import parse_moment, parse_until
+from ingest.urls import redacted
 from storage.engine import Store, open_store
 
 DEFAULT_DB = "sqlite:///ingest.db"
@@ -100,6 +101,11 @@ class Context:
 def fail(message: str, code: int) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def fail_no_source(key: str) -> NoReturn:
+    """Exit 1: no source has the id or URL ``key`` (shown redacted, as every URL is)."""
+    fail(f"no source {redacted(key)!r}; `ingest feeds list` shows them", EXIT_FAILED)
 
 
 def guarded(action: Callable[[], R]) -> R:

@@ -13,13 +13,14 @@ from typing import Annotated
 
 import typer
 
-from ingest.cli_base import EXIT_FAILED, Context, DbOption, JsonOption, fail, guarded, print_json
+from ingest.cli_base import Context, DbOption, JsonOption, fail_no_source, guarded, print_json
 from ingest.config import canonical_source_url, is_remote
 from ingest.errors import ConfigError, OpmlError
 from ingest.opml import read_opml, write_opml
 from ingest.render import iso_utc
 from ingest.types import SourceSpec, StoredSource
 from ingest.units import format_duration, parse_duration
+from ingest.urls import redacted
 from storage.sources import (
     AddAction,
     ImportResult,
@@ -73,9 +74,9 @@ def feeds_add(
     if as_json:
         print_json({**_source_json(source), "action": done.value})
     elif done is AddAction.UNCHANGED:
-        typer.echo(f"source {source.id} already has these settings: {source.spec.url}")
+        typer.echo(f"source {source.id} already has these settings: {redacted(source.spec.url)}")
     else:
-        typer.echo(f"{done.value} source {source.id}: {source.spec.url}")
+        typer.echo(f"{done.value} source {source.id}: {redacted(source.spec.url)}")
 
 
 def _spec(
@@ -125,7 +126,7 @@ def feeds_list(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = N
         if not source.enabled:
             details.append("disabled")
         extra = f"  ({'; '.join(details)})" if details else ""
-        typer.echo(f"{source.id:>4}  {source.origin:<6}  {spec.url}{extra}")
+        typer.echo(f"{source.id:>4}  {source.origin:<6}  {redacted(spec.url)}{extra}")
 
 
 @feeds_app.command("remove")
@@ -149,7 +150,7 @@ def feeds_remove(
 
     removal = guarded(action)
     if removal is None:
-        fail(f"no source {key!r}; `ingest feeds list` shows them", EXIT_FAILED)
+        fail_no_source(key)
     if as_json:
         print_json(
             {
@@ -163,7 +164,7 @@ def feeds_remove(
         if purge:
             kept += " (other sources served them too)"
         typer.echo(
-            f"removed source {removal.source.id} ({removal.source.spec.url}): "
+            f"removed source {removal.source.id} ({redacted(removal.source.spec.url)}): "
             f"{removal.posts_deleted} posts deleted, {kept}"
         )
     if removal.source.origin == "config":
@@ -201,31 +202,53 @@ def feeds_import(
         print_json(
             {
                 "added": [_source_json(s) for s in result.added],
-                "skipped": [{"url": url, "reason": why} for url, why in result.skipped],
+                "skipped": [{"url": redacted(url), "reason": why} for url, why in result.skipped],
             }
         )
         return
     for source in result.added:
-        typer.echo(f"added source {source.id}: {source.spec.url}")
+        typer.echo(f"added source {source.id}: {redacted(source.spec.url)}")
     for url, why in result.skipped:
-        typer.echo(f"skipped {url}: {why}")
+        typer.echo(f"skipped {redacted(url)}: {why}")
     typer.echo(f"{len(result.added)} added, {len(result.skipped)} skipped")
 
 
 @feeds_app.command("export")
-def feeds_export(ctx: typer.Context, db: DbOption = None) -> None:
-    """Print every source as OPML 2.0, categories as folders (`ingest feeds import` reads it)."""
+def feeds_export(
+    ctx: typer.Context,
+    with_credentials: Annotated[
+        bool,
+        typer.Option(
+            "--with-credentials",
+            help="Keep passwords and tokens in feed URLs (a backup to import again), instead "
+            "of showing them as ***.",
+        ),
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Print every source as OPML 2.0, categories as folders (`ingest feeds import` reads it).
+
+    Passwords and tokens in feed URLs are shown as *** unless --with-credentials: an OPML file
+    is made to be shared.
+    """
     options: Context = ctx.obj
 
     sources = options.on_store(db, list_sources)
-    typer.echo(write_opml(sources, now=datetime.now(UTC)), nl=False)
+    typer.echo(write_opml(sources, now=datetime.now(UTC), credentials=with_credentials), nl=False)
+    hidden = sum(redacted(s.spec.url) is not s.spec.url for s in sources)
+    if hidden and not with_credentials:
+        urls = "1 feed URL" if hidden == 1 else f"{hidden} feed URLs"
+        typer.echo(
+            f"note: credentials in {urls} are shown as ***; --with-credentials keeps them",
+            err=True,
+        )
 
 
 def _source_json(source: StoredSource) -> dict[str, object]:
     spec = source.spec
     return {
         "id": source.id,
-        "url": spec.url,
+        "url": redacted(spec.url),
         "name": spec.name,
         "title": source.title,
         "categories": list(spec.categories),

@@ -17,11 +17,17 @@ that source; anything else escaping the pipeline is a bug and is allowed to fail
 
 Errors cross process boundaries (documents are parsed in worker processes), so each one pickles
 with all its attributes.
+
+A message is printed, logged and kept on the source (``last_error``), so the URLs in it are
+redacted where it is made (``ingest.urls.redacted``): a source's ``user:pass@`` and tokens
+never reach a terminal, a log or the store through an error.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+
+from ingest.urls import redact_text, redacted
 
 
 class IngestError(Exception):
@@ -46,9 +52,9 @@ class ConfigError(IngestError):
     """A setting is invalid; ``where`` is the key, variable or option, ``reason`` what to fix."""
 
     def __init__(self, where: str, reason: str) -> None:
-        super().__init__(f"{where}: {reason}")
-        self.where = where
-        self.reason = reason
+        self.where = redact_text(where)
+        self.reason = redact_text(reason)
+        super().__init__(f"{self.where}: {self.reason}")
 
 
 class OpmlError(ConfigError):
@@ -63,13 +69,14 @@ class SourceError(IngestError):
 
     ``kind`` is a short machine-readable cause (``timeout``, ``http_status``, ``not_a_feed``...)
     kept on the source and counted in metrics; ``reason`` is the sentence shown to the user.
+    ``source`` is the source as shown, its credentials redacted.
     """
 
     def __init__(self, source: str, reason: str, *, kind: str = "error") -> None:
-        super().__init__(f"{source}: {reason}")
-        self.source = source
-        self.reason = reason
+        self.source = redacted(source)
+        self.reason = redact_text(reason)
         self.kind = kind
+        super().__init__(f"{self.source}: {self.reason}")
 
 
 class FetchError(SourceError):
@@ -94,7 +101,10 @@ class EntryError(IngestError):
 
 
 class StoreError(IngestError):
-    """The store at ``url`` cannot be used; the message says why."""
+    """The store at ``url`` cannot be used; the message says why.
+
+    ``url`` is the store's URL as shown, its password hidden (``storage.engine`` renders it).
+    """
 
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(f"store {url}: {reason}")

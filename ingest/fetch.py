@@ -12,7 +12,9 @@ Response classification (DESIGN §5) happens here and nowhere else:
 304                    not modified
 301, 308               followed; the target is reported as ``permanent_redirect`` (the policy
                        moves the source after two checks in a row)
-302, 303, 307          followed, nothing recorded
+302, 303, 307          followed, nothing recorded; the source's credentials (``user:pass@``,
+                       sent by httpx as ``Authorization: Basic``) follow a redirect only
+                       within the source's origin, never to another
 410                    ``FetchError(kind="gone")``: the source gets disabled
 429, 503               ``FetchError(kind="retry_later")`` with ``Retry-After`` when given
 anything else          ``FetchError`` with a kind (``http_status``, ``timeout``, ``dns``,
@@ -269,6 +271,7 @@ class Fetcher:
                         if response.status_code not in _REDIRECTS:
                             return await _classify(response, asked, permanent)
                         target = _redirect_target(asked.url, url, response)
+                        target = _credentials_for(target, asked.url)
                 except httpx.InvalidURL as exc:
                     raise _invalid_url(asked.url, url, exc) from exc
                 budget -= loop.time() - started
@@ -390,6 +393,20 @@ def _redirect_target(first: str, url: str, response: httpx.Response) -> str:
             first, f"redirected to {target}: only http and https are fetched", kind="blocked"
         )
     return target
+
+
+def _credentials_for(target: str, source: str) -> str:
+    """``target`` carrying the credentials of ``source`` when it is on the same origin (scheme,
+    host and port), and none otherwise, whatever its ``Location`` said.
+
+    httpx sends a URL's credentials as an ``Authorization: Basic`` header, so the URL decides
+    where they go: like browsers and httpx's own redirects, they stay within their origin, and
+    a permanent move within it keeps them in the stored URL. Raises httpx.InvalidURL.
+    """
+    to, start = httpx.URL(target), httpx.URL(source)
+    same_origin = (to.scheme, to.host, to.port) == (start.scheme, start.host, start.port)
+    userinfo = start.userinfo if same_origin else b""
+    return target if to.userinfo == userinfo else str(to.copy_with(userinfo=userinfo))
 
 
 def _invalid_url(first: str, url: str, exc: httpx.InvalidURL) -> FetchError:

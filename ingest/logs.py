@@ -1,15 +1,22 @@
 """Logging, configured once by the CLI: structlog for our events, stdlib loggers through the same
 chain (httpx, apscheduler, sqlalchemy, alembic), human-readable on a terminal and JSON lines
 otherwise. Logs go to stderr; stdout is kept for what a command prints as its result.
+
+Every URL in every event is redacted on its way out (``redact_urls``), whoever logged it: no
+call site has to remember that a source's URL may hold a password or a token.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 import structlog
+from structlog.typing import EventDict
+
+from ingest.urls import redact_text
 
 QUIET_LIBRARIES = {
     "httpx": logging.WARNING,  # one INFO line per request floods a poller's log
@@ -45,6 +52,26 @@ class _NamedLogger(structlog.WriteLogger):
         self.name = name
 
 
+def redact_urls(_logger: object, _method: str, event: EventDict) -> EventDict:
+    """structlog processor: the event with the credentials of every URL in its values, the
+    message and a formatted traceback included, redacted (``ingest.urls.redact_text``)."""
+    return {key: _redacted(value) for key, value in event.items()}
+
+
+def _redacted(value: object) -> object:
+    """Strings redacted, containers walked; any other object as the text a renderer would
+    have made of it (a URL object's text holds its password too), redacted."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): _redacted(item) for key, item in value.items()}
+    return redact_text(str(value))
+
+
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     """Route structlog and stdlib logging to stderr at ``level``, as console text or JSON.
 
@@ -62,10 +89,9 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         if json_lines
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
-    render: list[Any] = [
-        *([structlog.processors.format_exc_info] if json_lines else []),
-        renderer,
-    ]
+    # Tracebacks are formatted as plain text in both formats, so that they are redacted too
+    # (a rich traceback shows local variables, source URLs among them).
+    render: list[Any] = [structlog.processors.format_exc_info, redact_urls, renderer]
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -9,6 +9,7 @@ and a socket timeout (``HttpEndpoint``).
 
 from __future__ import annotations
 
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -116,6 +117,8 @@ class _Server(ThreadingMixIn, WSGIServer):
     def __init__(
         self, address: tuple[str, int], *, client_timeout_s: float, max_connections: int
     ) -> None:
+        # An IPv6 address ("::1", or "::": every address, IPv4 too where the system allows).
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, _QuietHandler)
         self.client_timeout_s = client_timeout_s
         self._slots = threading.BoundedSemaphore(max_connections)

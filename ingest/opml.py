@@ -17,14 +17,16 @@ Any problem refuses the whole file, with the bad outlines listed by line (the fi
 ``MAX_PROBLEMS`` of them), so nothing is imported half.
 
 Writing: sources grouped into nested folders by their categories, in the order given, so
-``write_opml`` -> ``read_opml`` -> ``write_opml`` gives the same document.
+``write_opml`` -> ``read_opml`` -> ``write_opml`` gives the same document. Passwords and tokens
+in feed URLs are written as ``***`` (``ingest.urls.redacted``) unless asked for: an OPML file
+is made to be shared, and only a backup meant to be imported again needs them.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from xml.parsers import expat
 
@@ -33,6 +35,7 @@ from ingest.encoding import decode
 from ingest.errors import OpmlError
 from ingest.render import rfc2822
 from ingest.types import SourceSpec, StoredSource
+from ingest.urls import redacted
 
 TITLE = "feed-ingest subscriptions"
 MAX_DEPTH = 16
@@ -161,8 +164,14 @@ def read_opml(data: bytes, *, where: str) -> list[SourceSpec]:
     return reader.feeds
 
 
-def write_opml(sources: Sequence[StoredSource], *, now: datetime) -> str:
-    """An OPML 2.0 document of ``sources``, their categories as nested folders."""
+def _redacted(source: StoredSource) -> StoredSource:
+    """``source`` with its URL, and so its label when that is the URL, redacted."""
+    return replace(source, spec=replace(source.spec, url=redacted(source.spec.url)))
+
+
+def write_opml(sources: Sequence[StoredSource], *, now: datetime, credentials: bool = False) -> str:
+    """An OPML 2.0 document of ``sources``, their categories as nested folders; the
+    credentials in their URLs redacted unless ``credentials``."""
     opml = ET.Element("opml", version="2.0")
     head = ET.SubElement(opml, "head")
     ET.SubElement(head, "title").text = TITLE
@@ -177,13 +186,14 @@ def write_opml(sources: Sequence[StoredSource], *, now: datetime) -> str:
                 folders[path[:depth]] = ET.SubElement(
                     folders[path[: depth - 1]], "outline", text=name, title=name
                 )
+        shown = source if credentials else _redacted(source)
         ET.SubElement(
             folders[path],
             "outline",
             type="rss",
-            text=source.label,
-            title=source.label,
-            xmlUrl=source.spec.url,
+            text=shown.label,
+            title=shown.label,
+            xmlUrl=shown.spec.url,
         )
     ET.indent(opml, space="  ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(opml, encoding="unicode") + "\n"

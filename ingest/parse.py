@@ -32,6 +32,7 @@ from ingest.encoding import decode
 from ingest.errors import DocumentError
 from ingest.sanitize import text_to_html
 from ingest.types import RawEntry, RawFeed
+from ingest.urls import link_base
 
 _XML_DECL_ENCODING = re.compile(r"""^(<\?xml[^>]*?\bencoding\s*=\s*)(["'])[^"']*\2""")
 _HTML_START = re.compile(r"<(?:html|head|body)[\s>]", re.IGNORECASE)
@@ -48,9 +49,11 @@ def parse_feed(
     """A feed document's entries.
 
     ``source`` names the source in errors; ``url`` is the document's http(s) URL, against which
-    relative links are resolved (empty for a local file: its channel ``<link>`` is used instead).
-    Raises DocumentError when the bytes are not a feed.
+    relative links are resolved (empty for a local file: its channel ``<link>`` is used instead)
+    without its credentials (``link_base``), so that no post carries them. Raises DocumentError
+    when the bytes are not a feed.
     """
+    url = link_base(url)
     text = decode(data, http_charset).lstrip("\ufeff \t\r\n")
     if not text:
         raise DocumentError(source, "the document is empty", kind="empty")

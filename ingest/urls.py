@@ -7,13 +7,44 @@ attacker wants them to: ``https://evil.example\\@www.youtube.com/`` is ``www.you
 drop tabs and newlines inside a URL, trim spaces and control characters around it, and
 percent-encode spaces, quotes and ``<>``; the URL serialized after parsing holds none of them,
 so it is safe in a YAML scalar, an HTML attribute or a terminal.
+
+Credentials in a URL (DESIGN §3) are never printed, logged, stored in a post or exported:
+``redacted`` is what every printed or logged URL goes through, ``redact_text`` finds the URLs in
+a message, and ``link_base`` is the URL a document's relative links resolve against.
 """
 
 from __future__ import annotations
 
+import re
+from urllib.parse import unquote_plus
+
 from ada_url import URL, join_url, normalize_url
 
 _WEB_PREFIXES = ("http://", "https://")
+
+REDACTED = "***"
+"""What a secret is replaced by when a URL is shown."""
+SECRET_WORDS = frozenset(
+    {
+        "token", "accesstoken", "authtoken", "jwt",
+        "key", "apikey", "accesskey", "authkey",
+        "secret",
+        "password", "passwd", "pass", "pwd",
+        "auth", "authorization", "credential", "credentials",
+        "sig", "signature",
+        "session", "sessionid", "sid",
+    }
+)  # fmt: skip
+"""A query parameter holds a secret when one of the words of its name is one of these (see
+``secret_name``)."""
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_AUTHORITY_END = re.compile(r"[/?#]")
+_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://\S+")
+_AFTER_URL = "\"'),.:;>]"
+"""Quotes and punctuation a sentence puts right after a URL."""
+_PARAMETER = re.compile(r"([?#&;])([^=?#&;]*)=([^?#&;]*)")
+_NAME_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 
 def web_url(value: str, base: str = "") -> str | None:
@@ -44,3 +75,84 @@ def host_of(url: str) -> str:
         return URL(url).hostname
     except ValueError:
         return ""
+
+
+def secret_name(name: str) -> bool:
+    """Whether a query parameter named ``name`` holds a secret: one of the words of the name,
+    split at ``_``, ``-``, ``.`` and lower-to-upper case changes, is in ``SECRET_WORDS``, in any
+    case: ``token``, ``access_token``, ``apiKey``, ``X-Amz-Signature``, but not ``keyword``."""
+    return any(word.lower() in SECRET_WORDS for word in _NAME_WORD.findall(name))
+
+
+def redacted(url: str) -> str:
+    """``url`` fit to print or log: the password replaced by ``***`` (a user name alone, often a
+    token, too), and so is the value of every query or fragment parameter named like a secret
+    (``secret_name``); ``url`` itself, the same object, when it holds none. Never raises.
+
+    Deliberately no URL parser: parsers disagree about where credentials end (a backslash, an
+    ``@`` in a password), and a redactor must hide whatever any of them might send. So the
+    authority runs to the first ``/``, ``?`` or ``#``, and the credentials to its last ``@``;
+    a password holding an unescaped ``/``, ``?`` or ``#`` is read as a password by no parser
+    either.
+    """
+    shown = url
+    scheme = _SCHEME.match(url)
+    if scheme:
+        start = scheme.end()
+        end = _AUTHORITY_END.search(url, start)
+        at = url.rfind("@", start, end.start() if end else len(url))
+        if at >= 0:
+            user, colon, _ = url[start:at].partition(":")
+            shown = url[:start] + (f"{user}:{REDACTED}" if colon else REDACTED) + url[at:]
+    shown = masked_parameters(shown)
+    return url if shown == url else shown
+
+
+def masked_parameters(url: str) -> str:
+    """``url`` with the value of every query or fragment parameter named like a secret
+    (``secret_name``) replaced by ``***``; the credentials before the host are left alone."""
+    return _PARAMETER.sub(_masked_parameter, url) if "=" in url else url
+
+
+def _masked_parameter(match: re.Match[str]) -> str:
+    separator, name, value = match.groups()
+    if value and value != REDACTED and secret_name(unquote_plus(name)):
+        return f"{separator}{name}={REDACTED}"
+    return match.group(0)
+
+
+def redact_text(text: str) -> str:
+    """``text`` (an error message, a log line) with every ``scheme://`` URL in it ``redacted``;
+    ``text`` itself when none holds a secret. A URL runs to the next whitespace, less the
+    quotes and punctuation a sentence puts after it."""
+    if "://" not in text:
+        return text
+    shown = _IN_TEXT.sub(_redacted_in_text, text)
+    return text if shown == text else shown
+
+
+def _redacted_in_text(match: re.Match[str]) -> str:
+    word = match.group(0)
+    url = word.rstrip(_AFTER_URL)
+    return redacted(url) + word[len(url) :]
+
+
+def link_base(url: str) -> str:
+    """The URL a document's relative links are resolved against: ``url`` without its
+    credentials, and without its query when that holds a secret ("" when ``url`` is no URL).
+
+    A link to the document itself (``#notes``, ``""``) inherits the base's query, so a feed's
+    ``?token=`` would be stored in its posts and published by an export; such a link points
+    into the feed document, which is of no use to a reader without the token anyway.
+    """
+    if redacted(url) is url:
+        return url
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return ""
+    parsed.username = ""
+    parsed.password = ""
+    if redacted(parsed.search) is not parsed.search:
+        parsed.search = ""
+    return parsed.href

@@ -12,6 +12,7 @@ Contract:
 - Every database failure (a damaged file, a lost connection) leaves as a ``StoreError`` naming
   the store, whether met on open or in any later ``read()`` or ``write()``.
 - A database holding tables of another program is refused, never migrated into.
+- A ``StoreError`` names the store by its URL as shown (``shown_url``): password hidden.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from ingest.errors import StoreError
+from ingest.urls import masked_parameters, redacted
 from storage.migrate import current_revision, head_revision, is_known, upgrade
 from storage.models import json_text
 
@@ -39,6 +42,7 @@ class Store:
 
     def __init__(self, url: str, engine: Engine) -> None:
         self.url = url
+        self.shown_url = shown_url(url)
         self.engine = engine
 
     @property
@@ -48,7 +52,7 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One write transaction, committed on success and rolled back on any exception."""
-        with _store_errors(self.url, _IN_USE), self.engine.connect() as plain:
+        with _store_errors(self.shown_url, _IN_USE), self.engine.connect() as plain:
             conn = plain.execution_options(**{_BEGIN: "BEGIN IMMEDIATE"})
             with conn.begin():
                 yield conn
@@ -56,7 +60,7 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A consistent read-only view."""
-        with _store_errors(self.url, _IN_USE), self.engine.connect() as conn, conn.begin():
+        with _store_errors(self.shown_url, _IN_USE), self.engine.connect() as conn, conn.begin():
             yield conn
 
     def close(self) -> None:
@@ -74,7 +78,7 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
         if migrate:
             migrate_store(store)
         else:
-            with _store_errors(url):
+            with _store_errors(store.shown_url):
                 _check_known(store)
     except StoreError:
         store.close()
@@ -84,7 +88,7 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
 
 def migrate_store(store: Store) -> tuple[str | None, str | None]:
     """Bring ``store`` to the newest schema; its revisions before and after (equal: no change)."""
-    with _store_errors(store.url):
+    with _store_errors(store.shown_url):
         _check_known(store)
         return upgrade(store.engine)
 
@@ -105,16 +109,29 @@ def _check_known(store: Store) -> None:
     if foreign:
         shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
         raise StoreError(
-            store.url,
+            store.shown_url,
             f"is not a feed-ingest store: it holds other tables ({shown}) and no feed-ingest "
             "schema; give the URL of a new file, an empty database or a feed-ingest store",
         )
     if revision is not None:
         raise StoreError(
-            store.url,
+            store.shown_url,
             f"its schema is at revision {revision}, newer than this feed-ingest knows "
             f"(newest: {head_revision()}); upgrade feed-ingest to use it",
         )
+
+
+def shown_url(url: str) -> str:
+    """The store's URL fit to print: SQLAlchemy's own rendering with the password hidden (it
+    knows where the password of its URLs ends; the user name, a database role, stays), and
+    query parameters named like secrets (``?password=``, which drivers read too) masked;
+    ``redacted`` when SQLAlchemy cannot parse the URL at all.
+    """
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return redacted(url)
+    return masked_parameters(parsed.render_as_string(hide_password=True))
 
 
 _OPENING = "cannot open"
@@ -138,13 +155,13 @@ def _engine(url: str) -> Engine:
             engine = create_engine(url, json_serializer=json_text, pool_pre_ping=True)
     except ImportError as exc:
         raise StoreError(
-            url,
+            shown_url(url),
             f"its database driver is not installed ({exc}); for PostgreSQL install "
             "feed-ingest with its postgres extra: pip install 'feed-ingest[postgres]'",
         ) from exc
     except (ArgumentError, ValueError) as exc:
         raise StoreError(
-            url,
+            shown_url(url),
             f"not a usable database URL ({exc}); use e.g. sqlite:///ingest.db or "
             "postgresql+psycopg://user@host/db",
         ) from exc

@@ -7,6 +7,7 @@ read back what the server saw (requests with their headers, the most requests in
 
 from __future__ import annotations
 
+import base64
 import socket
 import socketserver
 import sys
@@ -47,6 +48,10 @@ class _QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
+class _QuietServer6(_QuietServer):
+    address_family = socket.AF_INET6
+
+
 class _Loopback:
     """A threading ``socketserver`` on ``host`` at a free port, serving while entered."""
 
@@ -58,7 +63,8 @@ class _Loopback:
         self.port = server.server_address[1]
 
     def url(self, path: str) -> str:
-        return f"http://{self.host}:{self.port}{path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{path}"
 
     def __enter__(self) -> Self:
         self._thread.start()
@@ -76,7 +82,7 @@ class _Loopback:
 
 
 class FeedServer(_Loopback):
-    """Serves ``routes`` on ``host`` (any 127.x.y.z works on Linux) at a free port."""
+    """Serves ``routes`` on ``host`` (any 127.x.y.z works on Linux, and ``::1``) at a free port."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.routes: dict[str, Route] = {}
@@ -84,7 +90,7 @@ class FeedServer(_Loopback):
         self.max_in_flight = 0
         self._in_flight = 0
         self._lock = threading.Lock()
-        server = _QuietServer((host, 0), self._handler())
+        server = (_QuietServer6 if ":" in host else _QuietServer)((host, 0), self._handler())
         server.daemon_threads = True
         super().__init__(host, server)
 
@@ -175,6 +181,18 @@ class FloodServer(_Loopback):
         server = socketserver.ThreadingTCPServer((host, 0), Handler)
         server.daemon_threads = True
         super().__init__(host, server)
+
+
+def needs_login(user: str, password: str, reply: Reply) -> Callable[[Seen], Reply]:
+    """A route answering ``reply`` to requests with these Basic credentials, and 401 to others."""
+    expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def route(seen: Seen) -> Reply:
+        if seen.headers.get("authorization") == expected:
+            return reply
+        return Reply(401, b"log in first", {"WWW-Authenticate": 'Basic realm="feeds"'})
+
+    return route
 
 
 def endless() -> Iterator[bytes]:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import CNBETA, Cli, write_config
+from tests.feedserver import FeedServer, Reply
 
 POST_KEYS = {
     "id",
@@ -116,6 +117,32 @@ def test_an_unusable_store_exits_2(tmp_path: Path) -> None:
         assert result.stderr.startswith(f"error: store {db}: ")
 
 
+@pytest.mark.parametrize(
+    ("db", "shown"),
+    [
+        (
+            "postgresql+psycopg://u:s3cret@127.0.0.1:1/x",  # port 1: refused at once
+            "postgresql+psycopg://u:***@127.0.0.1:1/x: cannot open",
+        ),
+        (
+            "postgresql+psycopg://u@127.0.0.1:1/x?password=s3cret",
+            "postgresql+psycopg://u@127.0.0.1:1/x?password=***: cannot open",
+        ),
+        (
+            "postgresql+psycopg://u:s3cret@127.0.0.1:port/x",
+            "postgresql+psycopg://u:***@127.0.0.1:port/x: not a usable database URL",
+        ),
+    ],
+    ids=["refused", "password-parameter", "bad-url"],
+)
+def test_the_store_password_is_never_printed(tmp_path: Path, db: str, shown: str) -> None:
+    result = Cli(db, write_config(tmp_path))("stats")
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: store {shown}")
+    assert "s3cret" not in result.stdout + result.stderr
+
+
 def test_a_store_damaged_past_its_first_page_exits_2_naming_it(
     tmp_path: Path, cli_for: Any, sqlite_url: str
 ) -> None:
@@ -210,6 +237,23 @@ def test_config_show_tells_where_each_value_came_from(tmp_path: Path, cli_for: A
     assert shown["sources"]["value"] == [str(CNBETA)]
     text = cli("config", "show").stdout
     assert "fetch.per_host               = 3" in text
+
+
+@pytest.mark.parametrize(
+    ("listen", "asked"),
+    [("127.0.0.2", "127.0.0.2"), ("::1", "::1"), ("0.0.0.0", "127.0.0.1"), ("::", "127.0.0.1")],
+)
+def test_healthcheck_asks_the_address_the_daemon_listens_on(
+    tmp_path: Path, cli_for: Any, listen: str, asked: str
+) -> None:
+    with FeedServer(asked) as daemon:
+        daemon.routes["/healthz"] = Reply(200, b"ok: last tick 1s ago\n")
+        config = write_config(tmp_path, serve={"host": listen, "port": daemon.port})
+
+        result = cli_for(config)("healthcheck")
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "ok: last tick 1s ago\n"
 
 
 def test_run_on_a_terminal_draws_a_progress_bar(tmp_path: Path, sqlite_url: str) -> None:

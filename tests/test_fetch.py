@@ -29,7 +29,16 @@ from storage.feeds import load_states
 from storage.sources import add_source
 from tests.builders import NOW
 from tests.conftest import CNBETA, write_config
-from tests.feedserver import FeedServer, FloodServer, Reply, Seen, endless, gzip_bomb, rss
+from tests.feedserver import (
+    FeedServer,
+    FloodServer,
+    Reply,
+    Seen,
+    endless,
+    gzip_bomb,
+    needs_login,
+    rss,
+)
 
 FEED = rss("Post", ("1", "one"), ("2", "two"))
 
@@ -140,6 +149,62 @@ def test_a_temporary_redirect_is_followed_and_changes_nothing(
     assert state.url == server.url("/feed")
     assert state.redirect_url is None
     assert len(harness.run(settings).outcomes) == 1
+
+
+def _logged_in(url: str) -> str:
+    return url.replace("://", "://user:s3cret@", 1)
+
+
+def test_credentials_in_the_url_go_in_an_authorization_header_not_in_the_request(
+    server: FeedServer, harness: Harness
+) -> None:
+    server.routes["/feed?token=t0p"] = needs_login("user", "s3cret", Reply(200, FEED))
+
+    (outcome,) = harness.run(harness.settings(_logged_in(server.url("/feed?token=t0p")))).outcomes
+
+    assert outcome.status == "ok"
+    (seen,) = server.seen
+    assert seen.path == "/feed?token=t0p"  # the request line: no user:password@
+    assert seen.headers["host"] == f"127.0.0.1:{server.port}"
+
+
+def test_credentials_follow_a_move_within_the_origin_and_stay_with_the_moved_source(
+    server: FeedServer, harness: Harness
+) -> None:
+    server.routes["/old"] = Reply(301, headers={"Location": server.url("/new")})
+    server.routes["/new"] = needs_login("user", "s3cret", Reply(200, FEED))
+    settings = harness.settings(_logged_in(server.url("/old")))
+
+    checks = [harness.run(settings), harness.run(settings), harness.run(settings)]
+
+    assert [o.status for check in checks for o in check.outcomes] == ["ok", "moved", "ok"]
+    assert harness.state().url == _logged_in(server.url("/new"))
+    assert len(server.requests_to("/old")) == 2  # the third check went straight to /new
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://127.0.0.2:{port}/feed",
+        "//127.0.0.2:{port}/feed",
+        "http://user:s3cret@127.0.0.2:{port}/feed",
+    ],
+    ids=["absolute", "scheme-relative", "naming-the-credentials"],
+)
+def test_credentials_are_never_sent_to_another_origin(
+    server: FeedServer, harness: Harness, location: str
+) -> None:
+    with FeedServer("127.0.0.2") as other:
+        other.routes["/feed"] = Reply(200, FEED)
+        server.routes["/feed"] = Reply(302, headers={"Location": location.format(port=other.port)})
+
+        (outcome,) = harness.run(harness.settings(_logged_in(server.url("/feed")))).outcomes
+
+        assert outcome.status == "ok"
+        (first,) = server.seen
+        (redirected,) = other.seen
+    assert first.headers["authorization"].startswith("Basic ")
+    assert "authorization" not in redirected.headers
 
 
 def test_410_disables_the_source_and_run_all_leaves_it_alone(

@@ -40,6 +40,14 @@ def test_healthz_answers_while_idle_connections_stay_open(endpoint: HttpEndpoint
         assert time.monotonic() - started < 1
 
 
+def test_the_endpoint_listens_on_an_ipv6_address_when_given_one() -> None:
+    endpoint = HttpEndpoint("::1", 0, http_app(Metrics(), lambda: (True, "ok")))
+    try:
+        assert healthz("[::1]", endpoint.port) == "ok\n"
+    finally:
+        endpoint.close()
+
+
 def test_silent_clients_are_disconnected_and_extra_ones_shed_at_once() -> None:
     app = http_app(Metrics(), lambda: (True, "ok"))
     endpoint = HttpEndpoint("127.0.0.1", 0, app, timeout_s=0.5, max_connections=2)
