@@ -4,7 +4,6 @@ workers that feed it."""
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from dataclasses import replace
 from datetime import datetime
@@ -20,6 +19,7 @@ from storage.apply import Check
 from storage.engine import Store
 from storage.entries import list_posts
 from storage.feeds import apply_sources, load_states
+from tests import workerjobs
 from tests.builders import NOW, a_post, ok
 from tests.conftest import CNBETA
 
@@ -83,18 +83,12 @@ def test_a_failing_check_fails_alone_and_its_group_is_stored(store: Store) -> No
     assert len(list_posts(store)) == 9
 
 
-def _convert_or_die(document: str) -> Digest:
-    if document == "poison":
-        os._exit(3)  # a worker killed mid-document (out of memory, say)
-    return Digest(feed_title=document, posts=())
-
-
 def test_a_worker_that_dies_fails_only_the_document_that_killed_it() -> None:
     async def scenario() -> list[object]:
         converter = Converter(2)
         try:
             jobs = [
-                converter.run(f"feed-{i}", _convert_or_die, "poison" if i == 3 else f"ok-{i}")
+                converter.run(f"feed-{i}", workerjobs.convert, "die" if i == 3 else f"ok-{i}")
                 for i in range(12)
             ]
             return await asyncio.gather(*jobs, return_exceptions=True)
