@@ -8,7 +8,8 @@ A feed document gets a budget of CPU time (``CONVERT_BUDGET_S``): once parsing a
 converted so far have spent it, the remaining entries are skipped with that reason, so a document
 built to be expensive (the sanitizer's limits bound each entry, not how many there are) costs
 the pass seconds, not minutes. CPU time of this thread, not wall time: a busy machine does not
-cut a legitimate feed short.
+cut a legitimate feed short. The budget is checked between entries; what it cannot interrupt
+(the parse, one entry) is bounded by the time limit of ``ingest.workers``.
 """
 
 from __future__ import annotations

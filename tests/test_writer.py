@@ -4,11 +4,17 @@ workers that feed it."""
 from __future__ import annotations
 
 import asyncio
-import os
+import multiprocessing
+import subprocess
+import sys
 import threading
+import time
 from dataclasses import replace
 from datetime import datetime
+from multiprocessing.process import BaseProcess
+from pathlib import Path
 
+import pytest
 from sqlalchemy import event
 
 from ingest.convert import digest_feed
@@ -20,6 +26,7 @@ from storage.apply import Check
 from storage.engine import Store
 from storage.entries import list_posts
 from storage.feeds import apply_sources, load_states
+from tests import workerjobs
 from tests.builders import NOW, a_post, ok
 from tests.conftest import CNBETA
 
@@ -83,18 +90,12 @@ def test_a_failing_check_fails_alone_and_its_group_is_stored(store: Store) -> No
     assert len(list_posts(store)) == 9
 
 
-def _convert_or_die(document: str) -> Digest:
-    if document == "poison":
-        os._exit(3)  # a worker killed mid-document (out of memory, say)
-    return Digest(feed_title=document, posts=())
-
-
 def test_a_worker_that_dies_fails_only_the_document_that_killed_it() -> None:
     async def scenario() -> list[object]:
         converter = Converter(2)
         try:
             jobs = [
-                converter.run(f"feed-{i}", _convert_or_die, "poison" if i == 3 else f"ok-{i}")
+                converter.run(f"feed-{i}", workerjobs.convert, "die" if i == 3 else f"ok-{i}")
                 for i in range(12)
             ]
             return await asyncio.gather(*jobs, return_exceptions=True)
@@ -110,6 +111,109 @@ def test_a_worker_that_dies_fails_only_the_document_that_killed_it() -> None:
     assert [r.feed_title for r in results if isinstance(r, Digest)] == [
         f"ok-{i}" for i in range(12) if i != 3
     ]
+
+
+LIMIT_S = 2.0
+"""The time limit of the tests' converters: ample for a spawned worker to start, short to wait."""
+
+
+def _workers_left(before: set[BaseProcess]) -> set[BaseProcess]:
+    """Worker processes started since ``before`` that still run, given a moment to die."""
+    deadline = time.monotonic() + 2
+    while (left := set(multiprocessing.active_children()) - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+def test_a_conversion_that_never_ends_fails_alone_and_its_worker_is_stopped(tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    before = set(multiprocessing.active_children())
+
+    async def scenario() -> tuple[float, SourceError, list[Digest]]:
+        converter = Converter(2, limit_s=LIMIT_S)
+        try:
+            started = time.monotonic()
+            hanging = asyncio.ensure_future(converter.run("hang", workerjobs.convert, "hang"))
+            await asyncio.sleep(LIMIT_S / 2)
+            others = asyncio.gather(
+                # in the other worker when the hanging one is stopped, within its own limit;
+                # ends once the gate exists
+                converter.run("wait", workerjobs.convert, f"{workerjobs.WAIT_PREFIX}{gate}"),
+                converter.run("queued", workerjobs.convert, "queued"),  # waiting for a worker
+            )
+            try:
+                with pytest.raises(SourceError) as failed:
+                    await hanging
+                elapsed = time.monotonic() - started
+            finally:
+                gate.touch()  # the waiting conversion may end now (and must, for close to return)
+            retried = await others
+            after = await asyncio.gather(
+                *(converter.run(f"ok-{i}", workerjobs.convert, f"ok-{i}") for i in range(4))
+            )
+            return elapsed, failed.value, [*retried, *after]
+        finally:
+            converter.close()
+
+    elapsed, error, digests = asyncio.run(scenario())
+
+    assert (error.source, error.kind) == ("hang", "too_slow")
+    assert error.reason == "reading this feed took more than 2 s; the worker was stopped"
+    assert LIMIT_S - 0.1 < elapsed < LIMIT_S + 2  # not the hour a hostile document would take
+    assert [d.feed_title for d in digests] == [
+        f"{workerjobs.WAIT_PREFIX}{gate}",
+        "queued",
+        *(f"ok-{i}" for i in range(4)),
+    ]
+    assert not _workers_left(before)
+
+
+def test_a_conversion_that_never_ends_in_the_thread_is_abandoned_and_the_next_one_stopped() -> None:
+    before = set(multiprocessing.active_children())
+
+    async def scenario() -> list[SourceError]:
+        converter = Converter(0, limit_s=LIMIT_S / 2)
+        errors: list[SourceError] = []
+        try:
+            for source in ("first", "second"):
+                with pytest.raises(SourceError) as failed:
+                    await converter.run(source, workerjobs.convert, "hang")
+                errors.append(failed.value)
+        finally:
+            converter.close()
+        return errors
+
+    first, second = asyncio.run(scenario())
+
+    # A thread cannot be stopped: once one is lost, conversions go to a worker process.
+    assert first.reason == "reading this feed took more than 1 s; it was abandoned"
+    assert second.reason == "reading this feed took more than 1 s; the worker was stopped"
+    assert not _workers_left(before)
+
+
+def test_a_conversion_abandoned_in_the_thread_does_not_hold_the_process_exit() -> None:
+    program = (
+        "import asyncio\n"
+        "from ingest.workers import Converter\n"
+        "from tests.workerjobs import convert\n"
+        "converter = Converter(0, limit_s=0.1)\n"
+        "try:\n"
+        "    asyncio.run(converter.run('hang', convert, 'hang'))\n"
+        "finally:\n"
+        "    converter.close()\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=workerjobs.HANG_S / 2,
+        check=False,
+    )
+
+    assert done.returncode == 1
+    assert "reading this feed took more than 0.1 s; it was abandoned" in done.stderr
+    assert time.monotonic() - started < 10
 
 
 def test_a_document_converted_in_a_worker_process_gives_the_same_posts() -> None:
