@@ -105,7 +105,7 @@ class Driver:
         """
         while not self._stopping:
             self._wake.clear()
-            if self._more and len(self.tasks) <= self.batch // 2:
+            if self._time_to_claim:
                 try:
                     await self._fill()
                 except Exception:
@@ -115,9 +115,14 @@ class Driver:
                     self._more = False
             if self.one_shot and not self.tasks and not self._more:
                 break
-            if not (self._more and len(self.tasks) <= self.batch // 2):
+            if not self._time_to_claim:
                 await self._wake.wait()
         return self.summary
+
+    @property
+    def _time_to_claim(self) -> bool:
+        """More may be wanted, and half of the batch is done."""
+        return self._more and len(self.tasks) <= self.batch // 2
 
     def stop(self, signum: signal.Signals | None = None) -> None:
         """Claim nothing more; ``run`` returns (``drain`` then ends the work in flight)."""
