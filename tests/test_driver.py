@@ -96,20 +96,24 @@ def test_a_pass_with_nothing_due_ends_at_once() -> None:
     assert runner.claims == [0]
 
 
+async def stopped_pass(runner: FakeRunner, *, after_s: float, grace: float) -> Driver:
+    """A one-shot pass stopped ``after_s`` into it and drained, as a signal would; its driver."""
+    driver = Driver(runner, lambda: DUE, one_shot=True)
+    running = asyncio.create_task(driver.run())
+    await asyncio.sleep(after_s)
+    driver.stop()
+    await running
+    await driver.drain(grace=grace)
+    return driver
+
+
 def test_stopping_releases_waiting_sources_and_cancels_the_late_ones() -> None:
     runner = FakeRunner(50, concurrency=4)
     runner.gate = asyncio.Event()  # processing never finishes by itself
 
-    async def scenario() -> None:
-        driver = Driver(runner, lambda: DUE, one_shot=True)
-        running = asyncio.create_task(driver.run())
-        await asyncio.sleep(0.05)
-        driver.stop()
-        await running
-        await driver.drain(grace=0.1)
-        assert driver.tasks == {}
+    driver = asyncio.run(stopped_pass(runner, after_s=0.05, grace=0.1))
 
-    asyncio.run(scenario())
+    assert driver.tasks == {}
 
     assert sorted(runner.released) == list(range(1, 9))  # the 8 claimed: 4 waiting, 4 late
     assert runner.leased == set()
@@ -119,15 +123,7 @@ def test_stopping_releases_waiting_sources_and_cancels_the_late_ones() -> None:
 def test_in_flight_sources_may_finish_within_the_grace_period() -> None:
     runner = FakeRunner(8, concurrency=4, work_s=0.05)
 
-    async def scenario() -> None:
-        driver = Driver(runner, lambda: DUE, one_shot=True)
-        running = asyncio.create_task(driver.run())
-        await asyncio.sleep(0.01)
-        driver.stop()
-        await running
-        await driver.drain(grace=5)
-
-    asyncio.run(scenario())
+    asyncio.run(stopped_pass(runner, after_s=0.01, grace=5))
 
     assert len(runner.processed) == 4  # those holding a slot finished
     assert sorted(runner.released) == [5, 6, 7, 8]  # those waiting for one were given back
