@@ -180,11 +180,11 @@ class Pass:
     async def dead_owners(self) -> set[str]:
         """Owners of unexpired leases that are processes of this host no longer running: their
         leases are free at once (DESIGN §7)."""
-        holders = await self._writer.call(lease_holders, self.store)
-        dead = {holder.owner for holder in holders if is_gone(holder.owner)}
-        for holder in holders:
-            if holder.owner in dead:
+        dead = set()
+        for holder in await self._writer.call(lease_holders, self.store):
+            if is_gone(holder.owner):
                 log.info("leases_taken_over", owner=holder.owner, sources=holder.sources)
+                dead.add(holder.owner)
         return dead
 
     async def held_elsewhere(self, due: Due) -> list[LeaseHolder]:
