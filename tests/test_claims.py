@@ -143,7 +143,9 @@ def test_the_claims_where_clause_agrees_with_is_due(store: Store) -> None:
     sources(store, 40)
 
     def around_now() -> datetime:
-        return NOW + timedelta(minutes=rng.randint(-60, 60))
+        # A third exactly at NOW: "due at now" and "Retry-After ends now" are where a ``<``
+        # written for a ``<=`` would go unnoticed.
+        return NOW + timedelta(minutes=rng.choice((-30, 0, 30)))
 
     with store.database.write() as conn:
         for state in store.load_states():
