@@ -2,17 +2,17 @@
 
 ``python -m bench.search [--posts N] [--rounds R] [--json FILE]``
 
-The store is generated fast and cached: it is created through ``storage.engine.open_store`` (so
-the real schema's migrations make it), its sources added through ``storage.feeds``, then posts
+The store is generated fast and cached: it is created through ``storage.open_store`` (so
+the real schema's migrations make it), its sources added through ``Store.apply_sources``, then posts
 and their sightings are bulk-inserted with ``executemany`` on one SQLite connection and put on
-the search backlog, which the first run indexes (``storage.search.index_backlog``, timed
+the search backlog, which the first run indexes (``Store.index_backlog``, timed
 apart). Posts are
 ``bench.corpus`` items (~3 KB of mixed Chinese and English HTML, real content hashes); the rare
 term ``RARE_TERM`` is in ``RARE_POSTS`` of them. The file is kept under ``bench/.cache/``, named
 by its parameters and ``GENERATOR_VERSION``, so reruns only open it; opening runs any newer
 migration on it (a search index added later is built then, once).
 
-The benchmark calls ``storage.search.search_posts(store, query, limit=20)`` for each query of
+The benchmark calls ``Store.search_posts(query, limit=20)`` for each query of
 ``QUERIES`` (English words, Chinese words of 2 and of 3+ characters, a rare term): once to warm
 up, then ``rounds`` times, and reports p50 and p95 over all timed calls.
 """
@@ -38,9 +38,7 @@ import structlog
 from bench.corpus import AUTHORS, SEED, SITE, item_body, item_title
 from ingest.identity import content_hash
 from ingest.types import SourceSpec
-from storage.engine import Store, open_store
-from storage.feeds import apply_sources
-from storage.search import index_backlog, search_posts
+from storage import Store, open_store
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 GENERATOR_VERSION = 2
@@ -88,7 +86,7 @@ def generate(path: Path, posts: int, *, seed: int = SEED) -> None:
     try:
         sources = min(SOURCES, max(posts, 1))
         specs = [SourceSpec(url=f"{SITE}/feeds/{index}.xml") for index in range(sources)]
-        source_ids = apply_sources(store, specs, origin="config", now=_NOW)
+        source_ids = store.apply_sources(specs, origin="config", now=_NOW)
     finally:
         store.close()
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
@@ -179,11 +177,11 @@ def measure(store: Store, *, rounds: int, limit: int = 20) -> dict[str, Any]:
     timings: list[float] = []
     per_query: list[dict[str, Any]] = []
     for kind, query in QUERIES:
-        hits = len(search_posts(store, query, limit=limit))
+        hits = len(store.search_posts(query, limit=limit))
         times: list[float] = []
         for _ in range(rounds):
             started = time.perf_counter()
-            search_posts(store, query, limit=limit)
+            store.search_posts(query, limit=limit)
             times.append((time.perf_counter() - started) * 1000)
         timings += times
         per_query.append(
@@ -205,7 +203,7 @@ def run(posts: int, *, rounds: int, seed: int = SEED, cache: Path = CACHE) -> di
     opened_s = time.perf_counter() - started
     try:
         started = time.perf_counter()
-        indexed = index_backlog(store)  # once per cached store: the first run pays for it
+        indexed = store.index_backlog()  # once per cached store: the first run pays for it
         indexed_s = time.perf_counter() - started
         figures = measure(store, rounds=rounds)
     finally:

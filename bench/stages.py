@@ -8,8 +8,8 @@ R rounds, and the median kept:
 - parse: ``ingest.parse.parse_feed`` (encoding, DOCTYPE removal, feedparser, raw entries);
 - normalize: ``ingest.normalize.post_from_entry`` for every raw entry (nh3 sanitizing, text
   extraction, first image, content hash);
-- store: ``storage.apply.record_check`` per feed into a fresh SQLite store (one transaction per
-  feed, as the writer thread does), states loaded through ``storage.feeds``;
+- store: ``Store.record_checks`` per feed into a fresh SQLite store (one transaction per
+  feed, as the writer thread does, ``ingest.identity.decide`` deciding);
 - digest: ``ingest.convert.digest_feed``, parse and normalize together, as a worker runs them.
 
 The slowest stage is the single-core bottleneck; the serial estimate
@@ -36,13 +36,12 @@ from bench.corpus import SEED, feed_document
 from bench.farm import feed_url
 from ingest.config import ScheduleSettings
 from ingest.convert import digest_feed, fallback_name
+from ingest.identity import decide
 from ingest.normalize import FeedContext, post_from_entry
 from ingest.parse import parse_feed
-from ingest.types import Digest, FetchResult, Post, RawFeed, SourceSpec
+from ingest.types import Check, Digest, FetchResult, Post, RawFeed, SourceSpec
 from scheduler.policy import after_success
-from storage.apply import record_check
-from storage.engine import open_store
-from storage.feeds import apply_sources, load_states
+from storage import open_store
 
 SCHEDULE = ScheduleSettings(
     min_interval=300.0,
@@ -118,14 +117,14 @@ def measure(feeds: int, items: int, *, rounds: int = 3, seed: int = SEED) -> dic
 
 
 def _store_all(urls: Sequence[str], posts: Sequence[Sequence[Post]], now: datetime) -> float:
-    """Seconds ``record_check`` takes to store every feed's posts into a fresh store."""
+    """Seconds ``Store.record_checks`` takes to store every feed's posts into a fresh store."""
     rng = random.Random(0)
     seconds = 0.0
     with tempfile.TemporaryDirectory(prefix="bench-store-") as folder:
         store = open_store(f"sqlite:///{Path(folder) / 'stage.db'}")
         try:
-            apply_sources(store, [SourceSpec(url=url) for url in urls], origin="config", now=now)
-            for state, feed_posts in zip(load_states(store), posts, strict=True):
+            store.apply_sources([SourceSpec(url=url) for url in urls], origin="config", now=now)
+            for state, feed_posts in zip(store.load_states(), posts, strict=True):
                 result = FetchResult(url=state.url, document=b"", etag='"bench"')
                 update = after_success(
                     state,
@@ -137,7 +136,7 @@ def _store_all(urls: Sequence[str], posts: Sequence[Sequence[Post]], now: dateti
                     rng=rng,
                 )
                 started = time.perf_counter()
-                record_check(store, state, feed_posts, update, now=now)
+                store.record_checks([Check(state, feed_posts, update, now)], decide=decide)
                 seconds += time.perf_counter() - started
         finally:
             store.close()

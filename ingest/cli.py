@@ -11,7 +11,6 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +27,7 @@ from ingest.cli_base import (
     UntilOption,
     fail,
     fail_no_source,
+    find_source,
     guarded,
     print_json,
     run_async,
@@ -35,19 +35,13 @@ from ingest.cli_base import (
 from ingest.cli_feeds import feeds_app
 from ingest.config import SETTINGS, display_value
 from ingest.export import Layout, export_posts
-from ingest.identity import Change
-from ingest.pipeline import RunSummary
 from ingest.progress import pass_progress
 from ingest.render import iso_utc, post_json, render_post
-from ingest.types import LeaseHolder, StoredPost
+from ingest.types import Change, LeaseHolder, RunSummary, StoredPost
 from ingest.urls import redact_text, redacted
 from scheduler.daemon import Daemon
 from scheduler.driver import run_once
-from storage.engine import migrate_store
-from storage.entries import PostFilter, get_post, iter_posts, list_posts
-from storage.search import index_backlog, search_posts
-from storage.sources import find_source
-from storage.stats import StoreStats, store_stats
+from storage import PostFilter, Store, StoreStats
 
 app = typer.Typer(
     help="Poll RSS, Atom and JSON Feed sources and keep every entry once, as a front-matter post.",
@@ -226,12 +220,12 @@ def entries_list(
         with options.store(db) as store:
             source_id = None
             if feed is not None:
-                source = find_source(store, feed, base=Path.cwd())
+                source = find_source(store, feed)
                 if source is None:
                     fail_no_source(feed)
                 source_id = source.id
             where = PostFilter(source_id=source_id, category=category, since=since, until=until)
-            return list_posts(store, limit=limit, where=where)
+            return store.list_posts(limit=limit, where=where)
 
     _print_posts(guarded(action), as_json)
 
@@ -252,7 +246,9 @@ def entries_search(
     if not query.strip():
         fail("QUERY is empty: give a word or phrase to look for", EXIT_USAGE)
 
-    _print_posts(options.on_store(db, partial(search_posts, query=query, limit=limit)), as_json)
+    _print_posts(
+        options.on_store(db, lambda store: store.search_posts(query, limit=limit)), as_json
+    )
 
 
 def _print_posts(posts: list[StoredPost], as_json: bool) -> None:
@@ -274,7 +270,7 @@ def entries_show(
     """One post as its front-matter file."""
     options: Context = ctx.obj
 
-    stored = options.on_store(db, partial(get_post, post_id=post_id))
+    stored = options.on_store(db, lambda store: store.get_post(post_id))
     if stored is None:
         fail(f"no post with id {post_id}; `ingest entries list` shows the ids", EXIT_FAILED)
     if as_json:
@@ -296,7 +292,7 @@ def export(
 
     def action() -> str:
         with options.store(db) as store:
-            summary = export_posts(iter_posts(store, since=since), directory, layout)
+            summary = export_posts(store.iter_posts(since=since), directory, layout)
         return (
             f"{summary.written} written, {summary.unchanged} unchanged, "
             f"{summary.removed} old copies removed in {directory}"
@@ -310,7 +306,7 @@ def stats(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None) 
     """Per source: status, last and next check, errors, posts; and store totals."""
     options: Context = ctx.obj
 
-    report = options.on_store(db, store_stats)
+    report = options.on_store(db, Store.stats)
     if as_json:
         print_json(_stats_json(report))
         return
@@ -347,7 +343,7 @@ def db_upgrade(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = N
     """Bring the store's schema to the newest version (every command also does it on open)."""
     options: Context = ctx.obj
 
-    before, after = options.on_store(db, migrate_store, migrate=False)
+    before, after = options.on_store(db, Store.migrate, migrate=False)
     if as_json:
         print_json({"from": before, "to": after, "changed": before != after})
     elif before == after:
@@ -361,7 +357,7 @@ def db_index(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = Non
     """Index every post waiting for the search index (searches and the daemon also do it)."""
     options: Context = ctx.obj
 
-    indexed = options.on_store(db, index_backlog)
+    indexed = options.on_store(db, lambda store: store.index_backlog())
     if as_json:
         print_json({"indexed": indexed})
     else:

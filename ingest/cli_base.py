@@ -4,6 +4,7 @@ and turning our errors into the documented exit codes (see ``ingest.cli``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -13,12 +14,13 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from ingest.config import Settings, load_settings
+from ingest.config import Settings, canonical_source_url, load_settings
 from ingest.errors import ConfigError, IngestError, StoreError
 from ingest.logs import configure_logging
+from ingest.types import StoredSource
 from ingest.units import parse_moment, parse_until
 from ingest.urls import redacted
-from storage.engine import Store, open_store
+from storage import Store, open_store
 
 DEFAULT_DB = "sqlite:///ingest.db"
 EXIT_FAILED = 1
@@ -101,6 +103,15 @@ class Context:
 def fail(message: str, code: int) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def find_source(store: Store, key: str) -> StoredSource | None:
+    """The source a user means by ``key`` (``--feed``, ``feeds remove``): an id, a URL, or a
+    path or URL as ``feeds add`` would store it (taken from the current folder)."""
+    canonical: list[str] = []
+    with contextlib.suppress(ValueError):
+        canonical.append(canonical_source_url(key, Path.cwd()))
+    return store.find_source(key, canonical)
 
 
 def fail_no_source(key: str) -> NoReturn:

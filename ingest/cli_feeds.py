@@ -13,7 +13,15 @@ from typing import Annotated
 
 import typer
 
-from ingest.cli_base import Context, DbOption, JsonOption, fail_no_source, guarded, print_json
+from ingest.cli_base import (
+    Context,
+    DbOption,
+    JsonOption,
+    fail_no_source,
+    find_source,
+    guarded,
+    print_json,
+)
 from ingest.config import canonical_source_url, is_remote
 from ingest.errors import ConfigError, OpmlError
 from ingest.opml import read_opml, write_opml
@@ -21,16 +29,7 @@ from ingest.render import iso_utc
 from ingest.types import SourceSpec, StoredSource
 from ingest.units import format_duration, parse_duration
 from ingest.urls import redacted
-from storage.sources import (
-    AddAction,
-    ImportResult,
-    Removal,
-    add_source,
-    find_source,
-    import_sources,
-    list_sources,
-    remove_source,
-)
+from storage import AddAction, ImportResult, Removal, Store
 
 feeds_app = typer.Typer(help="Manage the sources kept in the store.", no_args_is_help=True)
 
@@ -68,7 +67,7 @@ def feeds_add(
     def action() -> tuple[StoredSource, AddAction]:
         spec = _spec(url, name, categories or [], interval, local=local)
         with options.store(db) as store:
-            return add_source(store, spec, origin="cli", now=datetime.now(UTC))
+            return store.add_source(spec, origin="cli", now=datetime.now(UTC))
 
     source, done = guarded(action)
     if as_json:
@@ -112,7 +111,7 @@ def feeds_list(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = N
     """Every source with its settings (`ingest stats` shows their health)."""
     options: Context = ctx.obj
 
-    sources = options.on_store(db, list_sources)
+    sources = options.on_store(db, Store.list_sources)
     if as_json:
         print_json([_source_json(s) for s in sources])
         return
@@ -145,8 +144,8 @@ def feeds_remove(
 
     def action() -> Removal | None:
         with options.store(db) as store:
-            source = find_source(store, key, base=Path.cwd())
-            return None if source is None else remove_source(store, source.id, purge=purge)
+            source = find_source(store, key)
+            return None if source is None else store.remove_source(source.id, purge=purge)
 
     removal = guarded(action)
     if removal is None:
@@ -195,7 +194,7 @@ def feeds_import(
             raise OpmlError(str(path), f"cannot be read: {exc.strerror}") from exc
         specs = read_opml(data, where=str(path))
         with options.store(db) as store:
-            return import_sources(store, specs, origin="opml", now=datetime.now(UTC))
+            return store.import_sources(specs, origin="opml", now=datetime.now(UTC))
 
     result = guarded(action)
     if as_json:
@@ -233,7 +232,7 @@ def feeds_export(
     """
     options: Context = ctx.obj
 
-    sources = options.on_store(db, list_sources)
+    sources = options.on_store(db, Store.list_sources)
     typer.echo(write_opml(sources, now=datetime.now(UTC), credentials=with_credentials), nl=False)
     hidden = sum(redacted(s.spec.url) is not s.spec.url for s in sources)
     if hidden and not with_credentials:

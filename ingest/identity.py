@@ -1,7 +1,9 @@
 """When two entries are the same post, and what storing a batch of posts changes (DESIGN §4).
 
 ``decide`` is a pure function of one source's new posts and what the store already knows about
-them; the store applies its answer in one transaction. Keeping it apart from SQL means every rule
+them (``Change``, ``KnownSighting`` and ``EntryIntent`` are in ``ingest.types``); the store
+calls it inside the transaction that applies its answer, which the caller hands the store
+(``ingest.types.Decider``). Keeping it apart from SQL means every rule
 below is tested without a database.
 
 - A post is identified by its content: the sha256 of its title and sanitized body, whitespace
@@ -23,48 +25,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
-from enum import StrEnum
 
 from ingest.sanitize import collapse_whitespace
-from ingest.types import Post
+from ingest.types import Change, EntryIntent, KnownSighting, Post
 
 
 def content_hash(title: str, body: str) -> str:
     """The post's identity: sha256 hex of its title and body, each whitespace-collapsed."""
     canonical = collapse_whitespace(title) + "\n" + collapse_whitespace(body)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-class Change(StrEnum):
-    """What storing one entry did; also the vocabulary of run summaries and metrics."""
-
-    NEW = "new"
-    UPDATED = "updated"
-    DUPLICATE = "duplicate"
-    UNCHANGED = "unchanged"
-
-
-@dataclass(frozen=True, slots=True)
-class KnownSighting:
-    """A source's previous sighting of an entry: the post it points to and the hash it had."""
-
-    post_id: int
-    content_hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class EntryIntent:
-    """What to store for one entry.
-
-    The sighting ``(source, post.entry_key)`` then points at: for ``NEW`` and ``DUPLICATE``, the
-    post whose hash is ``post.content_hash``; for ``UPDATED``, post ``revise``, overwritten with
-    ``post``; for ``UNCHANGED``, the post it already pointed at.
-    """
-
-    change: Change
-    post: Post
-    revise: int | None = None
 
 
 def decide(

@@ -19,8 +19,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
-from ingest.identity import Change
-from ingest.pipeline import FeedOutcome
+from ingest.types import Change, FeedOutcome
 
 HealthCheck = Callable[[], tuple[bool, str]]
 StartResponse = Callable[..., Any]

@@ -20,11 +20,9 @@ import asyncio
 import contextlib
 import os
 import random
-import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from functools import partial
 from types import TracebackType
@@ -36,18 +34,24 @@ from ingest.config import Settings
 from ingest.convert import digest_feed, digest_posts
 from ingest.errors import SourceError
 from ingest.fetch import Fetcher
-from ingest.identity import Change
 from ingest.sources import LocalFeed, read_local
-from ingest.types import Digest, Due, FeedState, FeedStatus, FeedUpdate, FetchResult, LeaseHolder
+from ingest.types import (
+    Change,
+    Check,
+    Digest,
+    Due,
+    FeedOutcome,
+    FeedState,
+    FeedStatus,
+    FeedUpdate,
+    FetchResult,
+    LeaseHolder,
+)
 from ingest.workers import Converter
 from ingest.writer import StoreWriter
 from scheduler.lease import is_gone, renew_every, this_process
 from scheduler.policy import after_failure, after_success
-from storage.apply import Check
-from storage.claims import claim_due, lease_holders, release, renew
-from storage.engine import Store
-from storage.feeds import apply_sources
-from storage.search import index_backlog
+from storage import Store
 
 log = structlog.get_logger("ingest.pipeline")
 
@@ -60,53 +64,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class FeedOutcome:
-    """How one source went in one pass: what the summary, the log and the metrics report.
-
-    ``lease_lost``: another process took the source over before this check was saved, so the
-    check was dropped (that process stores its own).
-    """
-
-    source_id: int
-    source: str
-    status: FeedStatus
-    counts: Mapping[Change, int]
-    skipped: int
-    error: str | None
-    duration_s: float
-    stored: bool = True
-    """Whether the check was written (not when the store failed or the lease was lost)."""
-    lease_lost: bool = False
-
-
-@dataclass(slots=True)
-class RunSummary:
-    """Every outcome of a pass, in the order sources finished.
-
-    ``interrupted`` names the signal that cut the pass short; ``held_elsewhere`` lists the
-    processes that held sources this pass wanted, which it therefore left alone.
-    """
-
-    outcomes: list[FeedOutcome] = field(default_factory=list)
-    interrupted: signal.Signals | None = None
-    held_elsewhere: list[LeaseHolder] = field(default_factory=list)
-
-    @property
-    def failed(self) -> list[FeedOutcome]:
-        return [o for o in self.outcomes if not o.status.succeeded and not o.lease_lost]
-
-    @property
-    def lost(self) -> list[FeedOutcome]:
-        return [o for o in self.outcomes if o.lease_lost]
-
-    def total(self, change: Change) -> int:
-        return sum(o.counts.get(change, 0) for o in self.outcomes)
-
-
 def sync_config_sources(store: Store, settings: Settings, now: datetime) -> None:
     """Apply the config's sources to the store: added or updated, never deleted."""
-    apply_sources(store, settings.sources, origin="config", now=now)
+    store.apply_sources(settings.sources, origin="config", now=now)
 
 
 class Pass:
@@ -163,8 +123,7 @@ class Pass:
     ) -> list[FeedState]:
         """Lease up to ``limit`` sources ``due`` wants, besides those in flight here."""
         return await self._writer.call(
-            claim_due,
-            self.store,
+            self.store.claim_due,
             owner=self.owner,
             due=due,
             lease_s=self.settings.schedule.lease,
@@ -175,13 +134,13 @@ class Pass:
 
     async def release(self, ids: Collection[int]) -> None:
         """Give back claims whose check will not be saved (shutdown, a failure)."""
-        await self._writer.call(release, self.store, set(ids), owner=self.owner)
+        await self._writer.call(self.store.release, set(ids), owner=self.owner)
 
     async def dead_owners(self) -> set[str]:
         """Owners of unexpired leases that are processes of this host no longer running: their
         leases are free at once (DESIGN §7)."""
         dead = set()
-        for holder in await self._writer.call(lease_holders, self.store):
+        for holder in await self._writer.call(self.store.lease_holders):
             if is_gone(holder.owner):
                 log.info("leases_taken_over", owner=holder.owner, sources=holder.sources)
                 dead.add(holder.owner)
@@ -189,12 +148,12 @@ class Pass:
 
     async def held_elsewhere(self, due: Due) -> list[LeaseHolder]:
         """The other live processes holding sources ``due`` wants."""
-        holders = await self._writer.call(lease_holders, self.store, due=due)
+        holders = await self._writer.call(self.store.lease_holders, due=due)
         return [holder for holder in holders if holder.owner != self.owner]
 
     async def index_search(self, most: int) -> int:
         """Index up to ``most`` posts of the search backlog, between two writes of checks."""
-        return await self._writer.call(index_backlog, self.store, most=most)
+        return await self._writer.call(self.store.index_backlog, most=most)
 
     async def _renew_leases(self) -> None:
         """Keep the leases of in-flight sources alive while this process lives.
@@ -208,7 +167,7 @@ class Pass:
             ids = set(self.in_flight)
             try:
                 held = await asyncio.to_thread(
-                    renew, self.store, ids, owner=self.owner, lease_s=lease
+                    self.store.renew, ids, owner=self.owner, lease_s=lease
                 )
             except Exception as exc:  # noqa: BLE001  (the store is down: the next beat retries)
                 log.warning("lease_renewal_failed", error=str(exc))

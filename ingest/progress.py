@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from ingest.logs import follow_stderr
-from ingest.pipeline import FeedOutcome
+from ingest.types import FeedOutcome
 
 
 @dataclass

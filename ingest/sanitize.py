@@ -71,7 +71,6 @@ _TOKEN_VALUES = {
 
 _SRCLESS_IFRAME = re.compile(r"<iframe(?![^>]*\ssrc=)[^>]*>.*?</iframe>", re.IGNORECASE | re.DOTALL)
 _IMG_SRC = re.compile(r'<img\s[^>]*?\bsrc="([^"]*)"')
-_SANITIZED_TAG = re.compile(r'<(?:[^>"]|"[^"]*")*>')
 _ANY_TAG = re.compile(r"<[^>]*>")
 
 MAX_NESTING = 512
@@ -227,20 +226,6 @@ def html_to_text(markup: str) -> str:
     if "&" in markup:
         markup = html.unescape(markup)
     return clean_text(markup)
-
-
-def sanitized_text(sanitized: str) -> str:
-    """Plain text of HTML that ``sanitize_html`` produced, for the search index.
-
-    Each tag becomes a space, so paragraphs do not run together (``html_to_text`` joins
-    ``a</p><p>b`` into ``ab``, which would make both words unsearchable). nh3 serializes
-    attributes double-quoted with ``"`` escaped, so a regular expression reads tags exactly;
-    it is faster than parsing the HTML a second time.
-    """
-    text = _SANITIZED_TAG.sub(" ", sanitized)
-    if "&" in text:
-        text = html.unescape(text)
-    return collapse_whitespace(text)
 
 
 def collapse_whitespace(text: str) -> str:

@@ -7,10 +7,13 @@ another stage already decided.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import signal
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
 """Response size cap after decompression (DESIGN §3): large enough for any real feed."""
@@ -239,3 +242,107 @@ class LeaseHolder:
     owner: str
     sources: int
     until: datetime
+
+
+class Change(StrEnum):
+    """What storing one entry did; also the vocabulary of run summaries and metrics."""
+
+    NEW = "new"
+    UPDATED = "updated"
+    DUPLICATE = "duplicate"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class KnownSighting:
+    """A source's previous sighting of an entry: the post it points to and the hash it had."""
+
+    post_id: int
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class EntryIntent:
+    """What to store for one entry.
+
+    The sighting ``(source, post.entry_key)`` then points at: for ``NEW`` and ``DUPLICATE``, the
+    post whose hash is ``post.content_hash``; for ``UPDATED``, post ``revise``, overwritten with
+    ``post``; for ``UNCHANGED``, the post it already pointed at.
+    """
+
+    change: Change
+    post: Post
+    revise: int | None = None
+
+
+class Decider(Protocol):
+    """Says what each of one source's posts is (``ingest.identity.decide``).
+
+    The store calls it inside the write transaction that stores the check, between reading
+    what it knows (``sightings``: this source's, by entry key; ``stored_hashes``: those hashes
+    of ``posts`` already stored) and writing the answer (DESIGN §4). It is passed in rather
+    than imported so that the store sits below the rules it applies.
+    """
+
+    def __call__(
+        self,
+        posts: Sequence[Post],
+        sightings: Mapping[str, KnownSighting],
+        stored_hashes: AbstractSet[str],
+    ) -> list[EntryIntent]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One check of one source, to store: the posts it found and the source's new state."""
+
+    state: FeedState
+    posts: Sequence[Post]
+    change: FeedUpdate
+    now: datetime
+    owner: str | None = None
+    """Who claimed the source: the check is stored only while that lease is held."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOutcome:
+    """How one source went in one pass: what the summary, the log and the metrics report.
+
+    ``lease_lost``: another process took the source over before this check was saved, so the
+    check was dropped (that process stores its own).
+    """
+
+    source_id: int
+    source: str
+    status: FeedStatus
+    counts: Mapping[Change, int]
+    skipped: int
+    error: str | None
+    duration_s: float
+    stored: bool = True
+    """Whether the check was written (not when the store failed or the lease was lost)."""
+    lease_lost: bool = False
+
+
+@dataclass(slots=True)
+class RunSummary:
+    """Every outcome of a pass, in the order sources finished.
+
+    ``interrupted`` names the signal that cut the pass short; ``held_elsewhere`` lists the
+    processes that held sources this pass wanted, which it therefore left alone.
+    """
+
+    outcomes: list[FeedOutcome] = field(default_factory=list)
+    interrupted: signal.Signals | None = None
+    held_elsewhere: list[LeaseHolder] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[FeedOutcome]:
+        return [o for o in self.outcomes if not o.status.succeeded and not o.lease_lost]
+
+    @property
+    def lost(self) -> list[FeedOutcome]:
+        return [o for o in self.outcomes if o.lease_lost]
+
+    def total(self, change: Change) -> int:
+        return sum(o.counts.get(change, 0) for o in self.outcomes)

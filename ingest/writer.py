@@ -8,6 +8,9 @@ sources instead of one each; when idle, a check is written at once.
 
 If a group's transaction fails, its checks are written again one by one, so only the check
 that failed gets the error.
+
+The writer hands the store ``ingest.identity.decide``, which the store calls inside each
+check's transaction (read what is known, decide, write: DESIGN §4).
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
-from ingest.identity import Change
-from storage.apply import Check, record_checks
-from storage.engine import Store
+from ingest.identity import decide
+from ingest.types import Change, Check
+from storage import Store
 
 T = TypeVar("T")
 MAX_GROUP = 64
@@ -47,7 +50,7 @@ class StoreWriter:
 
     async def record(self, check: Check) -> Counter[Change] | None:
         """Store ``check``; what happened to its posts, None if it was dropped because its
-        lease was lost (``storage.apply``). Raises what storing it raised."""
+        lease was lost (``Store.record_checks``). Raises what storing it raised."""
         result: Counter[Change] | None = await self._submit(check)
         return result
 
@@ -105,7 +108,7 @@ class StoreWriter:
     def _commit(self, group: list[_Job]) -> None:
         checks = [job.work for job in group if isinstance(job.work, Check)]
         try:
-            results = record_checks(self.store, checks)
+            results = self.store.record_checks(checks, decide=decide)
         except Exception as exc:  # noqa: BLE001  (handed over; a group retries one by one)
             if len(group) == 1:
                 _resolve(group[0], None, exc)

@@ -25,16 +25,13 @@ from datetime import UTC, datetime
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import func, select
 
 from ingest.config import Settings
 from ingest.observability import HttpEndpoint, Metrics, http_app
 from ingest.pipeline import Pass, sync_config_sources, utc_now, workers_for
 from ingest.types import Due
 from scheduler.driver import Driver, stopping_on_signals
-from storage.claims import count_wanted
-from storage.engine import Store
-from storage.feeds import SOURCES, T
+from storage import Store
 
 log = structlog.get_logger("scheduler.daemon")
 
@@ -60,8 +57,7 @@ class Daemon:
     async def run(self) -> None:
         """Serve until a signal (or ``stop``); returns after a clean shutdown."""
         sync_config_sources(self.store, self.settings, utc_now())
-        with self.store.read() as conn:
-            sources = conn.execute(select(func.count()).select_from(SOURCES)).scalar_one()
+        sources = self.store.count_sources()
         serve = self.settings.serve
         endpoint = HttpEndpoint(serve.host, serve.port, http_app(self.metrics, self.health))
         self.port = endpoint.port
@@ -108,8 +104,7 @@ class Daemon:
         if age > STALE_TICKS * self.settings.serve.tick + 5:
             return False, f"no successful tick for {age:.0f}s"
         try:
-            with self.store.read() as conn:
-                conn.exec_driver_sql("SELECT 1")
+            self.store.ping()
         except Exception as exc:  # noqa: BLE001  (any failure of the store is "unhealthy")
             return False, f"store not answering: {exc}"
         in_flight = len(self._driver.tasks) if self._driver else 0
@@ -122,17 +117,12 @@ class Daemon:
         try:
             await driver.look_for_dead_owners()
             await driver.poll()
-            due = await asyncio.to_thread(count_wanted, self.store, Due(now=utc_now()))
+            due = await asyncio.to_thread(self.store.count_wanted, Due(now=utc_now()))
             self.metrics.sources_due.set(due)
-            self.metrics.sources_failing.set(await asyncio.to_thread(self._failing))
+            self.metrics.sources_failing.set(await asyncio.to_thread(self.store.count_failing))
             await runner.index_search(most=INDEX_PER_TICK)
         except Exception:  # a bad tick is logged; /healthz turns 503 if it lasts
             log.exception("tick_failed")
             return
         self.last_tick = utc_now()
         self.metrics.last_tick.set(self.last_tick.timestamp())
-
-    def _failing(self) -> int:
-        query = select(func.count()).where(T.enabled.is_(True), T.error_count > 0)
-        with self.store.read() as conn:
-            return int(conn.execute(query.select_from(SOURCES)).scalar_one())

@@ -28,10 +28,9 @@ from typing import Protocol
 import structlog
 
 from ingest.config import Settings
-from ingest.pipeline import FeedOutcome, Pass, RunSummary, sync_config_sources, utc_now, workers_for
-from ingest.types import Due, FeedState
-from storage.claims import count_wanted
-from storage.engine import Store
+from ingest.pipeline import Pass, sync_config_sources, utc_now, workers_for
+from ingest.types import Due, FeedOutcome, FeedState, RunSummary
+from storage import Store
 
 log = structlog.get_logger("scheduler.driver")
 
@@ -239,7 +238,7 @@ async def run_once(
         started = utc_now()
         sync_config_sources(store, settings, started)
         due = Due(now=started, force=force, fresh_since=started)
-        wanted = count_wanted(store, due)
+        wanted = store.count_wanted(due)
         if on_start:
             on_start(wanted)
         async with Pass(store, settings, workers=workers_for(wanted)) as runner:

@@ -1,10 +1,10 @@
 """Storing one check of one source: its posts, its sightings and its new state, atomically.
 
-Contract: ``record_check`` is one write transaction (``record_checks`` puts several checks in
-one). It reads what the store knows about the incoming posts, lets ``ingest.identity.decide``
-say what each one is, writes posts, sightings and the source's state, and commits -- or, on any
-error, leaves the store exactly as before. Running it again with the same posts changes nothing
-but the check times.
+Contract: ``record_checks`` is one write transaction for one or several checks. For each it
+reads what the store knows about the incoming posts, lets the caller's ``Decider``
+(``ingest.identity.decide``) say what each one is, writes posts, sightings and the source's
+state, and commits -- or, on any error, leaves the store exactly as before. Running it again
+with the same posts changes nothing but the check times.
 
 Saving is fenced (DESIGN §7): a check is stored only while its ``owner`` still holds the
 source's lease (``owner`` None: while nobody holds one). Otherwise another process has taken
@@ -21,35 +21,24 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
 
-from ingest.identity import Change, EntryIntent, KnownSighting, decide
-from ingest.types import FeedState, FeedUpdate, Post
+from ingest.types import Change, Check, Decider, EntryIntent, KnownSighting, Post
 from storage.bulk import Bulk
-from storage.engine import Store
-from storage.feeds import SOURCES, save_updates
+from storage.engine import Database
+from storage.models import SOURCES
 from storage.search import enqueue
+from storage.sources import save_updates
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
-    """One check of one source, to store: the posts it found and the source's new state."""
-
-    state: FeedState
-    posts: Sequence[Post]
-    change: FeedUpdate
-    now: datetime
-    owner: str | None = None
-    """Who claimed the source: the check is stored only while that lease is held."""
-
-
-def record_checks(store: Store, checks: Sequence[Check]) -> list[Counter[Change] | None]:
+def record_checks(
+    store: Database, checks: Sequence[Check], *, decide: Decider
+) -> list[Counter[Change] | None]:
     """Store several checks in one transaction (group commit); what happened to each one's
-    posts, or None for a check dropped because its lease was lost.
+    posts, as ``decide`` said, or None for a check dropped because its lease was lost.
 
     Each check's writes stay all-or-nothing (they are inside the one transaction), and later
     checks see earlier ones' posts, exactly as if committed one by one.
@@ -57,7 +46,7 @@ def record_checks(store: Store, checks: Sequence[Check]) -> list[Counter[Change]
     with store.write() as conn:
         held = _leases_held(conn, checks)
         kept = [check for check in checks if check.state.id in held]
-        counts = {check.state.id: _record(conn, check) for check in kept}
+        counts = {check.state.id: _record(conn, check, decide) for check in kept}
         save_updates(conn, [(check.state, check.change) for check in kept])
     return [counts.get(check.state.id) for check in checks]
 
@@ -70,20 +59,6 @@ def _leases_held(conn: Connection, checks: Sequence[Check]) -> set[int]:
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     return {source_id for source_id, owner in conn.execute(query) if owners[source_id] == owner}
-
-
-def record_check(
-    store: Store,
-    state: FeedState,
-    posts: Sequence[Post],
-    change: FeedUpdate,
-    *,
-    now: datetime,
-    owner: str | None = None,
-) -> Counter[Change] | None:
-    """Store ``posts`` seen at source ``state`` and its new state; what happened to the posts
-    (None: dropped, ``owner`` no longer holds the source's lease)."""
-    return record_checks(store, [Check(state, posts, change, now, owner)])[0]
 
 
 _POST_COLUMNS = (
@@ -127,7 +102,7 @@ _UPSERT_SIGHTINGS = (
 _TOUCH_SIGHTING = "UPDATE sightings SET last_seen_at = ? WHERE source_id = ? AND entry_key = ?"
 
 
-def _record(conn: Connection, check: Check) -> Counter[Change]:
+def _record(conn: Connection, check: Check, decide: Decider) -> Counter[Change]:
     if not check.posts:
         return Counter()
     bulk = Bulk(conn)

@@ -3,9 +3,10 @@
 Contract:
 
 - ``claim_due`` leases to ``owner`` at most ``limit`` sources that a pass wants (``Due``; the
-  rule is ``scheduler.policy.is_due``, written here as the query's WHERE clause so that a limit
-  means something) and that nobody holds: no lease, an expired one, or one whose owner the caller
-  knows is dead (``takeover``). One write transaction; on PostgreSQL the rows are taken with
+  rule is ``scheduler.policy.is_due``, written here as the query's WHERE clause, ``wanted``, so
+  that a limit means something; ``tests/test_claims.py`` checks the two agree) and that
+  nobody holds: no lease, an expired one, or one whose owner the caller knows is dead
+  (``takeover``). One write transaction; on PostgreSQL the rows are taken with
   ``FOR UPDATE SKIP LOCKED``, so replicas claiming at once pass each other instead of queueing
   or taking the same source; SQLite's ``BEGIN IMMEDIATE`` serializes claimers.
 - Lease times come from the database's clock on PostgreSQL (``now()``), so replicas on hosts
@@ -24,12 +25,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, update
 
 from ingest.types import Due, FeedState, LeaseHolder
-from storage.engine import Store
-from storage.feeds import SOURCES, T, state_from_row
+from storage.engine import Database
+from storage.models import SOURCES
+from storage.sources import T, state_from_row
 
 
 def claim_due(
-    store: Store,
+    store: Database,
     *,
     owner: str,
     due: Due,
@@ -68,7 +70,7 @@ def claim_due(
     return states
 
 
-def renew(store: Store, ids: Collection[int], *, owner: str, lease_s: float) -> set[int]:
+def renew(store: Database, ids: Collection[int], *, owner: str, lease_s: float) -> set[int]:
     """Extend ``owner``'s leases on ``ids`` by ``lease_s`` from now; the ids it still held."""
     if not ids:
         return set()
@@ -83,7 +85,7 @@ def renew(store: Store, ids: Collection[int], *, owner: str, lease_s: float) -> 
         return set(held.scalars())
 
 
-def release(store: Store, ids: Collection[int], *, owner: str) -> None:
+def release(store: Database, ids: Collection[int], *, owner: str) -> None:
     """End ``owner``'s leases on ``ids`` (claimed, then left unprocessed)."""
     if not ids:
         return
@@ -95,7 +97,7 @@ def release(store: Store, ids: Collection[int], *, owner: str) -> None:
         )
 
 
-def lease_holders(store: Store, *, due: Due | None = None) -> list[LeaseHolder]:
+def lease_holders(store: Database, *, due: Due | None = None) -> list[LeaseHolder]:
     """Who holds unexpired leases (on sources ``due`` wants, if given), most sources first."""
     with store.read() as conn:
         now = database_now(conn)
@@ -131,7 +133,7 @@ def database_now(conn: Connection) -> datetime:
     return datetime.now(UTC)
 
 
-def count_wanted(store: Store, due: Due) -> int:
+def count_wanted(store: Database, due: Due) -> int:
     """How many sources ``due`` wants, leased or not."""
     with store.read() as conn:
         query = select(func.count()).select_from(SOURCES).where(wanted(due))

@@ -1,13 +1,14 @@
-"""Opening the store: engine settings per backend, transactions, and migrations on open.
+"""Opening the database: engine settings per backend, transactions, and migrations on open.
 
-Contract:
+The rest of ``storage`` works through a ``Database``; callers outside it use the ``Store``
+facade (``storage.store``), whose docstring states the contract they rely on.
 
-- ``open_store(url)`` returns a ``Store`` whose schema is at the newest migration: a store made
-  by an older version is upgraded in place, in one transaction per migration.
-- ``Store.write()`` is one transaction that holds the write lock from its first statement
+- ``open_database(url)`` returns a ``Database`` whose schema is at the newest migration: a store
+  made by an older version is upgraded in place, in one transaction per migration.
+- ``Database.write()`` is one transaction that holds the write lock from its first statement
   (SQLite ``BEGIN IMMEDIATE``). A transaction that reads and then writes would otherwise fail
   with "database is locked" at once when another writer is active, whatever the busy timeout.
-- ``Store.read()`` is a read-only snapshot; under WAL it never waits for writers.
+- ``Database.read()`` is a read-only snapshot; under WAL it never waits for writers.
 - SQLite runs in WAL mode with a busy timeout and foreign keys on.
 - Every database failure (a damaged file, a lost connection) leaves as a ``StoreError`` naming
   the store, whether met on open or in any later ``read()`` or ``write()``.
@@ -17,18 +18,20 @@ Contract:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from ingest.errors import StoreError
-from ingest.urls import masked_parameters, redacted
 from storage.migrate import current_revision, head_revision, is_known, upgrade
 from storage.models import json_text
 
@@ -37,8 +40,8 @@ _BEGIN = "sqlite_begin"
 _OWN_TABLES = frozenset({"sources", "posts", "sightings"})
 
 
-class Store:
-    """A database holding sources, posts and sightings."""
+class Database:
+    """A database holding sources, posts and sightings: its engine and its transactions."""
 
     def __init__(self, url: str, engine: Engine) -> None:
         self.url = url
@@ -67,16 +70,16 @@ class Store:
         self.engine.dispose()
 
 
-def open_store(url: str, *, migrate: bool = True) -> Store:
-    """The store at ``url``, migrated to the newest schema unless ``migrate`` is false.
+def open_database(url: str, *, migrate: bool = True) -> Database:
+    """The database at ``url``, migrated to the newest schema unless ``migrate`` is false.
 
     Raises StoreError with a reason a user can act on (bad URL, missing folder, not a database,
     another program's database, a schema written by a newer feed-ingest).
     """
-    store = Store(url, _engine(url))
+    store = Database(url, _engine(url))
     try:
         if migrate:
-            migrate_store(store)
+            migrate_database(store)
         else:
             with _store_errors(store.shown_url):
                 _check_known(store)
@@ -86,14 +89,14 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
     return store
 
 
-def migrate_store(store: Store) -> tuple[str | None, str | None]:
+def migrate_database(store: Database) -> tuple[str | None, str | None]:
     """Bring ``store`` to the newest schema; its revisions before and after (equal: no change)."""
     with _store_errors(store.shown_url):
         _check_known(store)
         return upgrade(store.engine)
 
 
-def _check_known(store: Store) -> None:
+def _check_known(store: Database) -> None:
     """Refuse a store written by a newer feed-ingest, or a database that is not ours at all.
 
     A database without our revision is ours to create only when it is empty: migrating into
@@ -122,16 +125,35 @@ def _check_known(store: Store) -> None:
 
 
 def shown_url(url: str) -> str:
-    """The store's URL fit to print: SQLAlchemy's own rendering with the password hidden (it
-    knows where the password of its URLs ends; the user name, a database role, stays), and
-    query parameters named like secrets (``?password=``, which drivers read too) masked;
-    ``redacted`` when SQLAlchemy cannot parse the URL at all.
+    """The store's URL fit to print, its password hidden and its user name (a database role)
+    kept.
+
+    SQLAlchemy's own rendering hides the password: it knows where the password of its URLs
+    ends. A query parameter drivers read a secret from (libpq's ``?password=`` and
+    ``?sslpassword=``, a token or key) is masked too. A URL SQLAlchemy cannot parse (a port
+    that is not a number) is taken apart by ``urlsplit`` instead, to the same effect.
     """
+    parts = urlsplit(url)
     try:
-        parsed = make_url(url)
+        shown = make_url(url).set(query={}).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):
-        return redacted(url)
-    return masked_parameters(parsed.render_as_string(hide_password=True))
+        user, at, host = parts.netloc.rpartition("@")
+        if at and ":" in user:
+            user = f"{user.partition(':')[0]}:{_HIDDEN}"
+        shown = urlunsplit(parts._replace(netloc=user + at + host, query=""))
+    if not parts.query:
+        return shown
+    return f"{shown}?{'&'.join(_masked(parameter) for parameter in parts.query.split('&'))}"
+
+
+_HIDDEN = "***"
+_SECRET_PARAMETER = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+
+
+def _masked(parameter: str) -> str:
+    """One ``name=value`` of a query, its value hidden when the name says it is a secret."""
+    name, equals, value = parameter.partition("=")
+    return f"{name}={_HIDDEN}" if equals and value and _SECRET_PARAMETER.search(name) else parameter
 
 
 _OPENING = "cannot open"
@@ -140,11 +162,19 @@ _IN_USE = "cannot be read or written"
 
 @contextmanager
 def _store_errors(url: str, failed: str = _OPENING) -> Iterator[None]:
-    """SQLAlchemy's database errors as our StoreError; ``failed`` says what could not be done."""
+    """The database's failures as our StoreError; ``failed`` says what could not be done.
+
+    A failure of the database or its driver (OperationalError, "file is not a database", a
+    lost connection, a constraint) and a connection pool that gives none in time are the
+    store's; anything else (a value the store refuses, like a naive datetime) is a bug and
+    passes through as it is.
+    """
     try:
         yield
-    except DatabaseError as exc:  # OperationalError, or "file is not a database"
+    except DBAPIError as exc:
         raise StoreError(url, f"{failed}: {exc.orig}") from exc
+    except PoolTimeout as exc:
+        raise StoreError(url, f"{failed}: {exc}") from exc
 
 
 def _engine(url: str) -> Engine:

@@ -12,12 +12,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, RowMapping, Select, exists, func, or_, select
 
 from ingest.types import Post, StoredPost
-from storage.engine import Store
-from storage.models import PostRow, SightingRow, SourceRow
-
-POSTS = PostRow.__table__  # type: ignore[attr-defined]
-SOURCES = SourceRow.__table__  # type: ignore[attr-defined]
-SIGHTINGS = SightingRow.__table__  # type: ignore[attr-defined]
+from storage.engine import Database
+from storage.models import POSTS, SIGHTINGS, SOURCES
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +39,7 @@ def select_posts() -> Select[tuple[object, ...]]:
 
 
 def list_posts(
-    store: Store, *, limit: int | None = None, where: PostFilter | None = None
+    store: Database, *, limit: int | None = None, where: PostFilter | None = None
 ) -> list[StoredPost]:
     """Posts matching ``where``, newest first."""
     query = select_posts().order_by(POSTS.c.published_at.desc(), POSTS.c.id.desc()).limit(limit)
@@ -73,13 +69,13 @@ def _conditions(where: PostFilter, is_sqlite: bool) -> list[ColumnElement[bool]]
     return conditions
 
 
-def get_post(store: Store, post_id: int) -> StoredPost | None:
+def get_post(store: Database, post_id: int) -> StoredPost | None:
     with store.read() as conn:
         row = conn.execute(select_posts().where(POSTS.c.id == post_id)).mappings().first()
     return stored_post(row) if row else None
 
 
-def iter_posts(store: Store, *, since: datetime | None = None) -> Iterator[StoredPost]:
+def iter_posts(store: Database, *, since: datetime | None = None) -> Iterator[StoredPost]:
     """Every post (published at or after ``since``), by id: the order export names them in."""
     query = select_posts().order_by(POSTS.c.id)
     if since is not None:

@@ -4,10 +4,13 @@
 - ``posts``: every distinct post, unique by content hash, in the schema of DESIGN §1.
 - ``sightings``: every place a post was seen: which source served it under which guid/link.
 
-Beside them, the full-text index ``posts_fts`` (``SEARCH_INDEX``) holds each post's title and
-plain text. It differs per backend (an FTS5 table on SQLite, a table with trigram indexes on
-PostgreSQL), so it is created by migration 0003 and kept by ``storage.search``, not described
-here.
+Beside them, ``search_backlog`` lists the posts waiting to be indexed, and the full-text index
+``posts_fts`` (``SEARCH_INDEX``) holds each post's title and plain text. The index differs per
+backend (an FTS5 table on SQLite, a table with a GIN-indexed ``simple`` tsvector on PostgreSQL),
+so it is created by migration 0003 and kept by ``storage.search``, not described here.
+
+Each table's handle (``SOURCES``, ``POSTS``, ``SIGHTINGS``, ``BACKLOG``) is declared once, at the
+end, for the queries of the other ``storage`` modules.
 
 Times are UTC. On SQLite they are stored as ``YYYY-MM-DD HH:MM:SS.ffffff`` text (sortable, and
 readable with ``sqlite3``); on PostgreSQL as ``timestamptz``. Categories are JSON arrays.
@@ -187,3 +190,10 @@ class SightingRow(SQLModel, table=True):
     content_hash: str = Field(description="hash of the entry as this source last served it")
     first_seen_at: datetime = Field(sa_type=UTCDateTime)
     last_seen_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# The Core tables behind the models, for queries; SQLModel types ``__table__`` loosely.
+SOURCES = SourceRow.__table__  # type: ignore[attr-defined]
+POSTS = PostRow.__table__  # type: ignore[attr-defined]
+SIGHTINGS = SightingRow.__table__  # type: ignore[attr-defined]
+BACKLOG = SearchBacklogRow.__table__  # type: ignore[attr-defined]

@@ -1,7 +1,7 @@
 """Full-text search over posts' titles and plain text, in any language, on both backends.
 
 The index (``posts_fts``, migration 0003) holds each post's title and plain body text, rewritten
-by ``ingest.searchtext`` so that Chinese, Japanese and Korean are searchable.
+by ``storage.searchtext`` so that Chinese, Japanese and Korean are searchable.
 
 Indexing is kept off the ingestion path: storing a post only puts its id on ``search_backlog``
 (``enqueue``), and ``index_backlog`` indexes the backlog in large batches -- between the
@@ -9,7 +9,7 @@ daemon's ticks, and before every search, so a search always sees every stored po
 post costs more than storing it (tokenizing ~3 KB into FTS5's b-tree); done per source check it
 would halve ingestion, done in batches of a thousand it is several times cheaper.
 
-A query's terms (``ingest.searchtext.query_terms``) must all occur in a post. The index finds
+A query's terms (``storage.searchtext.query_terms``) must all occur in a post. The index finds
 the matches, newest first, and keeps at most ``CANDIDATES``; those are ranked by how often each
 term occurs, a title hit weighing ``TITLE_WEIGHT`` body hits, with BM25's saturation and
 length normalization; ties go to the newest. A very common term (half of a million posts) is
@@ -43,14 +43,12 @@ from sqlalchemy import (
     text,
 )
 
-from ingest.searchtext import Term, indexed_fields, query_terms
 from ingest.types import StoredPost
 from storage.bulk import Bulk
-from storage.engine import Store
-from storage.entries import POSTS, select_posts, stored_post
-from storage.models import SEARCH_INDEX, SearchBacklogRow
-
-BACKLOG = SearchBacklogRow.__table__  # type: ignore[attr-defined]
+from storage.engine import Database
+from storage.entries import select_posts, stored_post
+from storage.models import BACKLOG, POSTS, SEARCH_INDEX
+from storage.searchtext import Term, indexed_fields, query_terms
 
 CANDIDATES = 500
 """Matches ranked per query, newest first: enough that a specific query ranks all of its own,
@@ -85,7 +83,7 @@ def enqueue(bulk: Bulk, post_ids: Sequence[int]) -> None:
     )
 
 
-def index_backlog(store: Store, *, batch: int = INDEX_BATCH, most: int | None = None) -> int:
+def index_backlog(store: Database, *, batch: int = INDEX_BATCH, most: int | None = None) -> int:
     """Index posts on the backlog, ``batch`` per write transaction, at most ``most`` (all when
     None); how many were indexed. A failure leaves the batch on the backlog for next time."""
     done = 0
@@ -113,7 +111,7 @@ def _claim_backlog(conn: Connection, size: int) -> Select[tuple[int]]:
     return query
 
 
-def backlog_size(store: Store) -> int:
+def backlog_size(store: Database) -> int:
     with store.read() as conn:
         return int(conn.execute(select(func.count()).select_from(BACKLOG)).scalar_one())
 
@@ -129,7 +127,7 @@ def _index_rows(conn: Connection, rows: Sequence[tuple[int, str, str]]) -> None:
     )
 
 
-def search_posts(store: Store, query: str, *, limit: int = 20) -> list[StoredPost]:
+def search_posts(store: Database, query: str, *, limit: int = 20) -> list[StoredPost]:
     """Posts holding every term of ``query``, best first; empty for a query without terms."""
     terms = query_terms(query)
     if not terms:

@@ -9,13 +9,9 @@ from sqlalchemy import RowMapping, func, select
 
 from ingest.types import LeaseHolder
 from storage.claims import database_now, lease_holders
-from storage.engine import Store
+from storage.engine import Database
 from storage.migrate import current_revision
-from storage.models import PostRow, SightingRow, SourceRow
-
-SOURCES = SourceRow.__table__  # type: ignore[attr-defined]
-POSTS = PostRow.__table__  # type: ignore[attr-defined]
-SIGHTINGS = SightingRow.__table__  # type: ignore[attr-defined]
+from storage.models import POSTS, SIGHTINGS, SOURCES
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +53,7 @@ class StoreStats:
         return sum(1 for s in self.sources if not s.enabled)
 
 
-def store_stats(store: Store) -> StoreStats:
+def store_stats(store: Database) -> StoreStats:
     seen = (
         select(SIGHTINGS.c.source_id, func.count().label("posts"))
         .group_by(SIGHTINGS.c.source_id)

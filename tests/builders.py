@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ingest.config import ScheduleSettings
-from ingest.identity import content_hash
-from ingest.types import Digest, FeedState, FeedUpdate, Post, SourceSpec
+from ingest.identity import content_hash, decide
+from ingest.types import Change, Check, Digest, FeedState, FeedUpdate, Post, SourceSpec
 from scheduler.policy import after_success
-from storage.apply import record_check
-from storage.engine import Store
-from storage.feeds import apply_sources, load_states
+from storage import Store
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 SCHEDULE = ScheduleSettings(
@@ -76,8 +75,8 @@ def a_state(source_id: int = 1, url: str | None = None, **changes: Any) -> FeedS
 
 
 def a_source(store: Store, url: str = "https://x.example/feed") -> FeedState:
-    (source_id,) = apply_sources(store, [SourceSpec(url=url)], origin="config", now=NOW)
-    (state,) = load_states(store, [source_id])
+    (source_id,) = store.apply_sources([SourceSpec(url=url)], origin="config", now=NOW)
+    (state,) = store.load_states([source_id])
     return state
 
 
@@ -92,6 +91,20 @@ def ok(state: FeedState) -> FeedUpdate:
         now=NOW,
         rng=random.Random(1),
     )
+
+
+def record_check(
+    store: Store,
+    state: FeedState,
+    posts: Sequence[Post],
+    change: FeedUpdate,
+    *,
+    now: datetime = NOW,
+    owner: str | None = None,
+) -> Counter[Change] | None:
+    """Store one check as the store writer does (``ingest.identity.decide`` deciding); what
+    happened to its posts, None when ``owner`` no longer held the lease."""
+    return store.record_checks([Check(state, posts, change, now, owner)], decide=decide)[0]
 
 
 def store_posts(

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from bench.replicas import fresh_schema
 from ingest.cli import app
-from storage.engine import Store, open_store
+from storage import Store, open_store
 
 DATA = Path(__file__).parent / "data"
 SEED = DATA / "000_dd9e6ee67f5cdc93.txt"

@@ -10,9 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.search import QUERIES, RARE_POSTS, RARE_TERM, ensure_store, measure
-from storage.engine import open_store
-from storage.entries import get_post
-from storage.search import index_backlog
+from storage import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 FEEDS, ITEMS = 20, 5
@@ -87,11 +85,11 @@ def test_search_store_is_readable_and_measured(tmp_path: Path) -> None:
     assert ensure_store(200, cache=tmp_path) == (path, 0.0)  # cached: not generated again
     store = open_store(f"sqlite:///{path}")
     try:
-        stored = get_post(store, 123)
+        stored = store.get_post(123)
         assert stored is not None
         assert stored.post.published.tzinfo is not None
         assert "<div>" in stored.post.body
-        assert index_backlog(store) == 200  # generated posts wait on the backlog, like ingested
+        assert store.index_backlog() == 200  # generated posts wait on the backlog, like ingested
         figures = measure(store, rounds=2)
     finally:
         store.close()

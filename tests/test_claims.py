@@ -13,16 +13,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from ingest.identity import Change
-from ingest.types import Digest, Due, FeedState, FeedUpdate, SourceSpec
+from ingest.types import Change, Digest, Due, FeedState, FeedUpdate, SourceSpec
 from scheduler.lease import Owner, is_gone, this_process
 from scheduler.policy import after_success, is_due
-from storage.apply import record_check
-from storage.claims import claim_due, count_wanted, lease_holders, release, renew
-from storage.engine import Store, open_store
-from storage.feeds import SOURCES, T, apply_sources, load_states
-from storage.models import PostRow
-from tests.builders import NOW, SCHEDULE, a_post, ok
+from storage import Store, open_store
+from storage.models import SOURCES, PostRow
+from tests.builders import NOW, SCHEDULE, a_post, ok, record_check
 from tests.test_daemon import wait_for
 from tests.test_store import count
 
@@ -33,7 +29,7 @@ LEASE = 600.0
 
 def sources(store: Store, count: int) -> list[str]:
     urls = [f"https://x.example/{i}" for i in range(count)]
-    apply_sources(store, [SourceSpec(url=u) for u in urls], origin="config", now=NOW)
+    store.apply_sources([SourceSpec(url=u) for u in urls], origin="config", now=NOW)
     return urls
 
 
@@ -44,7 +40,7 @@ def claim(
     limit: int = 100,
     takeover: frozenset[str] = frozenset(),
 ) -> list[str]:
-    got = claim_due(store, owner=owner, due=due, lease_s=LEASE, limit=limit, takeover=takeover)
+    got = store.claim_due(owner=owner, due=due, lease_s=LEASE, limit=limit, takeover=takeover)
     return [state.url for state in got]
 
 
@@ -61,14 +57,14 @@ def test_a_claim_takes_at_most_its_limit_and_leaves_the_rest_to_others(store: St
 
 def test_a_held_source_is_free_again_once_saved_released_or_expired(store: Store) -> None:
     urls = sources(store, 3)
-    mine = claim_due(store, owner="a", due=DUE, lease_s=LEASE, limit=10)
+    mine = store.claim_due(owner="a", due=DUE, lease_s=LEASE, limit=10)
 
     assert claim(store, "b", FORCED) == []
     record_check(store, mine[0], [], ok(mine[0]), now=NOW, owner="a")  # saving ends the lease
     assert claim(store, "b", FORCED) == urls[:1]
-    release(store, [mine[1].id], owner="a")
+    store.release([mine[1].id], owner="a")
     assert claim(store, "c", FORCED) == urls[1:2]
-    renew(store, [mine[2].id], owner="a", lease_s=0)  # as if "a" stopped renewing long ago
+    store.renew([mine[2].id], owner="a", lease_s=0)  # as if "a" stopped renewing long ago
     time.sleep(0.01)
     assert claim(store, "d", FORCED) == urls[2:]
 
@@ -82,11 +78,11 @@ def test_a_dead_owners_leases_are_taken_over_at_once(store: Store) -> None:
 
 def test_renewal_keeps_only_the_leases_the_owner_still_holds(store: Store) -> None:
     sources(store, 2)
-    mine = claim_due(store, owner="a", due=DUE, lease_s=0, limit=10)
+    mine = store.claim_due(owner="a", due=DUE, lease_s=0, limit=10)
     time.sleep(0.01)
-    taken = claim_due(store, owner="b", due=FORCED, lease_s=LEASE, limit=1)
+    taken = store.claim_due(owner="b", due=FORCED, lease_s=LEASE, limit=1)
 
-    held = renew(store, [s.id for s in mine], owner="a", lease_s=LEASE)
+    held = store.renew([s.id for s in mine], owner="a", lease_s=LEASE)
 
     assert held == {mine[1].id}
     assert [s.id for s in taken] == [mine[0].id]
@@ -95,14 +91,14 @@ def test_renewal_keeps_only_the_leases_the_owner_still_holds(store: Store) -> No
 
 def test_a_check_saved_after_its_lease_was_taken_over_is_dropped(store: Store) -> None:
     """The stale owner's fetch of an edited entry must not count as a second revision."""
-    (source_id,) = apply_sources(
-        store, [SourceSpec(url="https://x.example/f")], origin="config", now=NOW
+    (source_id,) = store.apply_sources(
+        [SourceSpec(url="https://x.example/f")], origin="config", now=NOW
     )
-    (state,) = load_states(store, [source_id])
+    (state,) = store.load_states([source_id])
     record_check(store, state, [a_post("k", "first wording")], ok(state), now=NOW)
-    (stale,) = claim_due(store, owner="stale", due=FORCED, lease_s=0, limit=1)
+    (stale,) = store.claim_due(owner="stale", due=FORCED, lease_s=0, limit=1)
     time.sleep(0.01)
-    (fresh,) = claim_due(store, owner="fresh", due=FORCED, lease_s=LEASE, limit=1)
+    (fresh,) = store.claim_due(owner="fresh", due=FORCED, lease_s=LEASE, limit=1)
     edited = [a_post("k", "second wording")]
 
     by_fresh = record_check(store, fresh, edited, ok(fresh), now=NOW, owner="fresh")
@@ -111,9 +107,9 @@ def test_a_check_saved_after_its_lease_was_taken_over_is_dropped(store: Store) -
     assert by_fresh == Counter({Change.UPDATED: 1})
     assert by_stale is None
     assert count(store, PostRow) == 1
-    (saved,) = load_states(store, [source_id])
+    (saved,) = store.load_states([source_id])
     assert saved.next_check_at == ok(fresh).next_check_at  # the stale state was not written
-    with store.read() as conn:
+    with store.database.read() as conn:
         revision = conn.exec_driver_sql("SELECT revision FROM posts").scalar_one()
     assert revision == 2
 
@@ -131,13 +127,13 @@ def _later(state: FeedState) -> FeedUpdate:
 
 
 def test_a_save_without_a_claim_waits_for_no_one_but_respects_a_holder(store: Store) -> None:
-    (source_id,) = apply_sources(
-        store, [SourceSpec(url="https://x.example/f")], origin="config", now=NOW
+    (source_id,) = store.apply_sources(
+        [SourceSpec(url="https://x.example/f")], origin="config", now=NOW
     )
-    (state,) = load_states(store, [source_id])
+    (state,) = store.load_states([source_id])
     claim(store, "worker")
     assert record_check(store, state, [a_post("1", "one")], ok(state), now=NOW) is None
-    release(store, [source_id], owner="worker")
+    store.release([source_id], owner="worker")
     assert record_check(store, state, [a_post("1", "one")], ok(state), now=NOW) == {Change.NEW: 1}
 
 
@@ -147,34 +143,36 @@ def test_the_claims_where_clause_agrees_with_is_due(store: Store) -> None:
     sources(store, 40)
 
     def around_now() -> datetime:
-        return NOW + timedelta(minutes=rng.randint(-60, 60))
+        # A third exactly at NOW: "due at now" and "Retry-After ends now" are where a ``<``
+        # written for a ``<=`` would go unnoticed.
+        return NOW + timedelta(minutes=rng.choice((-30, 0, 30)))
 
-    with store.write() as conn:
-        for state in load_states(store):
+    with store.database.write() as conn:
+        for state in store.load_states():
             conn.execute(
                 update(SOURCES)
-                .where(T.id == state.id)
+                .where(SOURCES.c.id == state.id)
                 .values(
                     next_check_at=around_now() if rng.random() < 0.8 else None,
                     retry_after_until=around_now() if rng.random() < 0.3 else None,
                     enabled=rng.random() < 0.85,
                 )
             )
-    states = load_states(store)
+    states = store.load_states()
     for due in (DUE, FORCED):
         expected = sorted(s.url for s in states if is_due(s, due.now, force=due.force))
         assert 0 < len(expected) < len(states)
-        assert count_wanted(store, due) == len(expected)
+        assert store.count_wanted(due) == len(expected)
         assert sorted(claim(store, f"o-{due.force}", due, limit=100)) == expected
-        release(store, [s.id for s in states], owner=f"o-{due.force}")
+        store.release([s.id for s in states], owner=f"o-{due.force}")
 
 
 def test_a_pass_never_claims_a_source_it_already_checked(store: Store) -> None:
     urls = sources(store, 2)
     this_pass = Due(now=NOW, force=True, fresh_since=NOW - timedelta(seconds=1))
-    (first, _) = claim_due(store, owner="a", due=this_pass, lease_s=LEASE, limit=10)
+    (first, _) = store.claim_due(owner="a", due=this_pass, lease_s=LEASE, limit=10)
     record_check(store, first, [], ok(first), now=NOW, owner="a")
-    release(store, [s.id for s in load_states(store)], owner="a")
+    store.release([s.id for s in store.load_states()], owner="a")
 
     assert claim(store, "a", this_pass) == urls[1:]
 
@@ -184,7 +182,7 @@ def test_lease_holders_name_owner_count_and_expiry(store: Store) -> None:
     claim(store, "a", limit=2)
     claim(store, "b", limit=1)
 
-    holders = lease_holders(store)
+    holders = store.lease_holders()
 
     assert [(h.owner, h.sources) for h in holders] == [("a", 2), ("b", 1)]
     assert all(h.until > NOW for h in holders)
@@ -198,7 +196,7 @@ def test_concurrent_claimers_get_disjoint_sources(store_url: str) -> None:
 
     def claimer(index: int) -> None:
         for _ in range(20):
-            got = claim_due(stores[index], owner=f"o{index}", due=FORCED, lease_s=LEASE, limit=7)
+            got = stores[index].claim_due(owner=f"o{index}", due=FORCED, lease_s=LEASE, limit=7)
             claimed[index].extend(s.id for s in got)
 
     threads = [threading.Thread(target=claimer, args=(i,)) for i in range(4)]

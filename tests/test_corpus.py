@@ -6,9 +6,9 @@ import asyncio
 from pathlib import Path
 
 from ingest.config import load_settings
-from ingest.identity import Change
+from ingest.types import Change
 from scheduler.driver import run_once
-from storage.engine import open_store
+from storage import open_store
 from tests.conftest import DATA, write_config
 
 CORPUS = DATA / "corpus"

@@ -23,8 +23,7 @@ import pytest
 from ingest.config import load_settings
 from ingest.types import SourceSpec
 from scheduler.daemon import Daemon
-from storage.engine import open_store
-from storage.feeds import apply_sources
+from storage import open_store
 from tests.conftest import write_config
 from tests.feedserver import FeedServer, Reply, Seen, rss
 
@@ -306,8 +305,8 @@ def test_sources_added_while_the_daemon_runs_are_picked_up(
 
         store = open_store(sqlite_url)
         try:
-            apply_sources(
-                store, [SourceSpec(url=server.url("/later"))], origin="cli", now=datetime.now(UTC)
+            store.apply_sources(
+                [SourceSpec(url=server.url("/later"))], origin="cli", now=datetime.now(UTC)
             )
         finally:
             store.close()

@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.pipeline import FeedOutcome
-from ingest.types import Due, FeedState, FeedStatus
+from ingest.types import Due, FeedOutcome, FeedState, FeedStatus
 from scheduler.driver import Driver
 from tests.builders import a_state
 

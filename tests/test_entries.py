@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from ingest.units import parse_moment, parse_until
-from storage.engine import Store
-from storage.entries import PostFilter, list_posts
+from storage import PostFilter, Store
 from tests.builders import NOW, a_post, store_posts
 from tests.conftest import CNBETA, write_config
 
@@ -39,7 +38,7 @@ def two_feeds(store: Store) -> tuple[int, int]:
 
 
 def titles(store: Store, **where: Any) -> list[str]:
-    return [p.post.title for p in list_posts(store, where=PostFilter(**where))]
+    return [p.post.title for p in store.list_posts(where=PostFilter(**where))]
 
 
 def test_filters_alone_and_combined(store: Store, two_feeds: tuple[int, int]) -> None:
@@ -53,7 +52,7 @@ def test_filters_alone_and_combined(store: Store, two_feeds: tuple[int, int]) ->
     assert titles(store, until=NOW - DAY) == ["B mid", "A old"]
     assert titles(store, source_id=b, category="新闻", until=NOW - DAY) == ["B mid"]
     assert titles(store, source_id=a, category="新闻", since=NOW - 2 * DAY) == ["A new"]
-    assert list_posts(store, limit=1, where=PostFilter(category="新闻"))[0].post.title == "A new"
+    assert store.list_posts(limit=1, where=PostFilter(category="新闻"))[0].post.title == "A new"
 
 
 def test_dates_and_datetimes_are_read_as_utc() -> None:

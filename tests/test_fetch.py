@@ -21,12 +21,9 @@ import pytest
 
 from ingest import __version__
 from ingest.config import Settings, load_settings
-from ingest.pipeline import RunSummary
-from ingest.types import FeedState, SourceSpec
+from ingest.types import FeedState, RunSummary, SourceSpec
 from scheduler.driver import run_once
-from storage.engine import Store, open_store
-from storage.feeds import load_states
-from storage.sources import add_source
+from storage import Store, open_store
 from tests.builders import NOW
 from tests.conftest import CNBETA, write_config
 from tests.feedserver import (
@@ -59,7 +56,7 @@ class Harness:
         return asyncio.run(run_once(self.store, settings, force=force))
 
     def state(self, source_id: int = 1) -> FeedState:
-        (state,) = load_states(self.store, [source_id])
+        (state,) = self.store.load_states([source_id])
         return state
 
 
@@ -130,7 +127,7 @@ def test_a_permanent_redirect_moves_the_source_after_two_checks(
     assert once.url == server.url("/old")
     assert (once.redirect_url, once.redirect_count) == (server.url("/new"), 1)
     assert twice.url == server.url("/new")
-    assert len(load_states(harness.store)) == 1
+    assert len(harness.store.load_states()) == 1
     assert len(server.requests_to("/old")) == 2  # the third pass went straight to /new
     assert len(server.requests_to("/new")) == 3
 
@@ -282,7 +279,7 @@ def test_a_failing_server_backs_off_then_recovers(server: FeedServer, harness: H
     assert timedelta(minutes=25) < first_wait < timedelta(minutes=35)  # one interval, jittered
     assert second_wait > first_wait * 1.5  # doubled
     assert healthy.error_count == 0
-    with harness.store.read() as conn:
+    with harness.store.database.read() as conn:
         (last_error,) = conn.exec_driver_sql("SELECT last_error FROM sources").one()
     assert last_error is None
 
@@ -438,7 +435,7 @@ def test_a_redirect_to_an_unusable_location_fails_the_feed_as_bad_input(
 
 def test_a_stored_url_httpx_cannot_parse_fails_the_feed_as_bad_input(harness: Harness) -> None:
     settings = harness.settings()
-    add_source(harness.store, SourceSpec(url="http://0177.0.0.1/feed"), origin="cli", now=NOW)
+    harness.store.add_source(SourceSpec(url="http://0177.0.0.1/feed"), origin="cli", now=NOW)
 
     (outcome,) = harness.run(settings).outcomes
 
@@ -517,7 +514,7 @@ def test_encodings_over_http_come_out_readable(
 ) -> None:
     server.routes["/feed"] = Reply(200, body, {"Content-Type": f"text/xml; charset={charset}"})
     harness.run(harness.settings(server.url("/feed")))
-    with harness.store.read() as conn:
+    with harness.store.database.read() as conn:
         (title,) = conn.exec_driver_sql("SELECT title FROM posts").one()
     assert title in ("新媒体 学术界 1", "Ünïcödé ✓ 1")
 

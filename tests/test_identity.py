@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.identity import Change, EntryIntent, KnownSighting, content_hash, decide
-from ingest.types import Post
+from ingest.identity import content_hash, decide
+from ingest.types import Change, EntryIntent, KnownSighting, Post
 
 
 def post(key: str, text: str) -> Post:

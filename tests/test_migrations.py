@@ -10,11 +10,9 @@ from sqlalchemy import text
 
 from ingest.errors import StoreError
 from ingest.types import Post
-from storage.engine import open_store
-from storage.entries import list_posts
+from storage import open_store
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import PostRow, SightingRow
-from storage.search import search_posts
 from tests.builders import NOW, a_post
 from tests.conftest import Cli
 
@@ -48,8 +46,8 @@ def _post_columns(post: Post) -> dict[str, Any]:
 def make_old_store(url: str) -> None:
     """A store at revision 0001 holding ``OLD_POSTS``, written the way 0.1 wrote them."""
     store = open_store(url, migrate=False)
-    upgrade(store.engine, "0001")
-    with store.write() as conn:
+    upgrade(store.database.engine, "0001")
+    with store.database.write() as conn:
         # Only the columns 0001 has: today's models know later ones.
         source_id = conn.execute(
             text(
@@ -88,20 +86,20 @@ def test_an_old_store_upgrades_on_open_with_every_post_intact_and_searchable(
 ) -> None:
     make_old_store(store_url)
     old = open_store(store_url, migrate=False)
-    assert current_revision(old.engine) == "0001"
-    before = list_posts(old)
+    assert current_revision(old.database.engine) == "0001"
+    before = old.list_posts()
     old.close()
 
     store = open_store(store_url)
 
-    assert current_revision(store.engine) == head_revision()
-    assert list_posts(store) == before
+    assert current_revision(store.database.engine) == head_revision()
+    assert store.list_posts() == before
     assert {p.post for p in before} == set(OLD_POSTS)
-    assert [p.post.title for p in search_posts(store, "离职潮")] == ["Nature 证实：离职潮"]
-    assert [p.post.guid for p in search_posts(store, "学者")] == ["zh"]
-    assert [p.post.guid for p in search_posts(store, "academia")] == ["en"]
-    assert [p.post.guid for p in search_posts(store, "plain")] == ["html"]
-    assert search_posts(store, "amp") == []
+    assert [p.post.title for p in store.search_posts("离职潮")] == ["Nature 证实：离职潮"]
+    assert [p.post.guid for p in store.search_posts("学者")] == ["zh"]
+    assert [p.post.guid for p in store.search_posts("academia")] == ["en"]
+    assert [p.post.guid for p in store.search_posts("plain")] == ["html"]
+    assert store.search_posts("amp") == []
     store.close()
 
 
@@ -123,7 +121,7 @@ def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'new.db'}"
     open_store(url).close()
     store = open_store(url, migrate=False)
-    with store.write() as conn:
+    with store.database.write() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
     store.close()
 

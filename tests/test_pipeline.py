@@ -13,12 +13,10 @@ import frontmatter
 import pytest
 from structlog.testing import capture_logs
 
-from ingest import writer
 from ingest.config import load_settings
 from ingest.pipeline import Pass
 from scheduler.driver import run_once
-from storage import apply
-from storage.engine import open_store
+from storage import Store, open_store
 from tests.conftest import CNBETA, SEED, write_config
 
 
@@ -227,14 +225,14 @@ def test_a_check_the_store_refuses_backs_the_source_off_like_any_failure(
     tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Else the daemon would fetch it again at every tick, without end."""
-    real = apply.record_checks
+    real = Store.record_checks
 
-    def refuse_posts(store: Any, checks: Any) -> Any:
+    def refuse_posts(store: Store, checks: Any, *, decide: Any) -> Any:
         if any(check.posts for check in checks):
             raise RuntimeError("disk I/O error")
-        return real(store, checks)
+        return real(store, checks, decide=decide)
 
-    monkeypatch.setattr(writer, "record_checks", refuse_posts)
+    monkeypatch.setattr(Store, "record_checks", refuse_posts)
     settings = load_settings(write_config(tmp_path, [{"url": str(CNBETA)}]), env={})
     store = open_store(sqlite_url)
     try:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect
 
-from storage.engine import open_store
+from storage import open_store
 from tests.conftest import SEED, Cli, write_config
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "schema.md"
@@ -45,7 +45,7 @@ def test_each_example_runs_and_finds_the_seed(seeded_file: Path, sql: str) -> No
 def test_every_table_and_column_is_documented(seeded_file: Path) -> None:
     text = DOC.read_text(encoding="utf-8")
     store = open_store(f"sqlite:///{seeded_file}")
-    schema = inspect(store.engine)
+    schema = inspect(store.database.engine)
     for table in ("sources", "posts", "sightings"):
         section = text.split(f"## `{table}`", 1)[1].split("\n## ", 1)[0]
         for column in schema.get_columns(table):

@@ -11,18 +11,15 @@ from typing import Any
 
 import pytest
 
-from storage import search
-from storage.apply import record_check
-from storage.engine import Store, open_store
-from storage.search import backlog_size, index_backlog, search_posts
-from tests.builders import NOW, a_post, a_source, ok, store_posts
+from storage import Store, open_store, search
+from tests.builders import NOW, a_post, a_source, ok, record_check, store_posts
 from tests.conftest import SEED, Cli, write_config
 
 SEED_TITLE = "Nature 证实：学术界刮起离职潮 大批学者涌向工业界"
 
 
 def titles(store: Store, query: str, limit: int = 20) -> list[str]:
-    return [found.post.title for found in search_posts(store, query, limit=limit)]
+    return [found.post.title for found in store.search_posts(query, limit=limit)]
 
 
 @pytest.fixture
@@ -123,21 +120,21 @@ def test_html_is_not_searched(store: Store) -> None:
 
 def test_storing_posts_only_queues_them_and_a_search_indexes_the_backlog(store: Store) -> None:
     store_posts(store, [a_post(str(i), f"backlog entry number {i}") for i in range(2500)])
-    assert backlog_size(store) == 2500
+    assert store.backlog_size() == 2500
 
     first, last = titles(store, "entry number 0"), titles(store, "entry number 2499")
 
     assert (first, last) == (["T backlog entry number 0"], ["T backlog entry number 2499"])
-    assert backlog_size(store) == 0
+    assert store.backlog_size() == 0
 
 
 def test_index_backlog_works_in_bounded_batches(store: Store) -> None:
     store_posts(store, [a_post(str(i), f"batch {i}") for i in range(30)])
-    assert index_backlog(store, batch=7, most=10) == 10
-    assert backlog_size(store) == 20
-    assert index_backlog(store, batch=7) == 20
-    assert backlog_size(store) == 0
-    assert index_backlog(store) == 0
+    assert search.index_backlog(store.database, batch=7, most=10) == 10
+    assert store.backlog_size() == 20
+    assert search.index_backlog(store.database, batch=7) == 20
+    assert store.backlog_size() == 0
+    assert store.index_backlog() == 0
 
 
 def test_db_index_brings_the_index_up_to_date(store_url: str, tmp_path: Path) -> None:
@@ -161,7 +158,7 @@ def test_replicas_indexing_at_once_share_the_backlog_without_conflict(store_url:
     def replica(store: Store) -> None:
         start.wait()
         try:
-            indexed.append(index_backlog(store, batch=10))
+            indexed.append(search.index_backlog(store.database, batch=10))
         except Exception as exc:  # noqa: BLE001  (collected for the assertion)
             errors.append(exc)
 
@@ -173,7 +170,7 @@ def test_replicas_indexing_at_once_share_the_backlog_without_conflict(store_url:
 
     assert errors == []
     assert sum(indexed) == 400
-    assert backlog_size(setup) == 0
+    assert setup.backlog_size() == 0
     assert titles(setup, "number 123") == ["T story number 123"]
     for store in [setup, *replicas]:
         store.close()
@@ -193,7 +190,7 @@ def test_a_post_revised_while_it_is_being_indexed_is_indexed_again(
         real(conn, rows)
 
     monkeypatch.setattr(search, "_index_rows", slow_index)
-    indexer = threading.Thread(target=index_backlog, args=(store,))
+    indexer = threading.Thread(target=store.index_backlog)
     indexer.start()
     assert reading.wait(10)
     record_check(store, state, [a_post("k", "new wording")], ok(state), now=NOW)

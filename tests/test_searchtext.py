@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.searchtext import MAX_INDEXED_CHARS, Term, index_text, indexed_fields, query_terms
+from storage.searchtext import MAX_INDEXED_CHARS, Term, index_text, indexed_fields, query_terms
 
 
 def test_cjk_runs_become_overlapping_pairs_and_their_last_character() -> None:

@@ -4,22 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
+from ingest.cli_base import find_source
 from ingest.types import SourceSpec
-from storage.engine import Store
-from storage.entries import PostFilter, list_posts
+from storage import AddAction, PostFilter, Store
 from storage.models import PostRow, SightingRow
-from storage.search import search_posts
-from storage.sources import (
-    AddAction,
-    find_source,
-    import_sources,
-    list_sources,
-    merged_spec,
-    remove_source,
-)
-from storage.sources import add_source as add
+from storage.sources import merged_spec
 from tests.builders import NOW, a_post, store_posts
 
 A = "https://a.example/feed"
@@ -35,35 +27,43 @@ def test_merged_spec_keeps_what_is_not_given() -> None:
 
 
 def test_adding_a_known_url_updates_only_the_settings_given(store: Store) -> None:
-    first, done = add(store, SourceSpec(url=A, name="A", interval_s=600), origin="cli", now=NOW)
+    first, done = store.add_source(
+        SourceSpec(url=A, name="A", interval_s=600), origin="cli", now=NOW
+    )
     assert done is AddAction.ADDED
     assert first.origin == "cli"
 
-    again, done = add(store, SourceSpec(url=A, categories=("科技",)), origin="cli", now=NOW)
+    again, done = store.add_source(SourceSpec(url=A, categories=("科技",)), origin="cli", now=NOW)
     assert done is AddAction.UPDATED
     assert again.spec == SourceSpec(url=A, name="A", categories=("科技",), interval_s=600)
-    assert add(store, SourceSpec(url=A), origin="cli", now=NOW) == (again, AddAction.UNCHANGED)
-    assert [s.id for s in list_sources(store)] == [first.id]
+    assert store.add_source(SourceSpec(url=A), origin="cli", now=NOW) == (
+        again,
+        AddAction.UNCHANGED,
+    )
+    assert [s.id for s in store.list_sources()] == [first.id]
 
 
-def test_a_source_is_found_by_id_url_or_path(store: Store, tmp_path: Path) -> None:
+def test_a_source_is_found_by_id_url_or_path(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a relative path is taken from the current folder
     path = tmp_path / "feed.xml"
-    remote, _ = add(store, SourceSpec(url=A), origin="cli", now=NOW)
-    local, _ = add(store, SourceSpec(url=str(path)), origin="cli", now=NOW)
+    remote, _ = store.add_source(SourceSpec(url=A), origin="cli", now=NOW)
+    local, _ = store.add_source(SourceSpec(url=str(path)), origin="cli", now=NOW)
 
-    assert find_source(store, str(remote.id), base=tmp_path) == remote
-    assert find_source(store, A, base=tmp_path) == remote
-    assert find_source(store, "feed.xml", base=tmp_path) == local
-    assert find_source(store, f"file://{path}", base=tmp_path) == local
-    assert find_source(store, "999", base=tmp_path) is None
-    assert find_source(store, "ftp://nope", base=tmp_path) is None
+    assert find_source(store, str(remote.id)) == remote
+    assert find_source(store, A) == remote
+    assert find_source(store, "feed.xml") == local
+    assert find_source(store, f"file://{path}") == local
+    assert find_source(store, "999") is None
+    assert find_source(store, "ftp://nope") is None
 
 
 def test_import_adds_new_urls_in_order_and_skips_known_and_repeated_ones(store: Store) -> None:
-    add(store, SourceSpec(url=A), origin="cli", now=NOW)
+    store.add_source(SourceSpec(url=A), origin="cli", now=NOW)
     specs = [SourceSpec(url=B, categories=("x",)), SourceSpec(url=A), SourceSpec(url=B)]
 
-    result = import_sources(store, specs, origin="opml", now=NOW)
+    result = store.import_sources(specs, origin="opml", now=NOW)
 
     assert [(s.spec, s.origin) for s in result.added] == [(specs[0], "opml")]
     assert result.skipped == [(A, "already stored as source 1"), (B, "repeated in the file")]
@@ -72,15 +72,15 @@ def test_import_adds_new_urls_in_order_and_skips_known_and_repeated_ones(store: 
 def test_removing_a_source_keeps_its_posts_without_purge(store: Store) -> None:
     state = store_posts(store, [a_post("1", "alpha"), a_post("2", "beta")], A)
 
-    removal = remove_source(store, state.id, purge=False)
+    removal = store.remove_source(state.id, purge=False)
 
     assert removal is not None
     assert (removal.posts_deleted, removal.posts_kept) == (0, 2)
-    assert list_sources(store) == []
-    posts = list_posts(store)
+    assert store.list_sources() == []
+    posts = store.list_posts()
     assert [p.source for p in posts] == [None, None]
-    assert [p.post.title for p in search_posts(store, "alpha")] == ["T alpha"]
-    with store.read() as conn:
+    assert [p.post.title for p in store.search_posts("alpha")] == ["T alpha"]
+    with store.database.read() as conn:
         assert conn.execute(select(SightingRow.__table__)).all() == []  # type: ignore[attr-defined]
 
 
@@ -89,20 +89,20 @@ def test_purge_deletes_only_the_posts_no_other_source_has(store: Store) -> None:
     gone = store_posts(store, [a_post("1", "alpha"), shared], A)
     other = store_posts(store, [shared, a_post("2", "beta")], B)
 
-    removal = remove_source(store, gone.id, purge=True)
+    removal = store.remove_source(gone.id, purge=True)
 
     assert removal is not None
     assert (removal.posts_deleted, removal.posts_kept) == (1, 1)
-    assert sorted(p.post.title for p in list_posts(store)) == ["T beta", "T shared story"]
-    assert search_posts(store, "alpha") == []
-    assert [p.post.title for p in search_posts(store, "shared")] == ["T shared story"]
-    assert len(list_posts(store, where=PostFilter(source_id=other.id))) == 2
-    with store.read() as conn:
+    assert sorted(p.post.title for p in store.list_posts()) == ["T beta", "T shared story"]
+    assert store.search_posts("alpha") == []
+    assert [p.post.title for p in store.search_posts("shared")] == ["T shared story"]
+    assert len(store.list_posts(where=PostFilter(source_id=other.id))) == 2
+    with store.database.read() as conn:
         table = PostRow.__table__  # type: ignore[attr-defined]
         assert set(conn.execute(select(table.c.source_id)).scalars()) == {None, other.id}
 
 
 def test_removing_an_unknown_source_changes_nothing(store: Store) -> None:
     store_posts(store, [a_post("1", "alpha")], A)
-    assert remove_source(store, 999, purge=True) is None
-    assert len(list_posts(store)) == 1
+    assert store.remove_source(999, purge=True) is None
+    assert len(store.list_posts()) == 1

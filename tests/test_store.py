@@ -15,26 +15,21 @@ from sqlalchemy import create_engine, func, inspect, select, text
 from sqlmodel import SQLModel
 
 from ingest.errors import StoreError
-from ingest.identity import Change
-from ingest.types import FeedStatus, SourceSpec
-from storage import apply
-from storage.apply import record_check
-from storage.engine import Store, open_store
-from storage.entries import get_post, list_posts
-from storage.feeds import apply_sources, load_states
+from ingest.types import Change, FeedStatus, SourceSpec
+from storage import Store, apply, open_store
 from storage.migrate import current_revision, head_revision, include_name
 from storage.models import PostRow, SightingRow, SourceRow
-from tests.builders import NOW, a_post, a_source, ok
+from tests.builders import NOW, a_post, a_source, ok, record_check
 
 
 def count(store: Store, model: type[SQLModel]) -> int:
-    with store.read() as conn:
+    with store.database.read() as conn:
         return int(conn.execute(select(func.count()).select_from(model.__table__)).scalar_one())  # type: ignore[attr-defined]
 
 
 def test_a_new_store_is_at_the_newest_migration_and_matches_the_models(store: Store) -> None:
-    assert current_revision(store.engine) == head_revision()
-    with store.engine.connect() as conn:
+    assert current_revision(store.database.engine) == head_revision()
+    with store.database.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"include_name": include_name})
         diff = compare_metadata(context, SQLModel.metadata)
     assert diff == []
@@ -43,7 +38,7 @@ def test_a_new_store_is_at_the_newest_migration_and_matches_the_models(store: St
 def test_opening_twice_migrates_once(store_url: str) -> None:
     open_store(store_url).close()
     again = open_store(store_url)
-    assert current_revision(again.engine) == head_revision()
+    assert current_revision(again.database.engine) == head_revision()
     again.close()
 
 
@@ -96,11 +91,11 @@ def test_record_check_stores_posts_and_is_idempotent(store: Store) -> None:
     assert first == {Change.NEW: 2}
     assert second == {Change.UNCHANGED: 2}
     assert (count(store, PostRow), count(store, SightingRow)) == (2, 2)
-    latest, _ = list_posts(store)
+    latest, _ = store.list_posts()
     assert latest.post.published == NOW - timedelta(days=1)
     assert latest.post.published.tzinfo is not None
     assert latest.post.categories == ("新媒体",)
-    assert get_post(store, latest.id) == latest
+    assert store.get_post(latest.id) == latest
 
 
 def test_a_failure_inside_the_transaction_leaves_the_store_as_before(
@@ -116,37 +111,35 @@ def test_a_failure_inside_the_transaction_leaves_the_store_as_before(
         record_check(store, state, [a_post("1", "one")], ok(state), now=NOW)
 
     assert (count(store, PostRow), count(store, SightingRow)) == (0, 0)
-    (unchanged,) = load_states(store, [state.id])
+    (unchanged,) = store.load_states([state.id])
     assert unchanged.last_checked_at is None
 
 
 def test_check_state_is_saved(store: Store) -> None:
     state = a_source(store)
     record_check(store, state, [], ok(state), now=NOW)
-    (saved,) = load_states(store, [state.id])
+    (saved,) = store.load_states([state.id])
     assert saved.title == "Feed"
     assert saved.last_checked_at == NOW
     assert saved.next_check_at is not None
     assert saved.next_check_at > NOW
-    with store.read() as conn:
+    with store.database.read() as conn:
         assert conn.execute(select(SourceRow.__table__.c.last_status)).scalar_one() == FeedStatus.OK  # type: ignore[attr-defined]
 
 
 def test_apply_sources_adds_updates_and_never_deletes(store: Store) -> None:
-    apply_sources(
-        store,
+    store.apply_sources(
         [SourceSpec(url="https://a.example/f"), SourceSpec(url="https://b.example/f")],
         origin="config",
         now=NOW,
     )
-    apply_sources(
-        store,
+    store.apply_sources(
         [SourceSpec(url="https://a.example/f", name="A", categories=("x",))],
         origin="config",
         now=NOW,
     )
 
-    states = {s.url: s for s in load_states(store)}
+    states = {s.url: s for s in store.load_states()}
     assert set(states) == {"https://a.example/f", "https://b.example/f"}
     assert states["https://a.example/f"].spec.name == "A"
     assert states["https://a.example/f"].spec.categories == ("x",)
@@ -154,20 +147,18 @@ def test_apply_sources_adds_updates_and_never_deletes(store: Store) -> None:
 
 def test_a_source_listed_twice_is_one_source_with_the_last_settings(store: Store) -> None:
     url = "https://a.example/f"
-    apply_sources(
-        store,
+    store.apply_sources(
         [SourceSpec(url=url), SourceSpec(url=url, name="A")],
         origin="config",
         now=NOW,
     )
-    apply_sources(
-        store,
+    store.apply_sources(
         [SourceSpec(url=url, name="A"), SourceSpec(url=url, name="B")],
         origin="config",
         now=NOW,
     )
 
-    [state] = load_states(store)
+    [state] = store.load_states()
     assert state.spec.name == "B"
 
 
@@ -199,7 +190,7 @@ def test_concurrent_writers_on_sqlite_wait_instead_of_failing(tmp_path: Path) ->
 
 def test_sqlite_is_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'x.db'}")
-    with store.read() as conn:
+    with store.database.read() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar_one() >= 5000
@@ -209,7 +200,7 @@ def test_sqlite_is_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
 def test_a_missing_postgresql_driver_names_the_extra_that_installs_it() -> None:
     blocked = "import sys; sys.modules['psycopg'] = None; "  # as if it were not installed
     script = (
-        blocked + "from storage.engine import open_store\n"
+        blocked + "from storage import open_store\n"
         "try:\n    open_store('postgresql+psycopg://postgres@127.0.0.1:5432/test')\n"
         "except Exception as exc:\n    print(exc)\n"
     )

@@ -19,13 +19,10 @@ from sqlalchemy import event
 
 from ingest.convert import digest_feed
 from ingest.errors import SourceError
-from ingest.types import Digest, FeedState, SourceSpec
+from ingest.types import Check, Digest, FeedState, SourceSpec
 from ingest.workers import Converter
 from ingest.writer import StoreWriter
-from storage.apply import Check
-from storage.engine import Store
-from storage.entries import list_posts
-from storage.feeds import apply_sources, load_states
+from storage import Store
 from tests import workerjobs
 from tests.builders import NOW, a_post, ok
 from tests.conftest import CNBETA
@@ -33,8 +30,8 @@ from tests.conftest import CNBETA
 
 def _sources(store: Store, count: int) -> list[FeedState]:
     specs = [SourceSpec(url=f"https://x.example/{i}") for i in range(count)]
-    apply_sources(store, specs, origin="config", now=NOW)
-    return load_states(store)
+    store.apply_sources(specs, origin="config", now=NOW)
+    return store.load_states()
 
 
 def _check(state: FeedState) -> Check:
@@ -44,7 +41,7 @@ def _check(state: FeedState) -> Check:
 def test_checks_queued_during_a_write_are_committed_together(store: Store) -> None:
     states = _sources(store, 50)
     commits: list[int] = []
-    event.listen(store.engine, "commit", lambda conn: commits.append(1))
+    event.listen(store.database.engine, "commit", lambda conn: commits.append(1))
     gate = threading.Event()
 
     async def scenario() -> None:
@@ -61,7 +58,7 @@ def test_checks_queued_during_a_write_are_committed_together(store: Store) -> No
 
     asyncio.run(scenario())
 
-    assert len(list_posts(store)) == 50
+    assert len(store.list_posts()) == 50
     assert len(commits) <= 3  # 50 checks in one or two groups, not 50 transactions
 
 
@@ -87,7 +84,7 @@ def test_a_failing_check_fails_alone_and_its_group_is_stored(store: Store) -> No
     results = asyncio.run(scenario())
 
     assert [isinstance(r, Exception) for r in results] == [i == 4 for i in range(10)]
-    assert len(list_posts(store)) == 9
+    assert len(store.list_posts()) == 9
 
 
 def test_a_worker_that_dies_fails_only_the_document_that_killed_it() -> None:

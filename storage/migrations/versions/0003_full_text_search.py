@@ -1,6 +1,6 @@
 """Full-text search: the ``posts_fts`` index over each post's title and plain text.
 
-Both backends index the text ``ingest.searchtext.index_text`` makes (CJK runs cut into
+Both backends index the text ``storage.searchtext.index_text`` makes (CJK runs cut into
 overlapping two-character pieces) with a plain word tokenizer:
 
 - SQLite: an FTS5 table (``unicode61``), rowid = posts.id, and a trigger that drops a post's

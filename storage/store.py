@@ -1,0 +1,225 @@
+"""The store as the rest of feed-ingest sees it: one object, one contract.
+
+``Store`` is the only way into ``storage`` from outside it (``storage/__init__.py`` exports it
+with ``open_store`` and the result types); SQL and SQLAlchemy stay behind it. Each method hands
+over to the module of ``storage`` that owns the table and the job (``sources``, ``claims``,
+``apply``, ``entries``, ``search``, ``stats``), in the manner of lemon24/reader's
+``StorageType``.
+
+Contract, stated once for every method:
+
+- **Transactions.** Each method is one transaction, unless its docstring says otherwise: it
+  commits whole or, on any error, leaves the store as it was. Writes hold the write lock from
+  their first statement (SQLite ``BEGIN IMMEDIATE``), so concurrent writers wait for the busy
+  timeout rather than fail; reads are snapshots and never wait for writers (WAL).
+- **Time.** Every ``datetime`` given is timezone-aware (a naive one is refused with
+  ValueError: a bug, never a guess) and every one returned is UTC.
+- **Errors.** A store that cannot be opened, migrated, read or written (a missing folder, a
+  damaged file, a lost connection, a full disk, a constraint the database refuses) raises
+  ``StoreError`` naming the store by its URL with the password hidden (``shown_url``).
+  Anything else that escapes is a bug.
+- **Threads and processes.** A ``Store`` may be used from several threads (its engine pools
+  connections), but feed-ingest writes from one thread (``ingest.writer``), so SQLite never sees
+  two writers of ours; only lease renewals take a connection of their own. Several processes,
+  on one host or on many sharing PostgreSQL, coordinate through leases on sources
+  (``claim_due``; DESIGN §7) and through upserts, never through locks held across
+  transactions.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from datetime import datetime
+
+from ingest.types import (
+    Change,
+    Check,
+    Decider,
+    Due,
+    FeedState,
+    LeaseHolder,
+    SourceSpec,
+    StoredPost,
+    StoredSource,
+)
+from storage import apply, claims, entries, search, sources, stats
+from storage.engine import Database, migrate_database, open_database
+from storage.entries import PostFilter
+from storage.sources import AddAction, ImportResult, Removal
+from storage.stats import StoreStats
+
+
+def open_store(url: str, *, migrate: bool = True) -> Store:
+    """The store at ``url``, migrated to the newest schema unless ``migrate`` is false.
+
+    Raises StoreError with a reason a user can act on (bad URL, missing folder, not a database,
+    another program's database, a schema written by a newer feed-ingest).
+    """
+    return Store(open_database(url, migrate=migrate))
+
+
+class Store:
+    """Sources, posts and sightings, with the contract of the module docstring."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        """The database itself: for ``storage``'s own modules, and tests that inspect rows."""
+
+    @property
+    def url(self) -> str:
+        return self.database.url
+
+    @property
+    def shown_url(self) -> str:
+        """The URL fit to print: password and secret parameters hidden."""
+        return self.database.shown_url
+
+    def close(self) -> None:
+        """Close every pooled connection; the store is not used afterwards."""
+        self.database.close()
+
+    def migrate(self) -> tuple[str | None, str | None]:
+        """Bring the schema to the newest revision; the revisions before and after (equal: no
+        change). One transaction per migration."""
+        return migrate_database(self.database)
+
+    def ping(self) -> None:
+        """Ask the database to answer; StoreError when it does not (health checks)."""
+        with self.database.read() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    # Sources ---------------------------------------------------------------------------
+
+    def apply_sources(
+        self, specs: Iterable[SourceSpec], *, origin: str, now: datetime
+    ) -> list[int]:
+        """Add the sources of ``specs`` or update their settings, never deleting; their ids.
+        Idempotent; a URL a source was redirected away from updates that source."""
+        return sources.apply_sources(self.database, specs, origin=origin, now=now)
+
+    def load_states(self, ids: Sequence[int] | None = None) -> list[FeedState]:
+        """The state of every source (or of ``ids``), by id."""
+        return sources.load_states(self.database, ids)
+
+    def list_sources(self) -> list[StoredSource]:
+        """Every source, by id."""
+        return sources.list_sources(self.database)
+
+    def find_source(self, key: str, urls: Sequence[str] = ()) -> StoredSource | None:
+        """The source whose id is ``key``, else whose URL or former URL is ``key`` or one of
+        ``urls`` (the caller's canonical forms of ``key``); None if there is none."""
+        return sources.find_source(self.database, key, urls)
+
+    def add_source(
+        self, spec: SourceSpec, *, origin: str, now: datetime
+    ) -> tuple[StoredSource, AddAction]:
+        """Add ``spec``; for a URL already stored, apply only the settings ``spec`` sets."""
+        return sources.add_source(self.database, spec, origin=origin, now=now)
+
+    def import_sources(
+        self, specs: Sequence[SourceSpec], *, origin: str, now: datetime
+    ) -> ImportResult:
+        """Add every source of ``specs`` whose URL is new, or none on error; skip the others,
+        saying why."""
+        return sources.import_sources(self.database, specs, origin=origin, now=now)
+
+    def remove_source(self, source_id: int, *, purge: bool) -> Removal | None:
+        """Delete a source and its sightings (None if there is none); with ``purge`` also the
+        posts no other source has seen."""
+        return sources.remove_source(self.database, source_id, purge=purge)
+
+    def count_sources(self) -> int:
+        return sources.count_sources(self.database)
+
+    def count_failing(self) -> int:
+        """Enabled sources whose last check failed."""
+        return sources.count_failing(self.database)
+
+    # Leases (DESIGN §7) ------------------------------------------------------------------
+
+    def claim_due(
+        self,
+        *,
+        owner: str,
+        due: Due,
+        lease_s: float,
+        limit: int,
+        skip: Collection[int] = (),
+        takeover: Collection[str] = (),
+    ) -> list[FeedState]:
+        """Lease to ``owner`` up to ``limit`` sources ``due`` wants that nobody holds (or whose
+        holder is in ``takeover``, owners known dead), besides ``skip``; least recently due
+        first. Lease times are the database's clock on PostgreSQL."""
+        return claims.claim_due(
+            self.database,
+            owner=owner,
+            due=due,
+            lease_s=lease_s,
+            limit=limit,
+            skip=skip,
+            takeover=takeover,
+        )
+
+    def renew(self, ids: Collection[int], *, owner: str, lease_s: float) -> set[int]:
+        """Extend ``owner``'s leases on ``ids`` by ``lease_s``; the ids it still held."""
+        return claims.renew(self.database, ids, owner=owner, lease_s=lease_s)
+
+    def release(self, ids: Collection[int], *, owner: str) -> None:
+        """End ``owner``'s leases on ``ids``: work that will not be done."""
+        claims.release(self.database, ids, owner=owner)
+
+    def lease_holders(self, *, due: Due | None = None) -> list[LeaseHolder]:
+        """Who holds unexpired leases (on sources ``due`` wants, if given), most first."""
+        return claims.lease_holders(self.database, due=due)
+
+    def count_wanted(self, due: Due) -> int:
+        """How many sources ``due`` wants, leased or not."""
+        return claims.count_wanted(self.database, due)
+
+    # Checks --------------------------------------------------------------------------------
+
+    def record_checks(
+        self, checks: Sequence[Check], *, decide: Decider
+    ) -> list[Counter[Change] | None]:
+        """Store each check's posts, sightings and source state, all in one transaction: what
+        ``decide`` said of each check's posts, or None for a check dropped because its owner
+        no longer holds the source's lease (fenced, DESIGN §7)."""
+        return apply.record_checks(self.database, checks, decide=decide)
+
+    # Posts -------------------------------------------------------------------------------
+
+    def list_posts(
+        self, *, limit: int | None = None, where: PostFilter | None = None
+    ) -> list[StoredPost]:
+        """Posts matching ``where``, newest first by publish date, ties by id."""
+        return entries.list_posts(self.database, limit=limit, where=where)
+
+    def get_post(self, post_id: int) -> StoredPost | None:
+        return entries.get_post(self.database, post_id)
+
+    def iter_posts(self, *, since: datetime | None = None) -> Iterator[StoredPost]:
+        """Every post (published at or after ``since``), by id, streamed from one read
+        transaction that lasts while the iterator is consumed."""
+        return entries.iter_posts(self.database, since=since)
+
+    def search_posts(self, query: str, *, limit: int = 20) -> list[StoredPost]:
+        """Posts holding every term of ``query``, best first. Indexes the search backlog first
+        (its own write transactions), so every stored post is found."""
+        return search.search_posts(self.database, query, limit=limit)
+
+    def index_backlog(self, *, most: int | None = None) -> int:
+        """Index up to ``most`` posts of the search backlog (all when None); how many. One
+        write transaction per batch of ``storage.search.INDEX_BATCH``."""
+        return search.index_backlog(self.database, most=most)
+
+    def backlog_size(self) -> int:
+        """Posts waiting to be indexed."""
+        return search.backlog_size(self.database)
+
+    # Health ------------------------------------------------------------------------------
+
+    def stats(self) -> StoreStats:
+        """Every source's health and the store's totals (two read transactions: leases, then
+        the rest)."""
+        return stats.store_stats(self.database)
