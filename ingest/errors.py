@@ -26,8 +26,70 @@ never reach a terminal, a log or the store through an error.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from ingest.urls import redact_text, redacted
+
+
+class ErrorKind(StrEnum):
+    """Why a source failed a check: the one vocabulary of ``last_error_kind``, logs and metrics.
+
+    The values are stored on sources and shown, so they never change; a new cause gets a new
+    member. Every kind but ``INTERNAL`` is an expected outcome (data about the source); ``INTERNAL``
+    is a bug in feed-ingest.
+    """
+
+    # The network and the server (ingest.fetch)
+    TIMEOUT = "timeout"
+    """No complete answer within ``[fetch] timeout``."""
+    NETWORK = "network"
+    """The request failed in a way no other kind names."""
+    DNS = "dns"
+    """The host name does not resolve."""
+    TLS = "tls"
+    """The TLS handshake or certificate check failed."""
+    REFUSED = "refused"
+    """Nothing listens at the address."""
+    PROTOCOL = "protocol"
+    """The server broke HTTP."""
+    BLOCKED = "blocked"
+    """The address guard refused the host, or a redirect left http(s)."""
+    TOO_LARGE = "too_large"
+    """The body, a local file or a local folder is past its cap."""
+    REDIRECTS = "redirects"
+    """Too many redirects, or one without a usable Location."""
+    BAD_URL = "bad_url"
+    """The stored URL itself cannot be fetched."""
+    HTTP_STATUS = "http_status"
+    """A status that is neither a document nor one of the statuses below (404, 500...)."""
+    GONE = "gone"
+    """410 Gone: the source is disabled (a ``Gone`` outcome)."""
+    RETRY_LATER = "retry_later"
+    """429 or 503: the server asked us to wait (a ``RetryLater`` outcome)."""
+    DECODING = "decoding"
+    """The body's Content-Encoding is unknown or its compressed bytes are corrupt."""
+    # The document (ingest.parse, ingest.convert)
+    NOT_A_FEED = "not_a_feed"
+    HTML_PAGE = "html_page"
+    EMPTY = "empty"
+    NO_ENTRIES = "no_entries"
+    """Every entry or post was unusable."""
+    BAD_FRONT_MATTER = "bad_front_matter"
+    # Local sources (ingest.fetch.local)
+    NOT_FOUND = "not_found"
+    NOT_REGULAR = "not_regular"
+    """A FIFO, socket or device: never opened."""
+    UNREADABLE = "unreadable"
+    # Conversion (ingest.workers)
+    TOO_SLOW = "too_slow"
+    """Conversion ran past its time limit."""
+    WORKER_CRASHED = "worker_crashed"
+    """The worker process converting the document died, twice."""
+    # Ours
+    STORE = "store"
+    """The check could not be written to the store."""
+    INTERNAL = "internal"
+    """An unexpected exception: a bug in feed-ingest, never the source's fault."""
 
 
 class IngestError(Exception):
@@ -72,7 +134,7 @@ class SourceError(IngestError):
     ``source`` is the source as shown, its credentials redacted.
     """
 
-    def __init__(self, source: str, reason: str, *, kind: str = "error") -> None:
+    def __init__(self, source: str, reason: str, *, kind: ErrorKind) -> None:
         self.source = redacted(source)
         self.reason = redact_text(reason)
         self.kind = kind
@@ -86,7 +148,7 @@ class FetchError(SourceError):
     """
 
     def __init__(
-        self, source: str, reason: str, *, kind: str = "error", retry_after: datetime | None = None
+        self, source: str, reason: str, *, kind: ErrorKind, retry_after: datetime | None = None
     ) -> None:
         super().__init__(source, reason, kind=kind)
         self.retry_after = retry_after

@@ -15,8 +15,8 @@ Response classification (DESIGN §5) happens here and nowhere else:
 302, 303, 307          followed, nothing recorded; the source's credentials (``user:pass@``,
                        sent by httpx as ``Authorization: Basic``) follow a redirect only
                        within the source's origin, never to another
-410                    ``FetchError(kind="gone")``: the source gets disabled
-429, 503               ``FetchError(kind="retry_later")`` with ``Retry-After`` when given
+410                    ``FetchError(kind=ErrorKind.GONE)``: the source gets disabled
+429, 503               ``FetchError(kind=ErrorKind.RETRY_LATER)`` with ``Retry-After`` when given
 anything else          ``FetchError`` with a kind (``http_status``, ``timeout``, ``dns``,
                        ``refused``, ``tls``, ``blocked``, ``too_large``, ``redirects``,
                        ``bad_url``...)
@@ -61,7 +61,7 @@ from anyio._backends._asyncio import SocketStream, StreamProtocol
 from httpcore._backends.anyio import AnyIOStream
 
 from ingest.config import FetchSettings
-from ingest.errors import FetchError
+from ingest.errors import ErrorKind, FetchError
 from ingest.guard import AddressPolicy, refusal
 from ingest.types import FetchResult
 
@@ -249,7 +249,7 @@ class Fetcher:
                 url,
                 f"no complete answer within {self.settings.timeout:g}s: the server is too slow "
                 "or the feed too large (see [fetch] timeout)",
-                kind="timeout",
+                kind=ErrorKind.TIMEOUT,
             ) from exc
         except httpx.HTTPError as exc:
             raise _fetch_error(url, exc) from exc
@@ -281,7 +281,7 @@ class Fetcher:
         raise FetchError(
             asked.url,
             f"more than {MAX_REDIRECTS} redirects in a row (a redirect loop?)",
-            kind="redirects",
+            kind=ErrorKind.REDIRECTS,
         )
 
 
@@ -346,13 +346,15 @@ def _status_error(url: str, response: httpx.Response) -> FetchError:
     status = response.status_code
     reason = f"HTTP {status} {response.reason_phrase}".rstrip()
     if status == 410:
-        return FetchError(url, f"{reason}: the server says this feed is gone for good", kind="gone")
+        return FetchError(
+            url, f"{reason}: the server says this feed is gone for good", kind=ErrorKind.GONE
+        )
     if status in (429, 503):
         retry_after = parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
         when = f"; asked to retry after {retry_after:%Y-%m-%d %H:%M:%S} UTC" if retry_after else ""
-        return FetchError(url, reason + when, kind="retry_later", retry_after=retry_after)
+        return FetchError(url, reason + when, kind=ErrorKind.RETRY_LATER, retry_after=retry_after)
     hint = _STATUS_HINTS.get(status)
-    return FetchError(url, f"{reason}: {hint}" if hint else reason, kind="http_status")
+    return FetchError(url, f"{reason}: {hint}" if hint else reason, kind=ErrorKind.HTTP_STATUS)
 
 
 def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
@@ -386,11 +388,15 @@ def _max_age(headers: httpx.Headers) -> int | None:
 def _redirect_target(first: str, url: str, response: httpx.Response) -> str:
     location = response.headers.get("location")
     if not location:
-        raise FetchError(first, f"HTTP {response.status_code} without a Location", kind="redirects")
+        raise FetchError(
+            first, f"HTTP {response.status_code} without a Location", kind=ErrorKind.REDIRECTS
+        )
     target: str = urljoin(url, str(location).strip())
     if urlsplit(target).scheme not in ("http", "https"):
         raise FetchError(
-            first, f"redirected to {target}: only http and https are fetched", kind="blocked"
+            first,
+            f"redirected to {target}: only http and https are fetched",
+            kind=ErrorKind.BLOCKED,
         )
     return target
 
@@ -416,11 +422,11 @@ def _invalid_url(first: str, url: str, exc: httpx.InvalidURL) -> FetchError:
     try:
         httpx.URL(url)
     except httpx.InvalidURL:
-        return FetchError(first, f"not a valid URL ({exc})", kind="bad_url")
+        return FetchError(first, f"not a valid URL ({exc})", kind=ErrorKind.BAD_URL)
     return FetchError(
         first,
         f"redirected to a Location that cannot be fetched ({exc}); only http(s) URLs are followed",
-        kind="redirects",
+        kind=ErrorKind.REDIRECTS,
     )
 
 
@@ -445,7 +451,9 @@ class _Inflater:
         elif encoding == "br":
             self._brotli = brotli.Decompressor()
         elif encoding not in ("", "identity"):
-            raise FetchError(url, f"unsupported Content-Encoding {encoding!r}", kind="decoding")
+            raise FetchError(
+                url, f"unsupported Content-Encoding {encoding!r}", kind=ErrorKind.DECODING
+            )
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         try:
@@ -459,7 +467,7 @@ class _Inflater:
                 yield data
         except (zlib.error, brotli.error) as exc:
             raise FetchError(
-                self.url, f"the {self.encoding} body is corrupt: {exc}", kind="decoding"
+                self.url, f"the {self.encoding} body is corrupt: {exc}", kind=ErrorKind.DECODING
             ) from exc
 
     def _inflate(self, data: bytes) -> Iterator[bytes]:
@@ -486,7 +494,7 @@ async def _read_capped(response: httpx.Response, url: str, max_body: int) -> byt
                     url,
                     f"response is larger than {max_body} bytes (after decompression); "
                     "raise max_body for this source if the feed really is that big",
-                    kind="too_large",
+                    kind=ErrorKind.TOO_LARGE,
                 )
             chunks.append(chunk)
     return b"".join(chunks)
@@ -503,14 +511,22 @@ def _caused_by(kind: type[BaseException]) -> Callable[[httpx.HTTPError], bool]:
     return lambda exc: any(isinstance(cause, kind) for cause in _causes(exc))
 
 
-_ERROR_RULES: tuple[tuple[Callable[[httpx.HTTPError], bool], str, str], ...] = (
-    (_caused_by(AddressRefused), "blocked", "{exc}"),
-    (_caused_by(httpx.TimeoutException), "timeout", "timed out ({name})"),
-    (_caused_by(socket.gaierror), "dns", "{exc}: check the host name"),
-    (_caused_by(ssl.SSLError), "tls", "TLS failed: {exc}"),
-    (_caused_by(ConnectionRefusedError), "refused", "connection refused: nothing listens there"),
-    (_caused_by(httpx.DecodingError), "decoding", "the response could not be decompressed: {exc}"),
-    (_caused_by(httpx.RemoteProtocolError), "protocol", "the server broke HTTP: {exc}"),
+_ERROR_RULES: tuple[tuple[Callable[[httpx.HTTPError], bool], ErrorKind, str], ...] = (
+    (_caused_by(AddressRefused), ErrorKind.BLOCKED, "{exc}"),
+    (_caused_by(httpx.TimeoutException), ErrorKind.TIMEOUT, "timed out ({name})"),
+    (_caused_by(socket.gaierror), ErrorKind.DNS, "{exc}: check the host name"),
+    (_caused_by(ssl.SSLError), ErrorKind.TLS, "TLS failed: {exc}"),
+    (
+        _caused_by(ConnectionRefusedError),
+        ErrorKind.REFUSED,
+        "connection refused: nothing listens there",
+    ),
+    (
+        _caused_by(httpx.DecodingError),
+        ErrorKind.DECODING,
+        "the response could not be decompressed: {exc}",
+    ),
+    (_caused_by(httpx.RemoteProtocolError), ErrorKind.PROTOCOL, "the server broke HTTP: {exc}"),
 )
 """First match wins: (test, kind, message template)."""
 
@@ -520,4 +536,4 @@ def _fetch_error(url: str, exc: httpx.HTTPError) -> FetchError:
     for test, kind, template in _ERROR_RULES:
         if test(exc):
             return FetchError(url, template.format(exc=exc, name=type(exc).__name__), kind=kind)
-    return FetchError(url, f"request failed: {exc or type(exc).__name__}", kind="network")
+    return FetchError(url, f"request failed: {exc or type(exc).__name__}", kind=ErrorKind.NETWORK)

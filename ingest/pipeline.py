@@ -34,7 +34,7 @@ import structlog
 
 from ingest.config import Settings
 from ingest.convert import digest_feed, digest_posts
-from ingest.errors import SourceError
+from ingest.errors import ErrorKind, SourceError
 from ingest.fetch import Fetcher
 from ingest.identity import Change
 from ingest.sources import LocalFeed, read_local
@@ -283,7 +283,9 @@ class Pass:
             stored = counts is not None
         except Exception as exc:
             log.error("store_failed", source_id=state.id, url=state.url, exc_info=exc)
-            error = SourceError(state.url, f"could not store the check: {exc}", kind="store")
+            error = SourceError(
+                state.url, f"could not store the check: {exc}", kind=ErrorKind.STORE
+            )
             change = after_failure(
                 state, error, interval_s=interval, schedule=schedule, now=now, rng=self.rng
             )
@@ -342,7 +344,7 @@ def _internal_error(state: FeedState, exc: Exception) -> SourceError:
         state.url,
         f"internal error {type(exc).__name__}: {exc} (a bug in feed-ingest; please report it "
         "with this feed)",
-        kind="internal",
+        kind=ErrorKind.INTERNAL,
     )
 
 

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from ingest.config import ScheduleSettings
-from ingest.errors import FetchError, SourceError
+from ingest.errors import ErrorKind, FetchError, SourceError
 from ingest.types import Digest, FeedState, FeedStatus, FeedUpdate, FetchResult
 
 JITTER = 0.1
@@ -144,10 +144,10 @@ def after_failure(
     disabled_reason = None
     retry_after_until = None
     wait = jittered(backoff_delay(errors, interval_s, schedule), rng)
-    if error.kind == "gone":
+    if error.kind == ErrorKind.GONE:
         status, enabled = FeedStatus.GONE, False
         disabled_reason = f"{error.reason} (on {now:%Y-%m-%d %H:%M} UTC)"
-    elif isinstance(error, FetchError) and error.kind == "retry_later":
+    elif isinstance(error, FetchError) and error.kind == ErrorKind.RETRY_LATER:
         status = FeedStatus.RETRY_LATER
         if error.retry_after is not None:
             bounded = min(error.retry_after, now + timedelta(seconds=schedule.max_retry_after))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingest.errors import DocumentError, FetchError, SourceError
+from ingest.errors import DocumentError, ErrorKind, FetchError, SourceError
 from ingest.types import Digest, FeedState, FeedUpdate, FetchResult, SourceSpec
 from scheduler.policy import (
     after_failure,
@@ -127,24 +127,30 @@ def test_permanent_redirects_move_the_source_on_the_second_check(
 @pytest.mark.parametrize(
     ("error", "status", "wait", "enabled"),
     [
-        (FetchError(URL, "HTTP 500", kind="http_status"), "error", minutes(30), True),
-        (DocumentError(URL, "not a feed", kind="not_a_feed"), "error", minutes(30), True),
-        (FetchError(URL, "HTTP 410 Gone", kind="gone"), "gone", minutes(30), False),
+        (FetchError(URL, "HTTP 500", kind=ErrorKind.HTTP_STATUS), "error", minutes(30), True),
+        (DocumentError(URL, "not a feed", kind=ErrorKind.NOT_A_FEED), "error", minutes(30), True),
+        (FetchError(URL, "HTTP 410 Gone", kind=ErrorKind.GONE), "gone", minutes(30), False),
         (
-            FetchError(URL, "HTTP 429", kind="retry_later", retry_after=NOW + timedelta(hours=3)),
+            FetchError(
+                URL, "HTTP 429", kind=ErrorKind.RETRY_LATER, retry_after=NOW + timedelta(hours=3)
+            ),
             "retry_later",
             timedelta(hours=3),
             True,
         ),
         (
-            FetchError(URL, "HTTP 503", kind="retry_later", retry_after=NOW + timedelta(days=30)),
+            FetchError(
+                URL, "HTTP 503", kind=ErrorKind.RETRY_LATER, retry_after=NOW + timedelta(days=30)
+            ),
             "retry_later",
             timedelta(days=7),
             True,
         ),
-        (FetchError(URL, "HTTP 503", kind="retry_later"), "retry_later", minutes(30), True),
+        (FetchError(URL, "HTTP 503", kind=ErrorKind.RETRY_LATER), "retry_later", minutes(30), True),
         (
-            FetchError(URL, "HTTP 429", kind="retry_later", retry_after=NOW + timedelta(seconds=5)),
+            FetchError(
+                URL, "HTTP 429", kind=ErrorKind.RETRY_LATER, retry_after=NOW + timedelta(seconds=5)
+            ),
             "retry_later",
             minutes(30),
             True,
@@ -162,7 +168,9 @@ def test_failures(error: SourceError, status: str, wait: timedelta, enabled: boo
 
 
 def test_failures_in_a_row_back_off_and_keep_the_validators() -> None:
-    update = failure(replace(STATE, error_count=2), FetchError(URL, "timeout", kind="timeout"))
+    update = failure(
+        replace(STATE, error_count=2), FetchError(URL, "timeout", kind=ErrorKind.TIMEOUT)
+    )
     assert update.next_check_at == NOW + minutes(120)
     assert update.etag == '"old"'
 
