@@ -38,7 +38,7 @@ from ingest.config import ScheduleSettings
 from ingest.convert import digest_feed, fallback_name
 from ingest.normalize import FeedContext, post_from_entry
 from ingest.parse import parse_feed
-from ingest.types import Digest, FetchResult, Post, RawFeed, SourceSpec
+from ingest.types import Digest, Fetched, Post, RawFeed, SourceSpec
 from scheduler.policy import after_success
 from storage.apply import record_check
 from storage.engine import open_store
@@ -126,7 +126,7 @@ def _store_all(urls: Sequence[str], posts: Sequence[Sequence[Post]], now: dateti
         try:
             apply_sources(store, [SourceSpec(url=url) for url in urls], origin="config", now=now)
             for state, feed_posts in zip(load_states(store), posts, strict=True):
-                result = FetchResult(url=state.url, document=b"", etag='"bench"')
+                result = Fetched(url=state.url, document=b"", etag='"bench"')
                 update = after_success(
                     state,
                     result,

@@ -25,7 +25,6 @@ never reach a terminal, a log or the store through an error.
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 
 from ingest.urls import redact_text, redacted
@@ -144,14 +143,8 @@ class SourceError(IngestError):
 class FetchError(SourceError):
     """The source's server or the network did not give us a document.
 
-    ``retry_after`` is when the server asked us to come back (429/503 ``Retry-After``).
+    Raised inside ``ingest.fetch`` only: the fetcher returns it as a ``Failed`` value.
     """
-
-    def __init__(
-        self, source: str, reason: str, *, kind: ErrorKind, retry_after: datetime | None = None
-    ) -> None:
-        super().__init__(source, reason, kind=kind)
-        self.retry_after = retry_after
 
 
 class DocumentError(SourceError):

@@ -63,7 +63,7 @@ from httpcore._backends.anyio import AnyIOStream
 from ingest.config import FetchSettings
 from ingest.errors import ErrorKind, FetchError
 from ingest.guard import AddressPolicy, refusal
-from ingest.types import FetchResult
+from ingest.types import Failed, Fetched, FetchResult, Gone, NotModified, RetryLater
 
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -233,12 +233,22 @@ class Fetcher:
         last_modified: str | None = None,
         max_body: int | None = None,
     ) -> FetchResult:
-        """The document at ``url``, or "not modified" given the stored validators.
+        """What asking for ``url`` with the stored validators came to: the document, "not
+        modified", gone, retry later, or a failure with its kind. Never raises for anything the
+        server or the network does.
 
-        Raises FetchError. The fetch, redirects included, takes at most ``timeout`` once it has
-        a slot for its host (waiting for the slot does not count).
+        The fetch, redirects included, takes at most ``timeout`` once it has a slot for its host
+        (waiting for the slot does not count).
         """
         asked = _Asked(url, etag, last_modified, max_body or self.settings.max_body)
+        try:
+            return await self._fetch(asked)
+        except FetchError as exc:
+            return Failed.of(exc)
+
+    async def _fetch(self, asked: _Asked) -> FetchResult:
+        """``fetch``, raising FetchError for a failure met on the way."""
+        url = asked.url
         # anyio asks sniffio which event loop runs at every checkpoint; sniffio finds out with
         # asyncio.current_task(), pure Python before 3.12: a fifth of a 304 pass. Say it once.
         sniffio.current_async_library_cvar.set("asyncio")
@@ -321,16 +331,9 @@ async def _classify(response: httpx.Response, asked: _Asked, permanent: str | No
     final = str(response.url)
     max_age = _max_age(response.headers)
     if asked.unchanged(response):
-        return FetchResult(
-            url=final,
-            document=None,
-            etag=asked.etag,
-            last_modified=asked.last_modified,
-            permanent_redirect=permanent,
-            max_age_s=max_age,
-        )
+        return NotModified(url=final, permanent_redirect=permanent, max_age_s=max_age)
     if status == 200:
-        return FetchResult(
+        return Fetched(
             url=final,
             document=await _read_capped(response, asked.url, asked.max_body),
             etag=response.headers.get("etag"),
@@ -339,22 +342,15 @@ async def _classify(response: httpx.Response, asked: _Asked, permanent: str | No
             permanent_redirect=permanent,
             max_age_s=max_age,
         )
-    raise _status_error(asked.url, response)
-
-
-def _status_error(url: str, response: httpx.Response) -> FetchError:
-    status = response.status_code
     reason = f"HTTP {status} {response.reason_phrase}".rstrip()
     if status == 410:
-        return FetchError(
-            url, f"{reason}: the server says this feed is gone for good", kind=ErrorKind.GONE
-        )
+        return Gone(f"{reason}: the server says this feed is gone for good")
     if status in (429, 503):
         retry_after = parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
         when = f"; asked to retry after {retry_after:%Y-%m-%d %H:%M:%S} UTC" if retry_after else ""
-        return FetchError(url, reason + when, kind=ErrorKind.RETRY_LATER, retry_after=retry_after)
+        return RetryLater(reason + when, retry_after)
     hint = _STATUS_HINTS.get(status)
-    return FetchError(url, f"{reason}: {hint}" if hint else reason, kind=ErrorKind.HTTP_STATUS)
+    return Failed(ErrorKind.HTTP_STATUS, f"{reason}: {hint}" if hint else reason)
 
 
 def parse_retry_after(value: str | None, now: datetime) -> datetime | None:

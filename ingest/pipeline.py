@@ -38,7 +38,20 @@ from ingest.errors import ErrorKind, SourceError
 from ingest.fetch import Fetcher
 from ingest.identity import Change
 from ingest.sources import LocalFeed, read_local
-from ingest.types import Digest, Due, FeedState, FeedStatus, FeedUpdate, FetchResult, LeaseHolder
+from ingest.types import (
+    Digest,
+    Due,
+    Failed,
+    Failure,
+    FeedState,
+    FeedStatus,
+    FeedUpdate,
+    Fetched,
+    FetchResult,
+    Gone,
+    LeaseHolder,
+    RetryLater,
+)
 from ingest.workers import Converter
 from ingest.writer import StoreWriter
 from scheduler.lease import is_gone, renew_every, this_process
@@ -230,7 +243,7 @@ class Pass:
                 self._started.add(state.id)
                 return await self._process(state)
         except Exception as exc:  # noqa: BLE001  (one source must never end the pass)
-            error = _internal_error(state, exc)
+            failure = _bug(state, exc)
             with contextlib.suppress(Exception):  # else the lease simply expires
                 await self.release([state.id])
             outcome = FeedOutcome(
@@ -239,11 +252,11 @@ class Pass:
                 status=FeedStatus.ERROR,
                 counts=Counter(),
                 skipped=0,
-                error=error.reason,
+                error=failure.reason,
                 duration_s=round(time.perf_counter() - started, 4),
                 stored=False,
             )
-            _log(outcome, None, error)
+            _log(outcome, None, failure)
             return outcome
         finally:
             self.in_flight.discard(state.id)
@@ -257,38 +270,19 @@ class Pass:
     async def _process(self, state: FeedState) -> FeedOutcome:
         started = time.perf_counter()
         now = self.clock()
-        interval = self.settings.interval_of(state.spec)
-        schedule = self.settings.schedule
-        digest: Digest | None = None
-        error: SourceError | None = None
-        try:
-            result, digest = await self._acquire(state, now)
-            change: FeedUpdate = after_success(
-                state,
-                result,
-                digest,
-                interval_s=interval,
-                schedule=schedule,
-                now=now,
-                rng=self.rng,
-            )
-        except Exception as exc:  # noqa: BLE001  (one feed must never end the pass)
-            error = exc if isinstance(exc, SourceError) else _internal_error(state, exc)
-            change = after_failure(
-                state, error, interval_s=interval, schedule=schedule, now=now, rng=self.rng
-            )
+        result, digest = await self._check(state, now)
+        change = self._decide(state, result, digest, now)
+        failure = result if isinstance(result, Gone | RetryLater | Failed) else None
         posts = digest.posts if digest else ()
         try:
             counts = await self._writer.record(Check(state, posts, change, now, self.owner))
             stored = counts is not None
         except Exception as exc:
             log.error("store_failed", source_id=state.id, url=state.url, exc_info=exc)
-            error = SourceError(
-                state.url, f"could not store the check: {exc}", kind=ErrorKind.STORE
+            failure = Failed.of(
+                SourceError(state.url, f"could not store the check: {exc}", kind=ErrorKind.STORE)
             )
-            change = after_failure(
-                state, error, interval_s=interval, schedule=schedule, now=now, rng=self.rng
-            )
+            change = self._decide(state, failure, None, now)
             counts, stored = Counter(), False
             # The failure itself is saved, so the source backs off like any failing one; if
             # even that fails, its lease expires and the check is simply retried then.
@@ -300,18 +294,59 @@ class Pass:
             status=change.status,
             counts=counts if counts is not None else Counter(),
             skipped=len(digest.skipped) if digest else 0,
-            error=error.reason if error else None,
+            error=failure.reason if failure else None,
             duration_s=round(time.perf_counter() - started, 4),
             stored=stored,
             lease_lost=counts is None,
         )
-        _log(outcome, digest, error)
+        _log(outcome, digest, failure)
         return outcome
+
+    def _decide(
+        self, state: FeedState, result: FetchResult | None, digest: Digest | None, now: datetime
+    ) -> FeedUpdate:
+        """What the check of ``state`` changes on it: the policy's word (``scheduler.policy``).
+
+        ``result`` is None for a local source read whole.
+        """
+        interval = self.settings.interval_of(state.spec)
+        schedule = self.settings.schedule
+        match result:
+            case Gone() | RetryLater() | Failed():
+                return after_failure(
+                    state, result, interval_s=interval, schedule=schedule, now=now, rng=self.rng
+                )
+            case _:
+                return after_success(
+                    state,
+                    result,
+                    digest,
+                    interval_s=interval,
+                    schedule=schedule,
+                    now=now,
+                    rng=self.rng,
+                )
+
+    async def _check(
+        self, state: FeedState, now: datetime
+    ) -> tuple[FetchResult | None, Digest | None]:
+        """(what fetching or reading ``state`` came to, the digest of its new document).
+
+        The one place where a failure raised on the way becomes a value: a ``SourceError`` (a
+        document that is no feed, a missing local file, a dead worker) is a ``Failed`` of its
+        kind; any other exception is a bug, logged with its traceback.
+        """
+        try:
+            return await self._acquire(state, now)
+        except SourceError as exc:
+            return Failed.of(exc), None
+        except Exception as exc:  # noqa: BLE001  (one feed must never end the pass)
+            return _bug(state, exc), None
 
     async def _acquire(
         self, state: FeedState, now: datetime
     ) -> tuple[FetchResult | None, Digest | None]:
-        """(fetch result or None for a local source, digest or None when not modified)."""
+        """``_check``, raising SourceError for a document or local source that fails."""
         max_body = state.spec.max_body or self.settings.fetch.max_body
         comments = (
             state.spec.comments
@@ -325,7 +360,7 @@ class Pass:
             result = await self.fetcher.fetch(
                 state.url, etag=state.etag, last_modified=state.last_modified, max_body=max_body
             )
-            if result.document is None:
+            if not isinstance(result, Fetched):
                 return result, None
             digest = await convert(
                 digest_feed, result.document, url=result.url, charset=result.charset
@@ -337,18 +372,21 @@ class Pass:
         return None, await convert(digest_posts, local.files, local.skipped)
 
 
-def _internal_error(state: FeedState, exc: Exception) -> SourceError:
-    """A bug met while processing one source: logged with its traceback, reported as a failure."""
+def _bug(state: FeedState, exc: Exception) -> Failed:
+    """A bug met while processing one source: logged with its traceback, a failure of kind
+    ``internal``."""
     log.error("source_crashed", source_id=state.id, url=state.url, exc_info=exc)
-    return SourceError(
-        state.url,
-        f"internal error {type(exc).__name__}: {exc} (a bug in feed-ingest; please report it "
-        "with this feed)",
-        kind=ErrorKind.INTERNAL,
+    return Failed.of(
+        SourceError(
+            state.url,
+            f"internal error {type(exc).__name__}: {exc} (a bug in feed-ingest; please report it "
+            "with this feed)",
+            kind=ErrorKind.INTERNAL,
+        )
     )
 
 
-def _log(outcome: FeedOutcome, digest: Digest | None, error: SourceError | None) -> None:
+def _log(outcome: FeedOutcome, digest: Digest | None, failure: Failure | None) -> None:
     fields: dict[str, Any] = {
         "source_id": outcome.source_id,
         "url": outcome.source,
@@ -363,8 +401,8 @@ def _log(outcome: FeedOutcome, digest: Digest | None, error: SourceError | None)
         log.warning(
             "lease_lost", **fields, reason="another process took the source over; check dropped"
         )
-    elif error:
-        log.warning("source_processed", **fields, error=error.reason, error_kind=error.kind)
+    elif failure:
+        log.warning("source_processed", **fields, error=failure.reason, error_kind=failure.kind)
     else:
         log.info("source_processed", **fields)
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
+
+from ingest.errors import ErrorKind, SourceError
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
 """Response size cap after decompression (DESIGN §3): large enough for any real feed."""
@@ -133,21 +135,67 @@ class FeedState:
 
 
 @dataclass(frozen=True, slots=True)
-class FetchResult:
-    """A server's answer worth acting on: a new document, or "not modified".
+class Fetched:
+    """A new document: a 200 whose validators differ from the stored ones.
 
-    ``document`` is None for a 304 or for a 200 whose validators equal the stored ones.
-    ``permanent_redirect`` is where a 301/308 sent us (the stored URL moves only after two
-    checks in a row see the same one). ``max_age_s`` comes from Cache-Control or Expires.
+    ``url`` is where the document was found (after redirects); ``permanent_redirect`` is where
+    a 301/308 sent us (the stored URL moves only after two checks in a row see the same one);
+    ``max_age_s`` comes from Cache-Control or Expires; ``charset`` from Content-Type.
     """
 
     url: str
-    document: bytes | None
+    document: bytes
     etag: str | None = None
     last_modified: str | None = None
     charset: str | None = None
     permanent_redirect: str | None = None
     max_age_s: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    """A 304, or a 200 carrying the stored validators: nothing to parse, the body unread."""
+
+    url: str
+    permanent_redirect: str | None = None
+    max_age_s: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """410 Gone: the server says the feed is gone for good, and the source gets disabled."""
+
+    reason: str
+    kind: ClassVar[ErrorKind] = ErrorKind.GONE
+
+
+@dataclass(frozen=True, slots=True)
+class RetryLater:
+    """429 or 503: the server asked us to wait, ``until`` then when it said (``Retry-After``,
+    as given: the schedule bounds it)."""
+
+    reason: str
+    until: datetime | None = None
+    kind: ClassVar[ErrorKind] = ErrorKind.RETRY_LATER
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The check got nothing usable: ``kind`` says why, ``reason`` says it to the user (its
+    URLs redacted; ``of`` makes one from the error that was raised)."""
+
+    kind: ErrorKind
+    reason: str
+
+    @classmethod
+    def of(cls, error: SourceError) -> Failed:
+        return cls(error.kind, error.reason)
+
+
+Failure = Gone | RetryLater | Failed
+"""A check that got no document: what ``scheduler.policy.after_failure`` takes."""
+FetchResult = Fetched | NotModified | Failure
+"""Everything a fetch can end in: expected outcomes are values, never exceptions."""
 
 
 class FeedStatus(StrEnum):

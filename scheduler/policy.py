@@ -12,8 +12,9 @@ Nothing here reads a clock, a store or the network: ``now`` and a random generat
 - A failure backs off exponentially from the interval (x2 per failure in a row) up to the cap,
   with the same jitter; the error counter and the last error are kept; the next success resets
   both. A source is never dropped: it keeps being retried at the cap.
-- 429/503 wait for ``Retry-After`` (bounded), and even ``run --all`` respects it.
-- 410 Gone disables the source, with the reason kept.
+- 429/503 (``RetryLater``) wait for ``Retry-After`` (bounded here, at ``max_retry_after``), and
+  even ``run --all`` respects it.
+- 410 Gone (``Gone``) disables the source, with the reason kept.
 - A permanent redirect (301/308) moves the stored URL once two checks in a row saw the same
   target; one sighting alone could be a misconfigured server.
 """
@@ -25,8 +26,17 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from ingest.config import ScheduleSettings
-from ingest.errors import ErrorKind, FetchError, SourceError
-from ingest.types import Digest, FeedState, FeedStatus, FeedUpdate, FetchResult
+from ingest.types import (
+    Digest,
+    Failure,
+    FeedState,
+    FeedStatus,
+    FeedUpdate,
+    Fetched,
+    Gone,
+    NotModified,
+    RetryLater,
+)
 
 JITTER = 0.1
 REDIRECT_CHECKS = 2
@@ -84,7 +94,7 @@ def jittered(seconds: float, rng: random.Random) -> timedelta:
 
 def after_success(
     state: FeedState,
-    result: FetchResult | None,
+    result: Fetched | NotModified | None,
     digest: Digest | None,
     *,
     interval_s: float,
@@ -115,8 +125,8 @@ def after_success(
         url=move_to or state.url,
         enabled=True,
         title=(digest.feed_title if digest else None) or state.title,
-        etag=(result.etag if result and parsed else state.etag),
-        last_modified=(result.last_modified if result and parsed else state.last_modified),
+        etag=result.etag if isinstance(result, Fetched) else state.etag,
+        last_modified=result.last_modified if isinstance(result, Fetched) else state.last_modified,
         error_count=0,
         last_error=None,
         retry_after_until=None,
@@ -130,29 +140,30 @@ def after_success(
 
 def after_failure(
     state: FeedState,
-    error: SourceError,
+    failure: Failure,
     *,
     interval_s: float,
     schedule: ScheduleSettings,
     now: datetime,
     rng: random.Random,
 ) -> FeedUpdate:
-    """The source after a failed check: backed off, told to wait, or disabled (410)."""
+    """The source after a check that got no document: backed off, told to wait, or disabled."""
     errors = state.error_count + 1
     status = FeedStatus.ERROR
     enabled = True
     disabled_reason = None
     retry_after_until = None
     wait = jittered(backoff_delay(errors, interval_s, schedule), rng)
-    if error.kind == ErrorKind.GONE:
-        status, enabled = FeedStatus.GONE, False
-        disabled_reason = f"{error.reason} (on {now:%Y-%m-%d %H:%M} UTC)"
-    elif isinstance(error, FetchError) and error.kind == ErrorKind.RETRY_LATER:
-        status = FeedStatus.RETRY_LATER
-        if error.retry_after is not None:
-            bounded = min(error.retry_after, now + timedelta(seconds=schedule.max_retry_after))
-            retry_after_until = max(bounded, now)
-            wait = max(wait, retry_after_until - now)
+    match failure:
+        case Gone(reason=reason):
+            status, enabled = FeedStatus.GONE, False
+            disabled_reason = f"{reason} (on {now:%Y-%m-%d %H:%M} UTC)"
+        case RetryLater(until=until):
+            status = FeedStatus.RETRY_LATER
+            if until is not None:
+                bounded = min(until, now + timedelta(seconds=schedule.max_retry_after))
+                retry_after_until = max(bounded, now)
+                wait = max(wait, retry_after_until - now)
     return FeedUpdate(
         status=status,
         checked_at=now,
@@ -163,7 +174,7 @@ def after_failure(
         etag=state.etag,
         last_modified=state.last_modified,
         error_count=errors,
-        last_error=error.reason,
+        last_error=failure.reason,
         retry_after_until=retry_after_until,
         disabled_reason=disabled_reason,
         redirect_url=state.redirect_url,
@@ -173,7 +184,9 @@ def after_failure(
     )
 
 
-def _redirect(state: FeedState, result: FetchResult | None) -> tuple[str | None, int, str | None]:
+def _redirect(
+    state: FeedState, result: Fetched | NotModified | None
+) -> tuple[str | None, int, str | None]:
     """(redirect_url, redirect_count, move_to) after a check that saw ``result``."""
     target = result.permanent_redirect if result else None
     if not target:
