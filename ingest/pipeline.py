@@ -35,9 +35,9 @@ import structlog
 from ingest.config import Settings
 from ingest.convert import digest_feed, digest_posts
 from ingest.errors import ErrorKind, SourceError
-from ingest.fetch import Fetcher
+from ingest.fetch.client import Fetcher
+from ingest.fetch.local import LocalFeed, read_local
 from ingest.identity import Change
-from ingest.sources import LocalFeed, read_local
 from ingest.types import (
     Digest,
     Due,

@@ -23,7 +23,7 @@ import pytest
 from ingest import __version__
 from ingest.config import Settings, load_settings
 from ingest.errors import ErrorKind
-from ingest.fetch import Fetcher
+from ingest.fetch.client import Fetcher
 from ingest.pipeline import RunSummary
 from ingest.types import Failed, FeedState, FetchResult, Gone, RetryLater, SourceSpec
 from scheduler.driver import run_once
