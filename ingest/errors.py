@@ -12,8 +12,20 @@
     ├── StoreError                the store cannot be opened, migrated or written
     └── ExportError               an exported file cannot be written
 
-Expected failures of one source become a ``SourceError`` caught by the pipeline and recorded on
-that source; anything else escaping the pipeline is a bug and is allowed to fail loudly.
+What is data and what is a bug:
+
+- an expected outcome of a check is a value, never an exception: the fetcher returns ``Gone``
+  (410), ``RetryLater`` (429/503) and ``Failed`` (every other failure of the server, the network
+  or the fetch's limits) as an ``ingest.types.FetchResult``. A ``SourceError`` raised on the way
+  (a document that is no feed, a missing local file, a dead worker) becomes a ``Failed`` of its
+  kind in one place, the pipeline's ``Pass._check``. Each has an ``ErrorKind``, kept on the
+  source (``last_error_kind``) and counted in the metrics (``ingest_fetch_errors_total{kind}``);
+- a failure to write a check is ``ErrorKind.STORE``: the store's fault, not the source's;
+- any other exception while checking a source is a bug in feed-ingest: logged with its
+  traceback (``source_crashed``), recorded with ``ErrorKind.INTERNAL`` so the source backs off,
+  reported with the status ``bug`` (never as the feed's fault), counted in
+  ``ingest_bugs_total``, and ``ingest run`` exits 70. Anything escaping a command is a bug too,
+  and fails loudly.
 
 Errors cross process boundaries (documents are parsed in worker processes), so each one pickles
 with all its attributes.

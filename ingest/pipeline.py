@@ -10,8 +10,10 @@ Concurrency: fetches run on the event loop, bounded by ``[fetch] concurrency``; 
 conversion runs in worker processes when a pass is large enough to pay for them (else in a
 thread; ``ingest.workers``); store writes go through one writer thread with group commit
 (``ingest.writer``), so SQLite never sees two writers from us.
-Each source's failure is caught here, recorded on the source, and reported as its outcome; the
-rest of the pass goes on.
+Each source's failure is a value here (``ingest.types.FetchResult``), recorded on the source
+with its kind and reported as its outcome; the rest of the pass goes on. An unexpected exception
+is a bug in feed-ingest: logged with its traceback, recorded with the kind ``internal`` (the
+source backs off all the same) and reported with the status ``bug``, never as the feed's fault.
 """
 
 from __future__ import annotations
@@ -91,6 +93,8 @@ class FeedOutcome:
     stored: bool = True
     """Whether the check was written (not when the store failed or the lease was lost)."""
     lease_lost: bool = False
+    error_kind: ErrorKind | None = None
+    """The kind of ``error``; ``internal`` (status ``bug``) is a bug in feed-ingest."""
 
 
 @dataclass(slots=True)
@@ -107,7 +111,17 @@ class RunSummary:
 
     @property
     def failed(self) -> list[FeedOutcome]:
-        return [o for o in self.outcomes if not o.status.succeeded and not o.lease_lost]
+        """Sources that failed on their own account (their server, network or document)."""
+        return [
+            o
+            for o in self.outcomes
+            if not o.status.succeeded and o.status is not FeedStatus.BUG and not o.lease_lost
+        ]
+
+    @property
+    def bugs(self) -> list[FeedOutcome]:
+        """Sources whose check met a bug in feed-ingest: never counted as their failure."""
+        return [o for o in self.outcomes if o.status is FeedStatus.BUG]
 
     @property
     def lost(self) -> list[FeedOutcome]:
@@ -233,8 +247,9 @@ class Pass:
         """Fetch, convert and store one claimed source; its outcome (failures are recorded).
 
         Waits for one of ``[fetch] concurrency`` slots; the source counts as in flight from the
-        call until its check is saved. Never raises: a bug met on the way is reported as this
-        source's failure, and its lease given back.
+        call until its check is saved. Never raises: a bug met on the way is reported as a bug
+        (status ``bug``, kind ``internal``), its traceback logged; when it escaped even the
+        recording of the check, the lease is given back.
         """
         self.in_flight.add(state.id)
         started = time.perf_counter()
@@ -249,12 +264,13 @@ class Pass:
             outcome = FeedOutcome(
                 source_id=state.id,
                 source=state.url,
-                status=FeedStatus.ERROR,
+                status=FeedStatus.BUG,
                 counts=Counter(),
                 skipped=0,
                 error=failure.reason,
                 duration_s=round(time.perf_counter() - started, 4),
                 stored=False,
+                error_kind=failure.kind,
             )
             _log(outcome, None, failure)
             return outcome
@@ -298,6 +314,7 @@ class Pass:
             duration_s=round(time.perf_counter() - started, 4),
             stored=stored,
             lease_lost=counts is None,
+            error_kind=failure.kind if failure else None,
         )
         _log(outcome, digest, failure)
         return outcome

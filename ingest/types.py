@@ -207,6 +207,8 @@ class FeedStatus(StrEnum):
     GONE = "gone"
     RETRY_LATER = "retry_later"
     ERROR = "error"
+    BUG = "bug"
+    """A bug in feed-ingest met while checking the source: never reported as its fault."""
 
     @property
     def succeeded(self) -> bool:
@@ -231,6 +233,7 @@ class FeedUpdate:
     last_modified: str | None
     error_count: int
     last_error: str | None
+    last_error_kind: ErrorKind | None
     retry_after_until: datetime | None
     disabled_reason: str | None
     redirect_url: str | None

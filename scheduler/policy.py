@@ -15,6 +15,9 @@ Nothing here reads a clock, a store or the network: ``now`` and a random generat
 - 429/503 (``RetryLater``) wait for ``Retry-After`` (bounded here, at ``max_retry_after``), and
   even ``run --all`` respects it.
 - 410 Gone (``Gone``) disables the source, with the reason kept.
+- A bug in feed-ingest met while checking a source (``Failed`` of kind ``internal``) backs off
+  like any failure, so a document that triggers it is not retried in a loop, but its status is
+  ``bug``: it is never reported as the source's fault.
 - A permanent redirect (301/308) moves the stored URL once two checks in a row saw the same
   target; one sighting alone could be a misconfigured server.
 """
@@ -26,8 +29,10 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from ingest.config import ScheduleSettings
+from ingest.errors import ErrorKind
 from ingest.types import (
     Digest,
+    Failed,
     Failure,
     FeedState,
     FeedStatus,
@@ -129,6 +134,7 @@ def after_success(
         last_modified=result.last_modified if isinstance(result, Fetched) else state.last_modified,
         error_count=0,
         last_error=None,
+        last_error_kind=None,
         retry_after_until=None,
         disabled_reason=None,
         redirect_url=redirect_url,
@@ -147,7 +153,10 @@ def after_failure(
     now: datetime,
     rng: random.Random,
 ) -> FeedUpdate:
-    """The source after a check that got no document: backed off, told to wait, or disabled."""
+    """The source after a check that got no document: backed off, told to wait, or disabled.
+
+    The error counter and the last error (its sentence and its kind) are kept on the source.
+    """
     errors = state.error_count + 1
     status = FeedStatus.ERROR
     enabled = True
@@ -164,6 +173,8 @@ def after_failure(
                 bounded = min(until, now + timedelta(seconds=schedule.max_retry_after))
                 retry_after_until = max(bounded, now)
                 wait = max(wait, retry_after_until - now)
+        case Failed(kind=ErrorKind.INTERNAL):
+            status = FeedStatus.BUG
     return FeedUpdate(
         status=status,
         checked_at=now,
@@ -175,6 +186,7 @@ def after_failure(
         last_modified=state.last_modified,
         error_count=errors,
         last_error=failure.reason,
+        last_error_kind=failure.kind,
         retry_after_until=retry_after_until,
         disabled_reason=disabled_reason,
         redirect_url=state.redirect_url,

@@ -585,7 +585,7 @@ def test_a_run_over_good_and_broken_sources_exits_1_and_explains_each_failure(
         "sightings": 3,
     }
     text = cli("stats").stdout
-    assert "last error: HTTP 404 Not Found" in text
+    assert "last error (http_status): HTTP 404 Not Found" in text
     assert "6 sources (4 failing, 0 disabled), 3 posts, 3 sightings" in text
 
 
