@@ -39,7 +39,7 @@ from ingest.convert import digest_feed, fallback_name
 from ingest.identity import decide
 from ingest.normalize import FeedContext, post_from_entry
 from ingest.parse import parse_feed
-from ingest.types import Check, Digest, FetchResult, Post, RawFeed, SourceSpec
+from ingest.types import Check, Digest, Fetched, Post, RawFeed, SourceSpec
 from scheduler.policy import after_success
 from storage import open_store
 
@@ -125,7 +125,7 @@ def _store_all(urls: Sequence[str], posts: Sequence[Sequence[Post]], now: dateti
         try:
             store.apply_sources([SourceSpec(url=url) for url in urls], origin="config", now=now)
             for state, feed_posts in zip(store.load_states(), posts, strict=True):
-                result = FetchResult(url=state.url, document=b"", etag='"bench"')
+                result = Fetched(url=state.url, document=b"", etag='"bench"')
                 update = after_success(
                     state,
                     result,

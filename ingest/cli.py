@@ -1,7 +1,8 @@
 """The ``ingest`` command line (typer): the edge where settings are read and logging configured.
 
 Exit codes: 0 success; 1 when a source failed (the others are still stored) or a requested
-thing does not exist; 2 on bad usage, bad config or an unusable store.
+thing does not exist; 2 on bad usage, bad config or an unusable store; 70 (EX_SOFTWARE) when
+``ingest run`` met a bug in feed-ingest, whatever else failed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Annotated
 import typer
 
 from ingest.cli_base import (
+    EXIT_BUG,
     EXIT_FAILED,
     EXIT_USAGE,
     ConfigOption,
@@ -34,6 +36,7 @@ from ingest.cli_base import (
 )
 from ingest.cli_feeds import feeds_app
 from ingest.config import SETTINGS, display_value
+from ingest.errors import ErrorKind
 from ingest.export import Layout, export_posts
 from ingest.progress import pass_progress
 from ingest.render import iso_utc, post_json, render_post
@@ -41,7 +44,7 @@ from ingest.types import Change, LeaseHolder, RunSummary, StoredPost
 from ingest.urls import redact_text, redacted
 from scheduler.daemon import Daemon
 from scheduler.driver import run_once
-from storage import PostFilter, Store, StoreStats
+from storage import PostFilter, SourceHealth, Store, StoreStats
 
 app = typer.Typer(
     help="Poll RSS, Atom and JSON Feed sources and keep every entry once, as a front-matter post.",
@@ -97,6 +100,8 @@ def run(
     _print_summary(summary)
     if summary.interrupted:
         raise typer.Exit(128 + summary.interrupted)
+    if summary.bugs:
+        raise typer.Exit(EXIT_BUG)
     if summary.failed:
         raise typer.Exit(EXIT_FAILED)
 
@@ -115,10 +120,16 @@ def _print_summary(summary: RunSummary) -> None:
         return
     for outcome in summary.failed:
         typer.echo(f"failed: {redacted(outcome.source)}: {outcome.error}")
-    lost = len(summary.lost)
-    ok = len(summary.outcomes) - len(summary.failed) - lost
+    for outcome in summary.bugs:
+        typer.echo(
+            f"bug: {redacted(outcome.source)}: {outcome.error}; not the feed's fault, a bug in "
+            "feed-ingest (the traceback is in the log)"
+        )
+    lost, bugs = len(summary.lost), len(summary.bugs)
+    ok = len(summary.outcomes) - len(summary.failed) - bugs - lost
     taken = f", {lost} taken over by another process" if lost else ""
-    typer.echo(f"sources: {ok} ok, {len(summary.failed)} failed{taken}")
+    buggy = f", {bugs} hit a bug in feed-ingest" if bugs else ""
+    typer.echo(f"sources: {ok} ok, {len(summary.failed)} failed{buggy}{taken}")
     counts = ", ".join(f"{summary.total(change)} {change.value}" for change in Change)
     skipped = sum(o.skipped for o in summary.outcomes)
     typer.echo(f"posts: {counts}, {skipped} skipped")
@@ -323,8 +334,7 @@ def stats(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None) 
         problem = source.disabled_reason or source.last_error
         if problem:
             # Redacted again: a store written by an older version may hold it unredacted.
-            problem = redact_text(problem)
-            typer.echo(f"{'':>6}{'disabled' if not source.enabled else 'last error'}: {problem}")
+            typer.echo(f"{'':>6}{_problem_label(source)}: {redact_text(problem)}")
         if source.lease_owner:
             typer.echo(
                 f"{'':>6}being checked by {source.lease_owner} "
@@ -362,6 +372,14 @@ def db_index(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = Non
         print_json({"indexed": indexed})
     else:
         typer.echo(f"{indexed} posts indexed; the search index is up to date")
+
+
+def _problem_label(source: SourceHealth) -> str:
+    """What ``stats`` calls a source's problem: a bug is never shown as the source's error."""
+    if not source.enabled:
+        return "disabled"
+    label = "bug in feed-ingest" if source.last_error_kind == ErrorKind.INTERNAL else "last error"
+    return f"{label} ({source.last_error_kind})" if source.last_error_kind else label
 
 
 def _holder_line(holder: LeaseHolder) -> str:

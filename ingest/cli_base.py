@@ -25,6 +25,8 @@ from storage import Store, open_store
 DEFAULT_DB = "sqlite:///ingest.db"
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_BUG = 70
+"""sysexits.h's EX_SOFTWARE: ``ingest run`` met a bug in feed-ingest (see the log)."""
 R = TypeVar("R")
 
 DbOption = Annotated[

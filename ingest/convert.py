@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
-from ingest.errors import DocumentError, EntryError
+from ingest.errors import DocumentError, EntryError, ErrorKind
 from ingest.normalize import FeedContext, post_from_entry, post_from_front_matter
 from ingest.parse import parse_feed, parse_front_matter
 from ingest.sanitize import html_to_text
@@ -68,7 +68,9 @@ def digest_feed(
             skipped.append(str(exc))
     if not posts and skipped:
         raise DocumentError(
-            spec.url, f"no usable entries ({len(skipped)} skipped: {skipped[0]})", kind="no_entries"
+            spec.url,
+            f"no usable entries ({len(skipped)} skipped: {skipped[0]})",
+            kind=ErrorKind.NO_ENTRIES,
         )
     return Digest(
         feed_title=title,
@@ -105,7 +107,7 @@ def digest_posts(
             skipped.append(str(exc))
     if not posts:
         reason = f"{len(skipped)} skipped: {skipped[0]}" if skipped else "the folder is empty"
-        raise DocumentError(spec.url, f"no usable posts ({reason})", kind="no_entries")
+        raise DocumentError(spec.url, f"no usable posts ({reason})", kind=ErrorKind.NO_ENTRIES)
     return Digest(
         feed_title=None,
         posts=tuple(posts),

@@ -12,8 +12,20 @@
     ├── StoreError                the store cannot be opened, migrated or written
     └── ExportError               an exported file cannot be written
 
-Expected failures of one source become a ``SourceError`` caught by the pipeline and recorded on
-that source; anything else escaping the pipeline is a bug and is allowed to fail loudly.
+What is data and what is a bug:
+
+- an expected outcome of a check is a value, never an exception: the fetcher returns ``Gone``
+  (410), ``RetryLater`` (429/503) and ``Failed`` (every other failure of the server, the network
+  or the fetch's limits) as an ``ingest.types.FetchResult``. A ``SourceError`` raised on the way
+  (a document that is no feed, a missing local file, a dead worker) becomes a ``Failed`` of its
+  kind in one place, the pipeline's ``Pass._check``. Each has an ``ErrorKind``, kept on the
+  source (``last_error_kind``) and counted in the metrics (``ingest_fetch_errors_total{kind}``);
+- a failure to write a check is ``ErrorKind.STORE``: the store's fault, not the source's;
+- any other exception while checking a source is a bug in feed-ingest: logged with its
+  traceback (``source_crashed``), recorded with ``ErrorKind.INTERNAL`` so the source backs off,
+  reported with the status ``bug`` (never as the feed's fault), counted in
+  ``ingest_bugs_total``, and ``ingest run`` exits 70. Anything escaping a command is a bug too,
+  and fails loudly.
 
 Errors cross process boundaries (documents are parsed in worker processes), so each one pickles
 with all its attributes.
@@ -25,9 +37,70 @@ never reach a terminal, a log or the store through an error.
 
 from __future__ import annotations
 
-from datetime import datetime
+from enum import StrEnum
 
 from ingest.urls import redact_text, redacted
+
+
+class ErrorKind(StrEnum):
+    """Why a source failed a check: the one vocabulary of ``last_error_kind``, logs and metrics.
+
+    The values are stored on sources and shown, so they never change; a new cause gets a new
+    member. Every kind but ``INTERNAL`` is an expected outcome (data about the source); ``INTERNAL``
+    is a bug in feed-ingest.
+    """
+
+    # The network and the server (ingest.fetch)
+    TIMEOUT = "timeout"
+    """No complete answer within ``[fetch] timeout``."""
+    NETWORK = "network"
+    """The request failed in a way no other kind names."""
+    DNS = "dns"
+    """The host name does not resolve."""
+    TLS = "tls"
+    """The TLS handshake or certificate check failed."""
+    REFUSED = "refused"
+    """Nothing listens at the address."""
+    PROTOCOL = "protocol"
+    """The server broke HTTP."""
+    BLOCKED = "blocked"
+    """The address guard refused the host, or a redirect left http(s)."""
+    TOO_LARGE = "too_large"
+    """The body, a local file or a local folder is past its cap."""
+    REDIRECTS = "redirects"
+    """Too many redirects, or one without a usable Location."""
+    BAD_URL = "bad_url"
+    """The stored URL itself cannot be fetched."""
+    HTTP_STATUS = "http_status"
+    """A status that is neither a document nor one of the statuses below (404, 500...)."""
+    GONE = "gone"
+    """410 Gone: the source is disabled (a ``Gone`` outcome)."""
+    RETRY_LATER = "retry_later"
+    """429 or 503: the server asked us to wait (a ``RetryLater`` outcome)."""
+    DECODING = "decoding"
+    """The body's Content-Encoding is unknown or its compressed bytes are corrupt."""
+    # The document (ingest.parse, ingest.convert)
+    NOT_A_FEED = "not_a_feed"
+    HTML_PAGE = "html_page"
+    EMPTY = "empty"
+    NO_ENTRIES = "no_entries"
+    """Every entry or post was unusable."""
+    BAD_FRONT_MATTER = "bad_front_matter"
+    # Local sources (ingest.fetch.local)
+    NOT_FOUND = "not_found"
+    NOT_REGULAR = "not_regular"
+    """A FIFO, socket or device: never opened."""
+    UNREADABLE = "unreadable"
+    # Conversion (ingest.workers)
+    TOO_SLOW = "too_slow"
+    """Conversion ran past its time limit."""
+    WORKER_CRASHED = "worker_crashed"
+    """The worker process converting the document died, twice."""
+    # Ours
+    STORE = "store"
+    """The check could not be written to the store."""
+    INTERNAL = "internal"
+    """An unexpected exception: a bug in feed-ingest, never the source's fault."""
 
 
 class IngestError(Exception):
@@ -72,7 +145,7 @@ class SourceError(IngestError):
     ``source`` is the source as shown, its credentials redacted.
     """
 
-    def __init__(self, source: str, reason: str, *, kind: str = "error") -> None:
+    def __init__(self, source: str, reason: str, *, kind: ErrorKind) -> None:
         self.source = redacted(source)
         self.reason = redact_text(reason)
         self.kind = kind
@@ -82,14 +155,8 @@ class SourceError(IngestError):
 class FetchError(SourceError):
     """The source's server or the network did not give us a document.
 
-    ``retry_after`` is when the server asked us to come back (429/503 ``Retry-After``).
+    Raised inside ``ingest.fetch`` only: the fetcher returns it as a ``Failed`` value.
     """
-
-    def __init__(
-        self, source: str, reason: str, *, kind: str = "error", retry_after: datetime | None = None
-    ) -> None:
-        super().__init__(source, reason, kind=kind)
-        self.retry_after = retry_after
 
 
 class DocumentError(SourceError):

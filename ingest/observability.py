@@ -19,7 +19,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
-from ingest.types import Change, FeedOutcome
+from ingest.errors import ErrorKind
+from ingest.types import Change, FeedOutcome, FeedStatus
 
 HealthCheck = Callable[[], tuple[bool, str]]
 StartResponse = Callable[..., Any]
@@ -34,8 +35,23 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.fetches = Counter(
             "ingest_fetches",
-            "Source checks, by outcome (ok, not_modified, moved, gone, retry_later, error).",
+            "Source checks, by outcome (ok, not_modified, moved, gone, retry_later, error, bug).",
             ["outcome"],
+            registry=self.registry,
+        )
+        self.fetch_errors = Counter(
+            "ingest_fetch_errors",
+            "Source checks that got no document, by kind (timeout, dns, http_status, gone, "
+            "not_a_feed, store, internal...: ingest.errors.ErrorKind).",
+            ["kind"],
+            registry=self.registry,
+        )
+        for kind in ErrorKind:  # every kind is a series from the start, at 0
+            self.fetch_errors.labels(kind.value)
+        self.bugs = Counter(
+            "ingest_bugs",
+            "Source checks that met a bug in feed-ingest (an unexpected exception, logged with "
+            "its traceback as source_crashed); never a source's fault.",
             registry=self.registry,
         )
         self.posts = Counter(
@@ -75,6 +91,10 @@ class Metrics:
         if outcome.lease_lost:
             self.leases_lost.inc()
         self.fetches.labels(outcome.status.value).inc()
+        if outcome.error_kind is not None:
+            self.fetch_errors.labels(outcome.error_kind.value).inc()
+        if outcome.status is FeedStatus.BUG:
+            self.bugs.inc()
         self.fetch_duration.observe(outcome.duration_s)
         for change in Change:
             count = outcome.counts.get(change, 0)

@@ -29,7 +29,7 @@ import frontmatter
 import yaml
 
 from ingest.encoding import decode
-from ingest.errors import DocumentError
+from ingest.errors import DocumentError, ErrorKind
 from ingest.sanitize import text_to_html
 from ingest.types import RawEntry, RawFeed
 from ingest.urls import link_base
@@ -56,12 +56,12 @@ def parse_feed(
     url = link_base(url)
     text = decode(data, http_charset).lstrip("\ufeff \t\r\n")
     if not text:
-        raise DocumentError(source, "the document is empty", kind="empty")
+        raise DocumentError(source, "the document is empty", kind=ErrorKind.EMPTY)
     if text[0] in "{[":
         return _parse_json_feed(text, source=source, url=url)
     text = _without_doctype(text)
     if _HTML_START.match(text, _skip_prolog(text)):
-        raise DocumentError(source, _html_page_reason(text, url), kind="html_page")
+        raise DocumentError(source, _html_page_reason(text, url), kind=ErrorKind.HTML_PAGE)
     return _parse_xml_feed(text, source=source, url=url)
 
 
@@ -136,7 +136,9 @@ def _parse_xml_feed(text: str, *, source: str, url: str) -> RawFeed:
     if not parsed.get("version") and not parsed.entries:
         problem = parsed.get("bozo_exception")
         detail = f" ({problem})" if problem else ""
-        raise DocumentError(source, f"not an RSS, Atom or JSON feed{detail}", kind="not_a_feed")
+        raise DocumentError(
+            source, f"not an RSS, Atom or JSON feed{detail}", kind=ErrorKind.NOT_A_FEED
+        )
 
     feed_link = _joined(url, _text(feed.get("link")))
     fallback_base = url or (feed_link if feed_link and _is_http(feed_link) else "")
@@ -238,19 +240,21 @@ def _parse_json_feed(text: str, *, source: str, url: str) -> RawFeed:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DocumentError(source, f"invalid JSON: {exc}", kind="not_a_feed") from exc
+        raise DocumentError(source, f"invalid JSON: {exc}", kind=ErrorKind.NOT_A_FEED) from exc
     except RecursionError as exc:  # the decoder recurses once per level of nesting
         raise DocumentError(
             source,
             "invalid JSON: nested too deeply for a feed (arrays and objects inside one another "
             "thousands of levels down)",
-            kind="not_a_feed",
+            kind=ErrorKind.NOT_A_FEED,
         ) from exc
     # Feeds in the wild write "version": "1.0" or leave it out; an "items" list is what counts.
     items = document.get("items") if isinstance(document, dict) else None
     if not isinstance(items, list):
         raise DocumentError(
-            source, 'JSON document is not a JSON Feed (it has no "items" list)', kind="not_a_feed"
+            source,
+            'JSON document is not a JSON Feed (it has no "items" list)',
+            kind=ErrorKind.NOT_A_FEED,
         )
     base = url or next(
         (u for u in (document.get("feed_url"), document.get("home_page_url")) if _is_http(u)), ""
@@ -333,11 +337,11 @@ def parse_front_matter(text: str, *, source: str) -> tuple[dict[str, Any], str]:
         post = frontmatter.loads(text.lstrip("\ufeff \t\r\n"))
     except yaml.YAMLError as exc:
         raise DocumentError(
-            source, f"invalid front matter: {exc}", kind="bad_front_matter"
+            source, f"invalid front matter: {exc}", kind=ErrorKind.BAD_FRONT_MATTER
         ) from exc
     if not isinstance(post.metadata, dict):
         raise DocumentError(
-            source, "front matter is not a mapping of keys", kind="bad_front_matter"
+            source, "front matter is not a mapping of keys", kind=ErrorKind.BAD_FRONT_MATTER
         )
     return dict(post.metadata), str(post.content)
 

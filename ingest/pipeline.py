@@ -10,8 +10,10 @@ Concurrency: fetches run on the event loop, bounded by ``[fetch] concurrency``; 
 conversion runs in worker processes when a pass is large enough to pay for them (else in a
 thread; ``ingest.workers``); store writes go through one writer thread with group commit
 (``ingest.writer``), so SQLite never sees two writers from us.
-Each source's failure is caught here, recorded on the source, and reported as its outcome; the
-rest of the pass goes on.
+Each source's failure is a value here (``ingest.types.FetchResult``), recorded on the source
+with its kind and reported as its outcome; the rest of the pass goes on. An unexpected exception
+is a bug in feed-ingest: logged with its traceback, recorded with the kind ``internal`` (the
+source backs off all the same) and reported with the status ``bug``, never as the feed's fault.
 """
 
 from __future__ import annotations
@@ -32,20 +34,25 @@ import structlog
 
 from ingest.config import Settings
 from ingest.convert import digest_feed, digest_posts
-from ingest.errors import SourceError
-from ingest.fetch import Fetcher
-from ingest.sources import LocalFeed, read_local
+from ingest.errors import ErrorKind, SourceError
+from ingest.fetch.client import Fetcher
+from ingest.fetch.local import LocalFeed, read_local
 from ingest.types import (
     Change,
     Check,
     Digest,
     Due,
+    Failed,
+    Failure,
     FeedOutcome,
     FeedState,
     FeedStatus,
     FeedUpdate,
+    Fetched,
     FetchResult,
+    Gone,
     LeaseHolder,
+    RetryLater,
 )
 from ingest.workers import Converter
 from ingest.writer import StoreWriter
@@ -179,8 +186,9 @@ class Pass:
         """Fetch, convert and store one claimed source; its outcome (failures are recorded).
 
         Waits for one of ``[fetch] concurrency`` slots; the source counts as in flight from the
-        call until its check is saved. Never raises: a bug met on the way is reported as this
-        source's failure, and its lease given back.
+        call until its check is saved. Never raises: a bug met on the way is reported as a bug
+        (status ``bug``, kind ``internal``), its traceback logged; when it escaped even the
+        recording of the check, the lease is given back.
         """
         self.in_flight.add(state.id)
         started = time.perf_counter()
@@ -189,20 +197,21 @@ class Pass:
                 self._started.add(state.id)
                 return await self._process(state)
         except Exception as exc:  # noqa: BLE001  (one source must never end the pass)
-            error = _internal_error(state, exc)
+            failure = _bug(state, exc)
             with contextlib.suppress(Exception):  # else the lease simply expires
                 await self.release([state.id])
             outcome = FeedOutcome(
                 source_id=state.id,
                 source=state.url,
-                status=FeedStatus.ERROR,
+                status=FeedStatus.BUG,
                 counts=Counter(),
                 skipped=0,
-                error=error.reason,
+                error=failure.reason,
                 duration_s=round(time.perf_counter() - started, 4),
                 stored=False,
+                error_kind=failure.kind,
             )
-            _log(outcome, None, error)
+            _log(outcome, None, failure)
             return outcome
         finally:
             self.in_flight.discard(state.id)
@@ -216,36 +225,19 @@ class Pass:
     async def _process(self, state: FeedState) -> FeedOutcome:
         started = time.perf_counter()
         now = self.clock()
-        interval = self.settings.interval_of(state.spec)
-        schedule = self.settings.schedule
-        digest: Digest | None = None
-        error: SourceError | None = None
-        try:
-            result, digest = await self._acquire(state, now)
-            change: FeedUpdate = after_success(
-                state,
-                result,
-                digest,
-                interval_s=interval,
-                schedule=schedule,
-                now=now,
-                rng=self.rng,
-            )
-        except Exception as exc:  # noqa: BLE001  (one feed must never end the pass)
-            error = exc if isinstance(exc, SourceError) else _internal_error(state, exc)
-            change = after_failure(
-                state, error, interval_s=interval, schedule=schedule, now=now, rng=self.rng
-            )
+        result, digest = await self._check(state, now)
+        change = self._decide(state, result, digest, now)
+        failure = result if isinstance(result, Gone | RetryLater | Failed) else None
         posts = digest.posts if digest else ()
         try:
             counts = await self._writer.record(Check(state, posts, change, now, self.owner))
             stored = counts is not None
         except Exception as exc:
             log.error("store_failed", source_id=state.id, url=state.url, exc_info=exc)
-            error = SourceError(state.url, f"could not store the check: {exc}", kind="store")
-            change = after_failure(
-                state, error, interval_s=interval, schedule=schedule, now=now, rng=self.rng
+            failure = Failed.of(
+                SourceError(state.url, f"could not store the check: {exc}", kind=ErrorKind.STORE)
             )
+            change = self._decide(state, failure, None, now)
             counts, stored = Counter(), False
             # The failure itself is saved, so the source backs off like any failing one; if
             # even that fails, its lease expires and the check is simply retried then.
@@ -257,18 +249,60 @@ class Pass:
             status=change.status,
             counts=counts if counts is not None else Counter(),
             skipped=len(digest.skipped) if digest else 0,
-            error=error.reason if error else None,
+            error=failure.reason if failure else None,
             duration_s=round(time.perf_counter() - started, 4),
             stored=stored,
             lease_lost=counts is None,
+            error_kind=failure.kind if failure else None,
         )
-        _log(outcome, digest, error)
+        _log(outcome, digest, failure)
         return outcome
+
+    def _decide(
+        self, state: FeedState, result: FetchResult | None, digest: Digest | None, now: datetime
+    ) -> FeedUpdate:
+        """What the check of ``state`` changes on it: the policy's word (``scheduler.policy``).
+
+        ``result`` is None for a local source read whole.
+        """
+        interval = self.settings.interval_of(state.spec)
+        schedule = self.settings.schedule
+        match result:
+            case Gone() | RetryLater() | Failed():
+                return after_failure(
+                    state, result, interval_s=interval, schedule=schedule, now=now, rng=self.rng
+                )
+            case _:
+                return after_success(
+                    state,
+                    result,
+                    digest,
+                    interval_s=interval,
+                    schedule=schedule,
+                    now=now,
+                    rng=self.rng,
+                )
+
+    async def _check(
+        self, state: FeedState, now: datetime
+    ) -> tuple[FetchResult | None, Digest | None]:
+        """(what fetching or reading ``state`` came to, the digest of its new document).
+
+        The one place where a failure raised on the way becomes a value: a ``SourceError`` (a
+        document that is no feed, a missing local file, a dead worker) is a ``Failed`` of its
+        kind; any other exception is a bug, logged with its traceback.
+        """
+        try:
+            return await self._acquire(state, now)
+        except SourceError as exc:
+            return Failed.of(exc), None
+        except Exception as exc:  # noqa: BLE001  (one feed must never end the pass)
+            return _bug(state, exc), None
 
     async def _acquire(
         self, state: FeedState, now: datetime
     ) -> tuple[FetchResult | None, Digest | None]:
-        """(fetch result or None for a local source, digest or None when not modified)."""
+        """``_check``, raising SourceError for a document or local source that fails."""
         max_body = state.spec.max_body or self.settings.fetch.max_body
         comments = (
             state.spec.comments
@@ -282,7 +316,7 @@ class Pass:
             result = await self.fetcher.fetch(
                 state.url, etag=state.etag, last_modified=state.last_modified, max_body=max_body
             )
-            if result.document is None:
+            if not isinstance(result, Fetched):
                 return result, None
             digest = await convert(
                 digest_feed, result.document, url=result.url, charset=result.charset
@@ -294,18 +328,21 @@ class Pass:
         return None, await convert(digest_posts, local.files, local.skipped)
 
 
-def _internal_error(state: FeedState, exc: Exception) -> SourceError:
-    """A bug met while processing one source: logged with its traceback, reported as a failure."""
+def _bug(state: FeedState, exc: Exception) -> Failed:
+    """A bug met while processing one source: logged with its traceback, a failure of kind
+    ``internal``."""
     log.error("source_crashed", source_id=state.id, url=state.url, exc_info=exc)
-    return SourceError(
-        state.url,
-        f"internal error {type(exc).__name__}: {exc} (a bug in feed-ingest; please report it "
-        "with this feed)",
-        kind="internal",
+    return Failed.of(
+        SourceError(
+            state.url,
+            f"internal error {type(exc).__name__}: {exc} (a bug in feed-ingest; please report it "
+            "with this feed)",
+            kind=ErrorKind.INTERNAL,
+        )
     )
 
 
-def _log(outcome: FeedOutcome, digest: Digest | None, error: SourceError | None) -> None:
+def _log(outcome: FeedOutcome, digest: Digest | None, failure: Failure | None) -> None:
     fields: dict[str, Any] = {
         "source_id": outcome.source_id,
         "url": outcome.source,
@@ -320,8 +357,8 @@ def _log(outcome: FeedOutcome, digest: Digest | None, error: SourceError | None)
         log.warning(
             "lease_lost", **fields, reason="another process took the source over; check dropped"
         )
-    elif error:
-        log.warning("source_processed", **fields, error=error.reason, error_kind=error.kind)
+    elif failure:
+        log.warning("source_processed", **fields, error=failure.reason, error_kind=failure.kind)
     else:
         log.info("source_processed", **fields)
 

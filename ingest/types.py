@@ -13,7 +13,9 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
+
+from ingest.errors import ErrorKind, SourceError
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
 """Response size cap after decompression (DESIGN §3): large enough for any real feed."""
@@ -136,21 +138,67 @@ class FeedState:
 
 
 @dataclass(frozen=True, slots=True)
-class FetchResult:
-    """A server's answer worth acting on: a new document, or "not modified".
+class Fetched:
+    """A new document: a 200 whose validators differ from the stored ones.
 
-    ``document`` is None for a 304 or for a 200 whose validators equal the stored ones.
-    ``permanent_redirect`` is where a 301/308 sent us (the stored URL moves only after two
-    checks in a row see the same one). ``max_age_s`` comes from Cache-Control or Expires.
+    ``url`` is where the document was found (after redirects); ``permanent_redirect`` is where
+    a 301/308 sent us (the stored URL moves only after two checks in a row see the same one);
+    ``max_age_s`` comes from Cache-Control or Expires; ``charset`` from Content-Type.
     """
 
     url: str
-    document: bytes | None
+    document: bytes
     etag: str | None = None
     last_modified: str | None = None
     charset: str | None = None
     permanent_redirect: str | None = None
     max_age_s: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    """A 304, or a 200 carrying the stored validators: nothing to parse, the body unread."""
+
+    url: str
+    permanent_redirect: str | None = None
+    max_age_s: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """410 Gone: the server says the feed is gone for good, and the source gets disabled."""
+
+    reason: str
+    kind: ClassVar[ErrorKind] = ErrorKind.GONE
+
+
+@dataclass(frozen=True, slots=True)
+class RetryLater:
+    """429 or 503: the server asked us to wait, ``until`` then when it said (``Retry-After``,
+    as given: the schedule bounds it)."""
+
+    reason: str
+    until: datetime | None = None
+    kind: ClassVar[ErrorKind] = ErrorKind.RETRY_LATER
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The check got nothing usable: ``kind`` says why, ``reason`` says it to the user (its
+    URLs redacted; ``of`` makes one from the error that was raised)."""
+
+    kind: ErrorKind
+    reason: str
+
+    @classmethod
+    def of(cls, error: SourceError) -> Failed:
+        return cls(error.kind, error.reason)
+
+
+Failure = Gone | RetryLater | Failed
+"""A check that got no document: what ``scheduler.policy.after_failure`` takes."""
+FetchResult = Fetched | NotModified | Failure
+"""Everything a fetch can end in: expected outcomes are values, never exceptions."""
 
 
 class FeedStatus(StrEnum):
@@ -162,6 +210,8 @@ class FeedStatus(StrEnum):
     GONE = "gone"
     RETRY_LATER = "retry_later"
     ERROR = "error"
+    BUG = "bug"
+    """A bug in feed-ingest met while checking the source: never reported as its fault."""
 
     @property
     def succeeded(self) -> bool:
@@ -186,6 +236,7 @@ class FeedUpdate:
     last_modified: str | None
     error_count: int
     last_error: str | None
+    last_error_kind: ErrorKind | None
     retry_after_until: datetime | None
     disabled_reason: str | None
     redirect_url: str | None
@@ -322,6 +373,8 @@ class FeedOutcome:
     stored: bool = True
     """Whether the check was written (not when the store failed or the lease was lost)."""
     lease_lost: bool = False
+    error_kind: ErrorKind | None = None
+    """The kind of ``error``; ``internal`` (status ``bug``) is a bug in feed-ingest."""
 
 
 @dataclass(slots=True)
@@ -338,7 +391,17 @@ class RunSummary:
 
     @property
     def failed(self) -> list[FeedOutcome]:
-        return [o for o in self.outcomes if not o.status.succeeded and not o.lease_lost]
+        """Sources that failed on their own account (their server, network or document)."""
+        return [
+            o
+            for o in self.outcomes
+            if not o.status.succeeded and o.status is not FeedStatus.BUG and not o.lease_lost
+        ]
+
+    @property
+    def bugs(self) -> list[FeedOutcome]:
+        """Sources whose check met a bug in feed-ingest: never counted as their failure."""
+        return [o for o in self.outcomes if o.status is FeedStatus.BUG]
 
     @property
     def lost(self) -> list[FeedOutcome]:

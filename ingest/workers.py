@@ -36,7 +36,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from ingest.childproc import prepare_worker, stop_signals_blocked
 from ingest.convert import CONVERT_BUDGET_S
-from ingest.errors import SourceError
+from ingest.errors import ErrorKind, SourceError
 from ingest.types import Digest
 
 CONVERT_LIMIT_S = 2 * CONVERT_BUDGET_S
@@ -91,7 +91,7 @@ class Converter:
                 return await self._attempt(source, job)
         except BrokenProcessPool as exc:
             raise SourceError(
-                source, "the worker process reading this feed died", kind="worker_crashed"
+                source, "the worker process reading this feed died", kind=ErrorKind.WORKER_CRASHED
             ) from exc
         finally:
             self._retrying -= 1
@@ -130,7 +130,7 @@ class Converter:
         return SourceError(
             source,
             f"reading this feed took more than {self.limit_s:g} s; {fate}",
-            kind="too_slow",
+            kind=ErrorKind.TOO_SLOW,
         )
 
     def _replace(self, executor: Executor) -> None:

@@ -12,8 +12,12 @@ Nothing here reads a clock, a store or the network: ``now`` and a random generat
 - A failure backs off exponentially from the interval (x2 per failure in a row) up to the cap,
   with the same jitter; the error counter and the last error are kept; the next success resets
   both. A source is never dropped: it keeps being retried at the cap.
-- 429/503 wait for ``Retry-After`` (bounded), and even ``run --all`` respects it.
-- 410 Gone disables the source, with the reason kept.
+- 429/503 (``RetryLater``) wait for ``Retry-After`` (bounded here, at ``max_retry_after``), and
+  even ``run --all`` respects it.
+- 410 Gone (``Gone``) disables the source, with the reason kept.
+- A bug in feed-ingest met while checking a source (``Failed`` of kind ``internal``) backs off
+  like any failure, so a document that triggers it is not retried in a loop, but its status is
+  ``bug``: it is never reported as the source's fault.
 - A permanent redirect (301/308) moves the stored URL once two checks in a row saw the same
   target; one sighting alone could be a misconfigured server.
 """
@@ -25,8 +29,19 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from ingest.config import ScheduleSettings
-from ingest.errors import FetchError, SourceError
-from ingest.types import Digest, FeedState, FeedStatus, FeedUpdate, FetchResult
+from ingest.errors import ErrorKind
+from ingest.types import (
+    Digest,
+    Failed,
+    Failure,
+    FeedState,
+    FeedStatus,
+    FeedUpdate,
+    Fetched,
+    Gone,
+    NotModified,
+    RetryLater,
+)
 
 JITTER = 0.1
 REDIRECT_CHECKS = 2
@@ -84,7 +99,7 @@ def jittered(seconds: float, rng: random.Random) -> timedelta:
 
 def after_success(
     state: FeedState,
-    result: FetchResult | None,
+    result: Fetched | NotModified | None,
     digest: Digest | None,
     *,
     interval_s: float,
@@ -115,10 +130,11 @@ def after_success(
         url=move_to or state.url,
         enabled=True,
         title=(digest.feed_title if digest else None) or state.title,
-        etag=(result.etag if result and parsed else state.etag),
-        last_modified=(result.last_modified if result and parsed else state.last_modified),
+        etag=result.etag if isinstance(result, Fetched) else state.etag,
+        last_modified=result.last_modified if isinstance(result, Fetched) else state.last_modified,
         error_count=0,
         last_error=None,
+        last_error_kind=None,
         retry_after_until=None,
         disabled_reason=None,
         redirect_url=redirect_url,
@@ -130,29 +146,35 @@ def after_success(
 
 def after_failure(
     state: FeedState,
-    error: SourceError,
+    failure: Failure,
     *,
     interval_s: float,
     schedule: ScheduleSettings,
     now: datetime,
     rng: random.Random,
 ) -> FeedUpdate:
-    """The source after a failed check: backed off, told to wait, or disabled (410)."""
+    """The source after a check that got no document: backed off, told to wait, or disabled.
+
+    The error counter and the last error (its sentence and its kind) are kept on the source.
+    """
     errors = state.error_count + 1
     status = FeedStatus.ERROR
     enabled = True
     disabled_reason = None
     retry_after_until = None
     wait = jittered(backoff_delay(errors, interval_s, schedule), rng)
-    if error.kind == "gone":
-        status, enabled = FeedStatus.GONE, False
-        disabled_reason = f"{error.reason} (on {now:%Y-%m-%d %H:%M} UTC)"
-    elif isinstance(error, FetchError) and error.kind == "retry_later":
-        status = FeedStatus.RETRY_LATER
-        if error.retry_after is not None:
-            bounded = min(error.retry_after, now + timedelta(seconds=schedule.max_retry_after))
-            retry_after_until = max(bounded, now)
-            wait = max(wait, retry_after_until - now)
+    match failure:
+        case Gone(reason=reason):
+            status, enabled = FeedStatus.GONE, False
+            disabled_reason = f"{reason} (on {now:%Y-%m-%d %H:%M} UTC)"
+        case RetryLater(until=until):
+            status = FeedStatus.RETRY_LATER
+            if until is not None:
+                bounded = min(until, now + timedelta(seconds=schedule.max_retry_after))
+                retry_after_until = max(bounded, now)
+                wait = max(wait, retry_after_until - now)
+        case Failed(kind=ErrorKind.INTERNAL):
+            status = FeedStatus.BUG
     return FeedUpdate(
         status=status,
         checked_at=now,
@@ -163,7 +185,8 @@ def after_failure(
         etag=state.etag,
         last_modified=state.last_modified,
         error_count=errors,
-        last_error=error.reason,
+        last_error=failure.reason,
+        last_error_kind=failure.kind,
         retry_after_until=retry_after_until,
         disabled_reason=disabled_reason,
         redirect_url=state.redirect_url,
@@ -173,7 +196,9 @@ def after_failure(
     )
 
 
-def _redirect(state: FeedState, result: FetchResult | None) -> tuple[str | None, int, str | None]:
+def _redirect(
+    state: FeedState, result: Fetched | NotModified | None
+) -> tuple[str | None, int, str | None]:
     """(redirect_url, redirect_count, move_to) after a check that saw ``result``."""
     target = result.permanent_redirect if result else None
     if not target:

@@ -107,12 +107,15 @@ class SourceRow(SQLModel, table=True):
         default=None, sa_type=UTCDateTime, index=True, description="due at; NULL: never checked"
     )
     last_status: str | None = Field(
-        default=None, description="ok, not_modified, moved, gone, retry_later or error"
+        default=None, description="ok, not_modified, moved, gone, retry_later, error or bug"
     )
     etag: str | None = Field(default=None, description="ETag of the last stored response")
     last_modified: str | None = Field(default=None, description="Last-Modified of the same")
     error_count: int = Field(default=0, description="failures in a row; 0 after a success")
     last_error: str | None = Field(default=None, description="why the last failure happened")
+    last_error_kind: str | None = Field(
+        default=None, description="its kind (ingest.errors.ErrorKind): timeout, gone, internal..."
+    )
     disabled_reason: str | None = Field(default=None, description="why enabled is false")
     retry_after_until: datetime | None = Field(
         default=None, sa_type=UTCDateTime, description="server asked us to wait until then"

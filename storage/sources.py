@@ -263,7 +263,8 @@ _STATE_COLUMNS = (
 _SAVE_STATE = (
     "UPDATE sources SET "
     + ", ".join(f"{name} = ?" for name in _STATE_COLUMNS)
-    + ", next_check_at = ?, retry_after_until = ?, last_status = ?, last_checked_at = ?,"
+    + ", last_error_kind = ?, next_check_at = ?, retry_after_until = ?, last_status = ?,"
+    " last_checked_at = ?,"
     " last_success_at = CASE WHEN ? THEN ? ELSE last_success_at END,"
     " lease_owner = NULL, lease_until = NULL WHERE id = ?"
 )
@@ -286,6 +287,7 @@ def save_updates(conn: Connection, changes: Sequence[tuple[FeedState, FeedUpdate
         rows.append(
             (
                 *values,
+                change.last_error_kind.value if change.last_error_kind else None,
                 bulk.time(change.next_check_at),
                 bulk.time(change.retry_after_until),
                 change.status.value,

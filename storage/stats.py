@@ -28,6 +28,8 @@ class SourceHealth:
     last_success_at: datetime | None
     error_count: int
     last_error: str | None
+    last_error_kind: str | None
+    """``ingest.errors.ErrorKind``'s value; ``internal`` is a bug in feed-ingest."""
     disabled_reason: str | None
     retry_after_until: datetime | None
     posts: int
@@ -82,6 +84,7 @@ def store_stats(store: Database) -> StoreStats:
             last_success_at=row["last_success_at"],
             error_count=row["error_count"],
             last_error=row["last_error"],
+            last_error_kind=row["last_error_kind"],
             disabled_reason=row["disabled_reason"],
             retry_after_until=row["retry_after_until"],
             posts=row["posts"],

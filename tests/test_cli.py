@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from ingest import pipeline
 from tests.conftest import CNBETA, Cli, write_config
 from tests.feedserver import FeedServer, Reply
 
@@ -284,3 +285,37 @@ def test_run_on_a_terminal_draws_a_progress_bar(tmp_path: Path, sqlite_url: str)
     assert b"checking sources" in output
     assert b"1/1" in output
     assert b"sources: 1 ok, 0 failed" in output
+
+
+def test_stats_show_the_kind_of_the_last_error(tmp_path: Path, cli_for: Any) -> None:
+    missing = tmp_path / "no-such-feed.xml"
+    cli = cli_for(write_config(tmp_path, [{"url": str(missing)}]))
+
+    assert cli("run").exit_code == 1
+    text = cli("stats").stdout
+    (source,) = cli("stats", "--json").json()["sources"]
+
+    assert "last error (not_found): no such file or folder" in text
+    assert (source["last_error"], source["last_error_kind"]) == (
+        "no such file or folder",
+        "not_found",
+    )
+
+
+def test_a_bug_exits_70_and_is_never_reported_as_the_feeds_fault(
+    tmp_path: Path, cli_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(*_: object, **__: object) -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(pipeline, "digest_feed", crash)
+    cli = cli_for(write_config(tmp_path, [{"url": str(CNBETA)}]))
+
+    run = cli("run")
+    stats = cli("stats").stdout
+
+    assert run.exit_code == 70
+    assert "failed:" not in run.stdout
+    assert "a bug in feed-ingest" in run.stdout
+    assert "sources: 0 ok, 0 failed, 1 hit a bug in feed-ingest" in run.stdout
+    assert "bug in feed-ingest (internal): internal error ZeroDivisionError" in stats

@@ -106,9 +106,10 @@ def test_a_feed_behind_credentials_is_fetched_and_they_are_shown_nowhere(
     assert post["headimg"] == post["thumbnail"] == f"{feed}#cover"
     assert f'href="{feed}#notes"' in post["body"]
     assert _shown(feed) in stats
-    assert f"last error: got an HTML page, not a feed; the page points to a feed at {page}#rss" in (
-        stats
-    )
+    assert (
+        "last error (html_page): got an HTML page, not a feed; "
+        f"the page points to a feed at {page}#rss"
+    ) in stats
     assert {source["url"] for source in report["sources"]} == {_shown(feed), _shown(page)}
     assert _shown(feed) in listed
     assert f"  {_shown(page)}\n" in shown

@@ -11,17 +11,20 @@ import sys
 import time
 import tracemalloc
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import brotli
+import httpx
 import pytest
 
 from ingest import __version__
 from ingest.config import Settings, load_settings
-from ingest.types import FeedState, RunSummary, SourceSpec
+from ingest.errors import ErrorKind
+from ingest.fetch.client import Fetcher
+from ingest.types import Failed, FeedState, FetchResult, Gone, RetryLater, RunSummary, SourceSpec
 from scheduler.driver import run_once
 from storage import Store, open_store
 from tests.builders import NOW
@@ -579,5 +582,46 @@ def test_a_run_over_good_and_broken_sources_exits_1_and_explains_each_failure(
         "sightings": 3,
     }
     text = cli("stats").stdout
-    assert "last error: HTTP 404 Not Found" in text
+    assert "last error (http_status): HTTP 404 Not Found" in text
     assert "6 sources (4 failing, 0 disabled), 3 posts, 3 sightings" in text
+
+
+def _fetch_from(handler: Callable[[httpx.Request], httpx.Response]) -> FetchResult:
+    """What the fetcher returns for the answers ``handler`` gives, through httpx's MockTransport."""
+    settings = load_settings(None, env={}).fetch
+
+    async def fetch() -> FetchResult:
+        async with Fetcher(settings, transport=httpx.MockTransport(handler)) as fetcher:
+            return await fetcher.fetch("https://x.example/feed")
+
+    return asyncio.run(fetch())
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (httpx.Response(410), Gone("HTTP 410 Gone: the server says this feed is gone for good")),
+        (httpx.Response(429, headers={"Retry-After": "120"}), RetryLater),
+        (httpx.Response(503), RetryLater),
+        (httpx.Response(404), Failed),
+    ],
+    ids=["410", "429", "503", "404"],
+)
+def test_expected_outcomes_are_returned_as_values_not_raised(
+    answer: httpx.Response, expected: object
+) -> None:
+    result = _fetch_from(lambda request: answer)
+    if isinstance(expected, type):
+        assert isinstance(result, expected)
+    else:
+        assert result == expected
+
+
+def test_a_network_failure_is_returned_as_a_failure_with_its_kind() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    result = _fetch_from(refuse)
+
+    assert isinstance(result, Failed)
+    assert result.kind is ErrorKind.NETWORK

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.guard import AddressPolicy, refusal
+from ingest.fetch.guard import AddressPolicy, refusal
 
 DEFAULT = AddressPolicy.from_settings(False, ())
 

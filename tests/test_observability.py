@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -12,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from ingest.config import load_settings
+from ingest.errors import ErrorKind
 from ingest.observability import HttpEndpoint, Metrics, http_app
+from ingest.types import FeedOutcome, FeedStatus
 
 
 @pytest.fixture
@@ -86,3 +89,28 @@ def test_the_endpoint_listens_on_loopback_only_unless_told_otherwise(
 
     moved = load_settings(None, env={"INGEST_SERVE_HOST": "127.0.0.2"})
     assert moved.serve.host == "127.0.0.2"
+
+
+def _outcome(status: FeedStatus, kind: ErrorKind | None) -> FeedOutcome:
+    return FeedOutcome(
+        1, "https://x.example/feed", status, Counter(), 0, "why", 0.1, error_kind=kind
+    )
+
+
+def test_failed_checks_are_counted_by_kind_and_bugs_apart() -> None:
+    metrics = Metrics()
+    metrics.observe(_outcome(FeedStatus.ERROR, ErrorKind.TIMEOUT))
+    metrics.observe(_outcome(FeedStatus.ERROR, ErrorKind.TIMEOUT))
+    metrics.observe(_outcome(FeedStatus.GONE, ErrorKind.GONE))
+    metrics.observe(_outcome(FeedStatus.BUG, ErrorKind.INTERNAL))
+    metrics.observe(_outcome(FeedStatus.OK, None))
+
+    def sample(name: str, **labels: str) -> float | None:
+        return metrics.registry.get_sample_value(name, labels)
+
+    assert sample("ingest_fetch_errors_total", kind="timeout") == 2
+    assert sample("ingest_fetch_errors_total", kind="gone") == 1
+    assert sample("ingest_fetch_errors_total", kind="dns") == 0  # every kind is there from 0
+    assert sample("ingest_bugs_total") == 1
+    assert sample("ingest_fetches_total", outcome="bug") == 1
+    assert sample("ingest_fetches_total", outcome="ok") == 1

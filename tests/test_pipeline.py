@@ -13,6 +13,7 @@ import frontmatter
 import pytest
 from structlog.testing import capture_logs
 
+from ingest import pipeline
 from ingest.config import load_settings
 from ingest.pipeline import Pass
 from scheduler.driver import run_once
@@ -241,6 +242,7 @@ def test_a_check_the_store_refuses_backs_the_source_off_like_any_failure(
         store.close()
 
     assert outcome.error == "could not store the check: disk I/O error"
+    assert (outcome.status, outcome.error_kind) == ("error", "store")
     assert not outcome.stored
     errors, scheduled, owner, last_error = _source_row(sqlite_url)
     assert (errors, scheduled, owner) == (1, 1, None)
@@ -261,7 +263,36 @@ def test_a_bug_while_processing_a_source_fails_it_and_gives_its_lease_back(
     finally:
         store.close()
 
-    (failed,) = summary.failed
-    assert failed.error is not None
-    assert failed.error.startswith("internal error ZeroDivisionError: a bug")
+    assert summary.failed == []
+    (bug,) = summary.bugs
+    assert bug.status == "bug"
+    assert bug.error_kind == "internal"
+    assert bug.error is not None
+    assert bug.error.startswith("internal error ZeroDivisionError: a bug")
     assert _source_row(sqlite_url)[2] is None  # no lease left behind
+
+
+def test_a_bug_met_on_a_document_is_a_bug_not_the_feeds_fault_and_the_source_backs_off(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(*_: object, **__: object) -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(pipeline, "digest_feed", crash)
+    settings = load_settings(write_config(tmp_path, [{"url": str(CNBETA)}]), env={})
+    store = open_store(sqlite_url)
+    try:
+        with capture_logs() as logs:
+            summary = asyncio.run(run_once(store, settings))
+    finally:
+        store.close()
+
+    assert summary.failed == []
+    (bug,) = summary.bugs
+    assert (bug.status, bug.error_kind, bug.stored) == ("bug", "internal", True)
+    errors, scheduled, owner, last_error = _source_row(sqlite_url)
+    assert (errors, scheduled, owner) == (1, 1, None)  # backs off: no retry in a loop
+    assert last_error is not None
+    assert last_error.startswith("internal error ZeroDivisionError")
+    (crashed,) = [e for e in logs if e["event"] == "source_crashed"]
+    assert crashed["exc_info"]

@@ -8,8 +8,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingest.errors import DocumentError, FetchError, SourceError
-from ingest.types import Digest, FeedState, FeedUpdate, FetchResult, SourceSpec
+from ingest.errors import ErrorKind
+from ingest.types import (
+    Digest,
+    Failed,
+    Failure,
+    FeedState,
+    FeedUpdate,
+    Fetched,
+    Gone,
+    NotModified,
+    RetryLater,
+    SourceSpec,
+)
 from scheduler.policy import (
     after_failure,
     after_success,
@@ -60,7 +71,7 @@ def test_backoff_doubles_from_the_interval_up_to_the_cap(errors: int, expected_s
 
 
 def success(
-    state: FeedState, result: FetchResult | None, *, digest: Digest | None = DIGEST
+    state: FeedState, result: Fetched | NotModified | None, *, digest: Digest | None = DIGEST
 ) -> FeedUpdate:
     return after_success(
         state,
@@ -73,13 +84,13 @@ def success(
     )
 
 
-def failure(state: FeedState, error: SourceError) -> FeedUpdate:
-    return after_failure(state, error, interval_s=1800, schedule=SCHEDULE, now=NOW, rng=NoJitter())
+def failure(state: FeedState, failed: Failure) -> FeedUpdate:
+    return after_failure(state, failed, interval_s=1800, schedule=SCHEDULE, now=NOW, rng=NoJitter())
 
 
 def test_success_schedules_one_interval_ahead_and_resets_errors() -> None:
     failing = replace(STATE, error_count=4)
-    update = success(failing, FetchResult(url=URL, document=b"x", etag='"new"'))
+    update = success(failing, Fetched(url=URL, document=b"x", etag='"new"'))
     assert update.next_check_at == NOW + minutes(30)
     assert update.error_count == 0
     assert update.last_error is None
@@ -88,13 +99,13 @@ def test_success_schedules_one_interval_ahead_and_resets_errors() -> None:
 
 
 def test_not_modified_keeps_the_stored_validators_and_title() -> None:
-    update = success(STATE, FetchResult(url=URL, document=None, etag=None), digest=None)
+    update = success(STATE, NotModified(url=URL), digest=None)
     assert update.status == "not_modified"
     assert update.etag == '"old"'
 
 
 def test_cache_max_age_stretches_the_interval() -> None:
-    update = success(STATE, FetchResult(url=URL, document=b"x", max_age_s=7200))
+    update = success(STATE, Fetched(url=URL, document=b"x", max_age_s=7200))
     assert update.next_check_at == NOW + minutes(120)
 
 
@@ -120,49 +131,34 @@ def test_permanent_redirects_move_the_source_on_the_second_check(
     expected: tuple[str | None, int, str],
 ) -> None:
     state = replace(STATE, redirect_url=previous_url, redirect_count=previous_count)
-    update = success(state, FetchResult(url=URL, document=b"x", permanent_redirect=seen))
+    update = success(state, Fetched(url=URL, document=b"x", permanent_redirect=seen))
     assert (update.redirect_url, update.redirect_count, update.url) == expected
 
 
 @pytest.mark.parametrize(
-    ("error", "status", "wait", "enabled"),
+    ("failed", "status", "wait", "enabled"),
     [
-        (FetchError(URL, "HTTP 500", kind="http_status"), "error", minutes(30), True),
-        (DocumentError(URL, "not a feed", kind="not_a_feed"), "error", minutes(30), True),
-        (FetchError(URL, "HTTP 410 Gone", kind="gone"), "gone", minutes(30), False),
-        (
-            FetchError(URL, "HTTP 429", kind="retry_later", retry_after=NOW + timedelta(hours=3)),
-            "retry_later",
-            timedelta(hours=3),
-            True,
-        ),
-        (
-            FetchError(URL, "HTTP 503", kind="retry_later", retry_after=NOW + timedelta(days=30)),
-            "retry_later",
-            timedelta(days=7),
-            True,
-        ),
-        (FetchError(URL, "HTTP 503", kind="retry_later"), "retry_later", minutes(30), True),
-        (
-            FetchError(URL, "HTTP 429", kind="retry_later", retry_after=NOW + timedelta(seconds=5)),
-            "retry_later",
-            minutes(30),
-            True,
-        ),
+        (Failed(ErrorKind.HTTP_STATUS, "HTTP 500"), "error", minutes(30), True),
+        (Failed(ErrorKind.NOT_A_FEED, "not a feed"), "error", minutes(30), True),
+        (Gone("HTTP 410 Gone"), "gone", minutes(30), False),
+        (RetryLater("HTTP 429", NOW + timedelta(hours=3)), "retry_later", timedelta(hours=3), True),
+        (RetryLater("HTTP 503", NOW + timedelta(days=30)), "retry_later", timedelta(days=7), True),
+        (RetryLater("HTTP 503"), "retry_later", minutes(30), True),
+        (RetryLater("HTTP 429", NOW + timedelta(seconds=5)), "retry_later", minutes(30), True),
     ],
     ids=["5xx", "bad document", "410", "retry-after", "retry-after capped", "503 bare", "short"],
 )
-def test_failures(error: SourceError, status: str, wait: timedelta, enabled: bool) -> None:
-    update = failure(STATE, error)
+def test_failures(failed: Failure, status: str, wait: timedelta, enabled: bool) -> None:
+    update = failure(STATE, failed)
     assert update.status == status
     assert update.next_check_at == NOW + wait
     assert update.enabled is enabled
     assert update.error_count == 1
-    assert update.last_error == error.reason
+    assert update.last_error == failed.reason
 
 
 def test_failures_in_a_row_back_off_and_keep_the_validators() -> None:
-    update = failure(replace(STATE, error_count=2), FetchError(URL, "timeout", kind="timeout"))
+    update = failure(replace(STATE, error_count=2), Failed(ErrorKind.TIMEOUT, "timeout"))
     assert update.next_check_at == NOW + minutes(120)
     assert update.etag == '"old"'
 
@@ -265,6 +261,6 @@ def test_sources_with_their_own_interval_do_not_adapt() -> None:
 
 def test_not_modified_keeps_the_known_rate() -> None:
     known = replace(STATE, posts_per_week=14.0)
-    update = success(known, FetchResult(url=URL, document=None), digest=None)
+    update = success(known, NotModified(url=URL), digest=None)
     assert update.posts_per_week == 14.0
     assert update.next_check_at == NOW + timedelta(hours=6)

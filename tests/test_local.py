@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ingest.errors import DocumentError, SourceError
-from ingest.sources import LocalFeed, LocalPosts, read_local
+from ingest.fetch.local import LocalFeed, LocalPosts, read_local
 from tests.conftest import CNBETA, write_config
 
 MAX_BODY = 4096

@@ -29,7 +29,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.errors import DocumentError, SourceError
+from ingest.errors import DocumentError, ErrorKind, SourceError
 
 MAX_FOLDER_FILES = 10_000
 """Files and folders looked at in one local folder source (hidden ones are not counted)."""
@@ -81,16 +81,18 @@ def read_local(
             return _read_folder(path, path_text, max_body, max_files, max_total)
         data = _read_regular(path, max_body, follow=True)
     except FileNotFoundError as exc:
-        raise SourceError(path_text, "no such file or folder", kind="not_found") from exc
+        raise SourceError(path_text, "no such file or folder", kind=ErrorKind.NOT_FOUND) from exc
     except _NotRegularError as exc:
         raise SourceError(
-            path_text, f"not a regular file or folder ({exc}); not read", kind="not_regular"
+            path_text, f"not a regular file or folder ({exc}); not read", kind=ErrorKind.NOT_REGULAR
         ) from exc
     except OSError as exc:
-        raise SourceError(path_text, f"cannot read: {exc.strerror}", kind="unreadable") from exc
+        raise SourceError(
+            path_text, f"cannot read: {exc.strerror}", kind=ErrorKind.UNREADABLE
+        ) from exc
     if data is None:
         raise DocumentError(
-            path_text, f"file is larger than max_body ({max_body} bytes)", kind="too_large"
+            path_text, f"file is larger than max_body ({max_body} bytes)", kind=ErrorKind.TOO_LARGE
         )
     text = _front_matter_text(data)
     if text is not None:
@@ -209,7 +211,7 @@ def _over_cap(label: str, cap: str) -> DocumentError:
         label,
         f"holds more than {cap}, the most a local folder source reads; "
         "split it into several sources",
-        kind="too_large",
+        kind=ErrorKind.TOO_LARGE,
     )
 
 

@@ -8,7 +8,7 @@ is as public as the IPv4 address inside. ``allow_private_networks`` lifts the ru
 ``allow_hosts`` lifts it for named hosts, addresses or networks (a self-hosted RSSHub on the LAN
 is a real case).
 
-Pure functions; ``ingest.fetch`` applies them at connect time, to the very addresses it then
+Pure functions; ``ingest.fetch.network`` applies them at connect time, to the very addresses it then
 connects to, so a DNS answer cannot change between the check and the connection.
 """
 
