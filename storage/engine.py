@@ -108,6 +108,11 @@ def _check_known(store: Database) -> None:
         return
     with store.engine.connect() as conn:
         tables = sorted(inspect(conn).get_table_names())
+    # Read again after the tables: another process may have just committed its first migration
+    # (tables and revision at once), and the tables alone would then look like a stranger's.
+    revision = current_revision(store.engine)
+    if revision is not None and is_known(revision):
+        return
     foreign = bool(tables) if revision is None else not _OWN_TABLES.issubset(tables)
     if foreign:
         shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from ingest.errors import StoreError
 from ingest.types import Post
+from storage import engine as engine_module
 from storage import open_store
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import PostRow, SightingRow
@@ -141,3 +142,18 @@ def test_the_revision_list_matches_alembics() -> None:
     chain = [r.revision for r in reversed(list(script.walk_revisions()))]
     assert tuple(chain) == REVISIONS
     assert script.get_current_head() == REVISIONS[-1]
+
+
+def test_a_store_another_process_creates_meanwhile_is_not_taken_for_a_stranger(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replicas start together on an empty database: one may see no revision yet, then the
+    tables another one has just committed with theirs."""
+    open_store(store_url).close()  # the other process's first migration, committed
+    reads = iter([None])
+
+    def revision_read_before_the_commit(engine: Any) -> str | None:
+        return next(reads, current_revision(engine))
+
+    monkeypatch.setattr(engine_module, "current_revision", revision_read_before_the_commit)
+    open_store(store_url).close()
