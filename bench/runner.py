@@ -101,7 +101,7 @@ def write_config(path: Path, urls: Sequence[str], concurrency: int) -> None:
 
 
 def run_ours(workdir: Path, urls: Sequence[str], workers: int) -> dict[str, Any]:
-    from ingest.cli import app  # noqa: PLC0415  (reader's process must not load our code)
+    from ingest.cli.app import app  # noqa: PLC0415  (reader's process must not load our code)
 
     config = workdir / CONFIG
     if not config.exists():

@@ -5,12 +5,13 @@
 On the farm's own documents (the first K feeds of ``bench.corpus``), each stage is timed alone,
 R rounds, and the median kept:
 
-- parse: ``ingest.parse.parse_feed`` (encoding, DOCTYPE removal, feedparser, raw entries);
-- normalize: ``ingest.normalize.post_from_entry`` for every raw entry (nh3 sanitizing, text
+- parse: ``ingest.digest.parse.parse_feed`` (encoding, DOCTYPE removal, feedparser, raw entries);
+- normalize: ``ingest.digest.normalize.post_from_entry`` for every raw entry (nh3 sanitizing, text
   extraction, first image, content hash);
 - store: ``Store.record_checks`` per feed into a fresh SQLite store (one transaction per
   feed, as the writer thread does, ``ingest.identity.decide`` deciding);
-- digest: ``ingest.convert.digest_feed``, parse and normalize together, as a worker runs them.
+- digest: ``ingest.digest.document.digest_feed``, parse and normalize together, as a worker
+  runs them.
 
 The slowest stage is the single-core bottleneck; the serial estimate
 ``1 / (1/parse + 1/normalize + 1/store)`` is what one core doing everything would reach.
@@ -35,10 +36,10 @@ import structlog
 from bench.corpus import SEED, feed_document
 from bench.farm import feed_url
 from ingest.config import ScheduleSettings
-from ingest.convert import digest_feed, fallback_name
+from ingest.digest.document import digest_feed, fallback_name
+from ingest.digest.normalize import FeedContext, post_from_entry
+from ingest.digest.parse import parse_feed
 from ingest.identity import decide
-from ingest.normalize import FeedContext, post_from_entry
-from ingest.parse import parse_feed
 from ingest.types import Check, Digest, Fetched, Post, RawFeed, SourceSpec
 from scheduler.policy import after_success
 from storage import open_store

@@ -21,6 +21,7 @@ from ingest import __version__
 from ingest.errors import ConfigError
 from ingest.types import DEFAULT_MAX_BODY, SourceSpec
 from ingest.units import format_duration, parse_duration, parse_size
+from ingest.urls import is_http_url
 
 CONFIG_FILE_NAME = "ingest.toml"
 ENV_PREFIX = "INGEST_"
@@ -370,7 +371,7 @@ def canonical_source_url(url: str, base: Path) -> str:
     """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if is_remote(url):
+    if is_http_url(url):
         return http_source_url(url)
     if scheme == "file":
         return str(Path(unquote(parts.path)).resolve())
@@ -379,11 +380,6 @@ def canonical_source_url(url: str, base: Path) -> str:
             f"{url!r}: the {scheme}: scheme is not supported; use http(s), file:// or a path"
         )
     return str((base / Path(url).expanduser()).resolve())
-
-
-def is_remote(url: str) -> bool:
-    """Whether ``url`` is an http(s) URL rather than a local file or folder (or nonsense)."""
-    return urlsplit(url).scheme.lower() in ("http", "https")
 
 
 def http_source_url(url: str) -> str:

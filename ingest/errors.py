@@ -79,7 +79,7 @@ class ErrorKind(StrEnum):
     """429 or 503: the server asked us to wait (a ``RetryLater`` outcome)."""
     DECODING = "decoding"
     """The body's Content-Encoding is unknown or its compressed bytes are corrupt."""
-    # The document (ingest.parse, ingest.convert)
+    # The document (ingest.digest.parse, ingest.digest.document)
     NOT_A_FEED = "not_a_feed"
     HTML_PAGE = "html_page"
     EMPTY = "empty"
@@ -91,7 +91,7 @@ class ErrorKind(StrEnum):
     NOT_REGULAR = "not_regular"
     """A FIFO, socket or device: never opened."""
     UNREADABLE = "unreadable"
-    # Conversion (ingest.workers)
+    # Conversion (ingest.pipeline.workers)
     TOO_SLOW = "too_slow"
     """Conversion ran past its time limit."""
     WORKER_CRASHED = "worker_crashed"

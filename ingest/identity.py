@@ -26,7 +26,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 
-from ingest.sanitize import collapse_whitespace
+from ingest.digest.sanitize import collapse_whitespace
 from ingest.types import Change, EntryIntent, KnownSighting, Post
 
 

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
 from ingest.errors import ErrorKind, SourceError
+from ingest.urls import is_http_url
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
 """Response size cap after decompression (DESIGN §3): large enough for any real feed."""
@@ -112,7 +113,7 @@ class Digest:
 
 
 @dataclass(frozen=True, slots=True)
-class FeedState:
+class SourceState:
     """A source as the store knows it when a pass starts processing it."""
 
     id: int
@@ -134,7 +135,7 @@ class FeedState:
 
     @property
     def is_remote(self) -> bool:
-        return self.url.startswith(("http://", "https://"))
+        return is_http_url(self.url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +202,7 @@ FetchResult = Fetched | NotModified | Failure
 """Everything a fetch can end in: expected outcomes are values, never exceptions."""
 
 
-class FeedStatus(StrEnum):
+class SourceStatus(StrEnum):
     """How processing a source went: the fixed vocabulary of logs, metrics and ``stats``."""
 
     OK = "ok"
@@ -215,18 +216,18 @@ class FeedStatus(StrEnum):
 
     @property
     def succeeded(self) -> bool:
-        return self in (FeedStatus.OK, FeedStatus.NOT_MODIFIED, FeedStatus.MOVED)
+        return self in (SourceStatus.OK, SourceStatus.NOT_MODIFIED, SourceStatus.MOVED)
 
 
 @dataclass(frozen=True, slots=True)
-class FeedUpdate:
+class SourceUpdate:
     """The new values of a source's state columns after one check (see ``scheduler.policy``).
 
-    Every field is the value to store, carried over from ``FeedState`` where nothing changed,
+    Every field is the value to store, carried over from ``SourceState`` where nothing changed,
     so the store writes it as is.
     """
 
-    status: FeedStatus
+    status: SourceStatus
     checked_at: datetime
     next_check_at: datetime
     url: str
@@ -347,16 +348,16 @@ class Decider(Protocol):
 class Check:
     """One check of one source, to store: the posts it found and the source's new state."""
 
-    state: FeedState
+    state: SourceState
     posts: Sequence[Post]
-    change: FeedUpdate
+    change: SourceUpdate
     now: datetime
     owner: str | None = None
     """Who claimed the source: the check is stored only while that lease is held."""
 
 
 @dataclass(frozen=True, slots=True)
-class FeedOutcome:
+class SourceOutcome:
     """How one source went in one pass: what the summary, the log and the metrics report.
 
     ``lease_lost``: another process took the source over before this check was saved, so the
@@ -365,7 +366,7 @@ class FeedOutcome:
 
     source_id: int
     source: str
-    status: FeedStatus
+    status: SourceStatus
     counts: Mapping[Change, int]
     skipped: int
     error: str | None
@@ -385,26 +386,26 @@ class RunSummary:
     processes that held sources this pass wanted, which it therefore left alone.
     """
 
-    outcomes: list[FeedOutcome] = field(default_factory=list)
+    outcomes: list[SourceOutcome] = field(default_factory=list)
     interrupted: signal.Signals | None = None
     held_elsewhere: list[LeaseHolder] = field(default_factory=list)
 
     @property
-    def failed(self) -> list[FeedOutcome]:
+    def failed(self) -> list[SourceOutcome]:
         """Sources that failed on their own account (their server, network or document)."""
         return [
             o
             for o in self.outcomes
-            if not o.status.succeeded and o.status is not FeedStatus.BUG and not o.lease_lost
+            if not o.status.succeeded and o.status is not SourceStatus.BUG and not o.lease_lost
         ]
 
     @property
-    def bugs(self) -> list[FeedOutcome]:
+    def bugs(self) -> list[SourceOutcome]:
         """Sources whose check met a bug in feed-ingest: never counted as their failure."""
-        return [o for o in self.outcomes if o.status is FeedStatus.BUG]
+        return [o for o in self.outcomes if o.status is SourceStatus.BUG]
 
     @property
-    def lost(self) -> list[FeedOutcome]:
+    def lost(self) -> list[SourceOutcome]:
         return [o for o in self.outcomes if o.lease_lost]
 
     def total(self, change: Change) -> int:

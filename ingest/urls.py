@@ -21,6 +21,9 @@ from urllib.parse import unquote_plus
 from ada_url import URL, join_url, normalize_url
 
 _WEB_PREFIXES = ("http://", "https://")
+_LEADING = "".join(map(chr, range(0x21)))
+"""What URL parsers (WHATWG, and ``urlsplit`` since 3.11.4) strip before the scheme: C0 controls
+and space."""
 
 REDACTED = "***"
 """What a secret is replaced by when a URL is shown."""
@@ -47,6 +50,13 @@ _PARAMETER = re.compile(r"([?#&;])([^=?#&;]*)=([^?#&;]*)")
 _NAME_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 
+def is_http_url(value: object) -> bool:
+    """Whether ``value`` is a string holding an http(s) URL, the only scheme fetched, stored or
+    linked (DESIGN §3); local paths, ``file:``, ``tag:`` and nonsense are not. The one test of
+    it, for every caller."""
+    return isinstance(value, str) and value.lstrip(_LEADING)[:8].lower().startswith(_WEB_PREFIXES)
+
+
 def web_url(value: str, base: str = "") -> str | None:
     """``value`` (made absolute against ``base``) as the http(s) URL a browser would request,
     serialized, without credentials; None when it is not an http(s) URL or not a URL at all.
@@ -59,7 +69,7 @@ def web_url(value: str, base: str = "") -> str | None:
         href = join_url(base, value) if base else normalize_url(value)
     except ValueError:
         return None
-    if not href.startswith(_WEB_PREFIXES):
+    if not is_http_url(href):
         return None
     if "@" in href.split("/", 3)[2]:  # the serialized authority holds credentials
         url = URL(href)

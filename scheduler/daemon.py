@@ -27,8 +27,8 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ingest.config import Settings
-from ingest.observability import HttpEndpoint, Metrics, http_app
-from ingest.pipeline import Pass, sync_config_sources, utc_now, workers_for
+from ingest.observe.metrics import HttpEndpoint, Metrics, http_app
+from ingest.pipeline.runner import Pass, sync_config_sources, utc_now, workers_for
 from ingest.types import Due
 from scheduler.driver import Driver, stopping_on_signals
 from storage import Store

@@ -28,8 +28,8 @@ from typing import Protocol
 import structlog
 
 from ingest.config import Settings
-from ingest.pipeline import Pass, sync_config_sources, utc_now, workers_for
-from ingest.types import Due, FeedOutcome, FeedState, RunSummary
+from ingest.pipeline.runner import Pass, sync_config_sources, utc_now, workers_for
+from ingest.types import Due, RunSummary, SourceOutcome, SourceState
 from storage import Store
 
 log = structlog.get_logger("scheduler.driver")
@@ -40,16 +40,16 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Runner(Protocol):
-    """What the driver needs of a pass (``ingest.pipeline.Pass``; tests use a fake)."""
+    """What the driver needs of a pass (``ingest.pipeline.runner.Pass``; tests use a fake)."""
 
     @property
     def concurrency(self) -> int: ...
 
     async def claim(
         self, due: Due, *, limit: int, skip: Collection[int] = (), takeover: Collection[str] = ()
-    ) -> list[FeedState]: ...
+    ) -> list[SourceState]: ...
 
-    async def process(self, state: FeedState) -> FeedOutcome: ...
+    async def process(self, state: SourceState) -> SourceOutcome: ...
 
     def started(self, source_id: int) -> bool: ...
 
@@ -67,7 +67,7 @@ class Driver:
         due: Callable[[], Due],
         *,
         one_shot: bool,
-        on_outcome: Callable[[FeedOutcome], None] | None = None,
+        on_outcome: Callable[[SourceOutcome], None] | None = None,
     ) -> None:
         self.runner = runner
         self.due = due
@@ -75,7 +75,7 @@ class Driver:
         self.on_outcome = on_outcome
         self.batch = BATCH_PER_SLOT * runner.concurrency
         self.summary = RunSummary()
-        self.tasks: dict[asyncio.Task[FeedOutcome], int] = {}
+        self.tasks: dict[asyncio.Task[SourceOutcome], int] = {}
         self._more = True
         self._stopping = False
         self._takeover: set[str] = set()
@@ -146,7 +146,7 @@ class Driver:
                 log.warning("sources_cancelled", count=len(unfinished), grace_s=grace)
         await self.runner.release(late)
 
-    async def _cancel(self, tasks: Collection[asyncio.Task[FeedOutcome]]) -> list[int]:
+    async def _cancel(self, tasks: Collection[asyncio.Task[SourceOutcome]]) -> list[int]:
         """Cancel ``tasks`` and wait for them; their sources' ids."""
         ids = [self.tasks[task] for task in tasks if task in self.tasks]
         for task in tasks:
@@ -173,7 +173,7 @@ class Driver:
                 task.add_done_callback(self._finished)
             return len(states)
 
-    def _finished(self, task: asyncio.Task[FeedOutcome]) -> None:
+    def _finished(self, task: asyncio.Task[SourceOutcome]) -> None:
         source_id = self.tasks.pop(task, None)
         self._wake.set()
         if task.cancelled():
@@ -226,7 +226,7 @@ async def run_once(
     *,
     force: bool = False,
     on_start: Callable[[int], None] | None = None,
-    on_outcome: Callable[[FeedOutcome], None] | None = None,
+    on_outcome: Callable[[SourceOutcome], None] | None = None,
 ) -> RunSummary:
     """``ingest run``: apply the config's sources, then process every source that is due
     (``force``: every enabled one) until none is left or a signal stops the pass.

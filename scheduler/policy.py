@@ -1,7 +1,7 @@
 """When to check a source next, and what a check changes on it: pure functions (DESIGN §5).
 
 Nothing here reads a clock, a store or the network: ``now`` and a random generator come in, a
-``FeedUpdate`` goes out. Table tests in ``tests/test_policy.py`` pin every rule.
+``SourceUpdate`` goes out. Table tests in ``tests/test_policy.py`` pin every rule.
 
 - A success schedules the next check one interval ahead. A source with an interval of its own
   keeps it; the others adapt to how often they publish: about two checks per expected new post
@@ -34,13 +34,13 @@ from ingest.types import (
     Digest,
     Failed,
     Failure,
-    FeedState,
-    FeedStatus,
-    FeedUpdate,
     Fetched,
     Gone,
     NotModified,
     RetryLater,
+    SourceState,
+    SourceStatus,
+    SourceUpdate,
 )
 
 JITTER = 0.1
@@ -98,7 +98,7 @@ def jittered(seconds: float, rng: random.Random) -> timedelta:
 
 
 def after_success(
-    state: FeedState,
+    state: SourceState,
     result: Fetched | NotModified | None,
     digest: Digest | None,
     *,
@@ -106,7 +106,7 @@ def after_success(
     schedule: ScheduleSettings,
     now: datetime,
     rng: random.Random,
-) -> FeedUpdate:
+) -> SourceUpdate:
     """The source after a check that got a document (``digest``) or "not modified" (None).
 
     ``result`` is None for a local source.
@@ -120,10 +120,10 @@ def after_success(
         interval_s, schedule, ttl_s=ttl, posts_per_week=rate if adapts else None
     )
     parsed = digest is not None
-    status = FeedStatus.OK if parsed else FeedStatus.NOT_MODIFIED
+    status = SourceStatus.OK if parsed else SourceStatus.NOT_MODIFIED
     if move_to:
-        status = FeedStatus.MOVED
-    return FeedUpdate(
+        status = SourceStatus.MOVED
+    return SourceUpdate(
         status=status,
         checked_at=now,
         next_check_at=now + jittered(interval, rng),
@@ -145,37 +145,37 @@ def after_success(
 
 
 def after_failure(
-    state: FeedState,
+    state: SourceState,
     failure: Failure,
     *,
     interval_s: float,
     schedule: ScheduleSettings,
     now: datetime,
     rng: random.Random,
-) -> FeedUpdate:
+) -> SourceUpdate:
     """The source after a check that got no document: backed off, told to wait, or disabled.
 
     The error counter and the last error (its sentence and its kind) are kept on the source.
     """
     errors = state.error_count + 1
-    status = FeedStatus.ERROR
+    status = SourceStatus.ERROR
     enabled = True
     disabled_reason = None
     retry_after_until = None
     wait = jittered(backoff_delay(errors, interval_s, schedule), rng)
     match failure:
         case Gone(reason=reason):
-            status, enabled = FeedStatus.GONE, False
+            status, enabled = SourceStatus.GONE, False
             disabled_reason = f"{reason} (on {now:%Y-%m-%d %H:%M} UTC)"
         case RetryLater(until=until):
-            status = FeedStatus.RETRY_LATER
+            status = SourceStatus.RETRY_LATER
             if until is not None:
                 bounded = min(until, now + timedelta(seconds=schedule.max_retry_after))
                 retry_after_until = max(bounded, now)
                 wait = max(wait, retry_after_until - now)
         case Failed(kind=ErrorKind.INTERNAL):
-            status = FeedStatus.BUG
-    return FeedUpdate(
+            status = SourceStatus.BUG
+    return SourceUpdate(
         status=status,
         checked_at=now,
         next_check_at=now + wait,
@@ -197,7 +197,7 @@ def after_failure(
 
 
 def _redirect(
-    state: FeedState, result: Fetched | NotModified | None
+    state: SourceState, result: Fetched | NotModified | None
 ) -> tuple[str | None, int, str | None]:
     """(redirect_url, redirect_count, move_to) after a check that saw ``result``."""
     target = result.permanent_redirect if result else None
@@ -216,7 +216,7 @@ def lease_duration(count: int, *, timeout_s: float, concurrency: int) -> float:
     return 2 * timeout_s * rounds + 60
 
 
-def is_due(state: FeedState, now: datetime, *, force: bool = False) -> bool:
+def is_due(state: SourceState, now: datetime, *, force: bool = False) -> bool:
     """Whether a pass at ``now`` should check ``state`` (``force``: ``run --all``).
 
     Forcing never overrides a server's ``Retry-After`` or a 410: those are the server's word.

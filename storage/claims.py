@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, update
 
-from ingest.types import Due, FeedState, LeaseHolder
+from ingest.types import Due, LeaseHolder, SourceState
 from storage.engine import Database
 from storage.models import SOURCES
 from storage.sources import T, state_from_row
@@ -39,7 +39,7 @@ def claim_due(
     limit: int,
     skip: Collection[int] = (),
     takeover: Collection[str] = (),
-) -> list[FeedState]:
+) -> list[SourceState]:
     """Lease and return up to ``limit`` wanted, unheld sources, least recently due first.
 
     ``skip``: ids the caller does not want again; ``takeover``: owners known to be dead, whose

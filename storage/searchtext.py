@@ -90,10 +90,10 @@ def indexed_fields(title: str, body_html: str) -> tuple[str, str]:
 def sanitized_text(sanitized: str) -> str:
     """Plain text of a stored (sanitized) body, for the index.
 
-    Each tag becomes a space, so paragraphs do not run together (``ingest.sanitize.html_to_text``
-    joins ``a</p><p>b`` into ``ab``, which would make both words unsearchable). nh3 serializes
-    attributes double-quoted with ``"`` escaped, so a regular expression reads tags exactly;
-    it is faster than parsing the HTML a second time.
+    Each tag becomes a space, so paragraphs do not run together
+    (``ingest.digest.sanitize.html_to_text`` joins ``a</p><p>b`` into ``ab``, which would make both
+    words unsearchable). nh3 serializes attributes double-quoted with ``"`` escaped, so a regular
+    expression reads tags exactly; it is faster than parsing the HTML a second time.
     """
     text = _SANITIZED_TAG.sub(" ", sanitized)
     if "&" in text:

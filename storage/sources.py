@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ingest.types import FeedState, FeedUpdate, SourceSpec, StoredSource
+from ingest.types import SourceSpec, SourceState, SourceUpdate, StoredSource
 from storage.bulk import Bulk
 from storage.engine import Database
 from storage.models import POSTS, SIGHTINGS, SOURCES
@@ -232,7 +232,7 @@ def _url_index(rows: Sequence[Any]) -> dict[str, int]:
     return known
 
 
-def load_states(store: Database, ids: Sequence[int] | None = None) -> list[FeedState]:
+def load_states(store: Database, ids: Sequence[int] | None = None) -> list[SourceState]:
     """The state of every source (or of ``ids``), ordered by id."""
     query = select(SOURCES).order_by(T.id)
     if ids is not None:
@@ -270,7 +270,7 @@ _SAVE_STATE = (
 )
 
 
-def save_updates(conn: Connection, changes: Sequence[tuple[FeedState, FeedUpdate]]) -> None:
+def save_updates(conn: Connection, changes: Sequence[tuple[SourceState, SourceUpdate]]) -> None:
     """Write each ``change`` onto its source, in the caller's transaction; the check ends the
     source's lease.
 
@@ -300,7 +300,7 @@ def save_updates(conn: Connection, changes: Sequence[tuple[FeedState, FeedUpdate
     bulk.many(_SAVE_STATE, rows)
 
 
-def _move(conn: Connection, state: FeedState, url: str) -> str | None:
+def _move(conn: Connection, state: SourceState, url: str) -> str | None:
     """Move source ``state`` to ``url`` unless another source has it; the redirect to keep."""
     if conn.execute(select(T.id).where(T.url == url)).first() is not None:
         return url
@@ -332,8 +332,8 @@ def spec_from_row(row: RowMapping) -> SourceSpec:
     )
 
 
-def state_from_row(row: RowMapping) -> FeedState:
-    return FeedState(
+def state_from_row(row: RowMapping) -> SourceState:
+    return SourceState(
         id=row["id"],
         url=row["url"],
         spec=spec_from_row(row),

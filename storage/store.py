@@ -19,11 +19,10 @@ Contract, stated once for every method:
   ``StoreError`` naming the store by its URL with the password hidden (``shown_url``).
   Anything else that escapes is a bug.
 - **Threads and processes.** A ``Store`` may be used from several threads (its engine pools
-  connections), but feed-ingest writes from one thread (``ingest.writer``), so SQLite never sees
-  two writers of ours; only lease renewals take a connection of their own. Several processes,
-  on one host or on many sharing PostgreSQL, coordinate through leases on sources
-  (``claim_due``; DESIGN §7) and through upserts, never through locks held across
-  transactions.
+  connections), but feed-ingest writes from one thread (``ingest.pipeline.writer``), so SQLite never
+  sees two writers of ours; only lease renewals take a connection of their own. Several processes,
+  on one host or on many sharing PostgreSQL, coordinate through leases on sources (``claim_due``;
+  DESIGN §7) and through upserts, never through locks held across transactions.
 """
 
 from __future__ import annotations
@@ -37,9 +36,9 @@ from ingest.types import (
     Check,
     Decider,
     Due,
-    FeedState,
     LeaseHolder,
     SourceSpec,
+    SourceState,
     StoredPost,
     StoredSource,
 )
@@ -98,7 +97,7 @@ class Store:
         Idempotent; a URL a source was redirected away from updates that source."""
         return sources.apply_sources(self.database, specs, origin=origin, now=now)
 
-    def load_states(self, ids: Sequence[int] | None = None) -> list[FeedState]:
+    def load_states(self, ids: Sequence[int] | None = None) -> list[SourceState]:
         """The state of every source (or of ``ids``), by id."""
         return sources.load_states(self.database, ids)
 
@@ -147,7 +146,7 @@ class Store:
         limit: int,
         skip: Collection[int] = (),
         takeover: Collection[str] = (),
-    ) -> list[FeedState]:
+    ) -> list[SourceState]:
         """Lease to ``owner`` up to ``limit`` sources ``due`` wants that nobody holds (or whose
         holder is in ``takeover``, owners known dead), besides ``skip``; least recently due
         first. Lease times are the database's clock on PostgreSQL."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from ingest.config import ScheduleSettings
 from ingest.identity import content_hash, decide
-from ingest.types import Change, Check, Digest, FeedState, FeedUpdate, Post, SourceSpec
+from ingest.types import Change, Check, Digest, Post, SourceSpec, SourceState, SourceUpdate
 from scheduler.policy import after_success
 from storage import Store
 
@@ -51,10 +51,10 @@ def a_post(
     )
 
 
-def a_state(source_id: int = 1, url: str | None = None, **changes: Any) -> FeedState:
+def a_state(source_id: int = 1, url: str | None = None, **changes: Any) -> SourceState:
     """A never-checked source as the store would hand it over, with ``changes`` applied."""
     url = url or f"https://x.example/{source_id}"
-    state = FeedState(
+    state = SourceState(
         id=source_id,
         url=url,
         spec=SourceSpec(url=url),
@@ -74,13 +74,13 @@ def a_state(source_id: int = 1, url: str | None = None, **changes: Any) -> FeedS
     return replace(state, **changes)
 
 
-def a_source(store: Store, url: str = "https://x.example/feed") -> FeedState:
+def a_source(store: Store, url: str = "https://x.example/feed") -> SourceState:
     (source_id,) = store.apply_sources([SourceSpec(url=url)], origin="config", now=NOW)
     (state,) = store.load_states([source_id])
     return state
 
 
-def ok(state: FeedState) -> FeedUpdate:
+def ok(state: SourceState) -> SourceUpdate:
     """The state update of a successful check of ``state`` at ``NOW``."""
     return after_success(
         state,
@@ -95,9 +95,9 @@ def ok(state: FeedState) -> FeedUpdate:
 
 def record_check(
     store: Store,
-    state: FeedState,
+    state: SourceState,
     posts: Sequence[Post],
-    change: FeedUpdate,
+    change: SourceUpdate,
     *,
     now: datetime = NOW,
     owner: str | None = None,
@@ -109,7 +109,7 @@ def record_check(
 
 def store_posts(
     store: Store, posts: Sequence[Post], url: str = "https://x.example/feed"
-) -> FeedState:
+) -> SourceState:
     """Store ``posts`` as one successful check of the source at ``url``; that source."""
     state = a_source(store, url)
     record_check(store, state, posts, ok(state), now=NOW)

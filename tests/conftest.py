@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
 from bench.replicas import fresh_schema
-from ingest.cli import app
+from ingest.cli.app import app
 from storage import Store, open_store
 
 DATA = Path(__file__).parent / "data"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from ingest.types import Change, Digest, Due, FeedState, FeedUpdate, SourceSpec
+from ingest.types import Change, Digest, Due, SourceSpec, SourceState, SourceUpdate
 from scheduler.lease import Owner, is_gone, this_process
 from scheduler.policy import after_success, is_due
 from storage import Store, open_store
@@ -114,7 +114,7 @@ def test_a_check_saved_after_its_lease_was_taken_over_is_dropped(store: Store) -
     assert revision == 2
 
 
-def _later(state: FeedState) -> FeedUpdate:
+def _later(state: SourceState) -> SourceUpdate:
     return after_success(
         state,
         None,

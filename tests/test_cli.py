@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ingest import pipeline
+from ingest.pipeline import runner
 from tests.conftest import CNBETA, Cli, write_config
 from tests.feedserver import FeedServer, Reply
 
@@ -213,7 +213,7 @@ def test_the_store_comes_from_ingest_db_when_no_option_is_given(
 ) -> None:
     from typer.testing import CliRunner
 
-    from ingest.cli import app
+    from ingest.cli.app import app
 
     monkeypatch.chdir(tmp_path)
     config = write_config(tmp_path, [{"url": str(CNBETA)}])
@@ -308,7 +308,7 @@ def test_a_bug_exits_70_and_is_never_reported_as_the_feeds_fault(
     def crash(*_: object, **__: object) -> None:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(pipeline, "digest_feed", crash)
+    monkeypatch.setattr(runner, "digest_feed", crash)
     cli = cli_for(write_config(tmp_path, [{"url": str(CNBETA)}]))
 
     run = cli("run")

@@ -153,7 +153,7 @@ def test_a_broken_opml_import_changes_nothing(cli: Cli, tmp_path: Path, document
 
 IN_1_GIB = (
     "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)); "
-    "sys.argv[0] = 'ingest'; from ingest.launch import main; main()"
+    "sys.argv[0] = 'ingest'; from ingest.cli.launch import main; main()"
 )
 """``python -c IN_1_GIB ARGS...``: ``ingest ARGS...`` in 1 GiB of address space, so a blow-up
 fails fast instead of eating the machine."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ingest.convert import digest_feed
+from ingest.digest.document import digest_feed
 from ingest.errors import DocumentError
 from ingest.types import Digest, SourceSpec
 
@@ -78,7 +78,7 @@ def test_a_document_that_spends_its_time_budget_keeps_what_was_converted() -> No
 
     assert [post.title for post in result.posts] == ["One", "Two"]
     assert len(result.skipped) == 2
-    assert result.skipped[0].startswith("entry 3: not converted: converting this document")
+    assert result.skipped[0].startswith("entry 3: not read: reading this document")
     assert "0.1s" in result.skipped[0]
 
 

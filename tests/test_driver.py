@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.types import Due, FeedOutcome, FeedState, FeedStatus
+from ingest.types import Due, SourceOutcome, SourceState, SourceStatus
 from scheduler.driver import Driver
 from tests.builders import a_state
 
@@ -36,7 +36,7 @@ class FakeRunner:
 
     async def claim(
         self, due: Due, *, limit: int, skip: Collection[int] = (), takeover: Collection[str] = ()
-    ) -> list[FeedState]:
+    ) -> list[SourceState]:
         if self.claim_gate:
             await self.claim_gate.wait()
         free = [i for i in self.due if i not in self.leased and i not in skip][:limit]
@@ -45,7 +45,7 @@ class FakeRunner:
         self.claims.append(len(free))
         return [a_state(i) for i in free]
 
-    async def process(self, state: FeedState) -> FeedOutcome:
+    async def process(self, state: SourceState) -> SourceOutcome:
         async with self._slots:
             self._started.add(state.id)
             try:
@@ -57,7 +57,7 @@ class FakeRunner:
         self.processed[state.id] += 1
         self.due.remove(state.id)  # checked: not due again
         self.leased.discard(state.id)
-        return FeedOutcome(state.id, state.url, FeedStatus.OK, Counter(), 0, None, self.work_s)
+        return SourceOutcome(state.id, state.url, SourceStatus.OK, Counter(), 0, None, self.work_s)
 
     def started(self, source_id: int) -> bool:
         return source_id in self._started
@@ -151,7 +151,7 @@ def test_a_claim_that_lands_after_a_stop_is_released_not_started() -> None:
 
 def test_a_failed_claim_ends_a_one_shot_pass_but_not_the_daemon() -> None:
     class Broken(FakeRunner):
-        async def claim(self, due: Due, **_: object) -> list[FeedState]:
+        async def claim(self, due: Due, **_: object) -> list[SourceState]:
             raise OSError("store unreachable")
 
     async def one_shot() -> None:

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from ingest.errors import ExportError
-from ingest.export import MANIFEST, Layout, export_posts, safe_name
 from ingest.identity import content_hash
+from ingest.publish.export import MANIFEST, Layout, export_posts, safe_name
 from ingest.types import Post, StoredPost
 from tests.conftest import CNBETA, write_config
 

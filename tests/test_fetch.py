@@ -24,7 +24,7 @@ from ingest import __version__
 from ingest.config import Settings, load_settings
 from ingest.errors import ErrorKind
 from ingest.fetch.client import Fetcher
-from ingest.types import Failed, FeedState, FetchResult, Gone, RetryLater, RunSummary, SourceSpec
+from ingest.types import Failed, FetchResult, Gone, RetryLater, RunSummary, SourceSpec, SourceState
 from scheduler.driver import run_once
 from storage import Store, open_store
 from tests.builders import NOW
@@ -58,7 +58,7 @@ class Harness:
     def run(self, settings: Settings, *, force: bool = True) -> RunSummary:
         return asyncio.run(run_once(self.store, settings, force=force))
 
-    def state(self, source_id: int = 1) -> FeedState:
+    def state(self, source_id: int = 1) -> SourceState:
         (state,) = self.store.load_states([source_id])
         return state
 
@@ -332,7 +332,7 @@ def test_oversized_bodies_are_cut_off_at_max_body_with_bounded_memory(
 PEAK_RSS_RUN = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))  # a runaway fails, not the machine
-from ingest.launch import main
+from ingest.cli.launch import main
 try:
     main()
 finally:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from ingest.logs import configure_logging
+from ingest.observe.logs import configure_logging
 
 URL = "http://user:s3cret@feeds.example/feed?token=t0ps3cret"
 SHOWN = "http://user:***@feeds.example/feed?token=***"

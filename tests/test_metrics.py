@@ -14,8 +14,8 @@ import pytest
 
 from ingest.config import load_settings
 from ingest.errors import ErrorKind
-from ingest.observability import HttpEndpoint, Metrics, http_app
-from ingest.types import FeedOutcome, FeedStatus
+from ingest.observe.metrics import HttpEndpoint, Metrics, http_app
+from ingest.types import SourceOutcome, SourceStatus
 
 
 @pytest.fixture
@@ -91,19 +91,19 @@ def test_the_endpoint_listens_on_loopback_only_unless_told_otherwise(
     assert moved.serve.host == "127.0.0.2"
 
 
-def _outcome(status: FeedStatus, kind: ErrorKind | None) -> FeedOutcome:
-    return FeedOutcome(
+def _outcome(status: SourceStatus, kind: ErrorKind | None) -> SourceOutcome:
+    return SourceOutcome(
         1, "https://x.example/feed", status, Counter(), 0, "why", 0.1, error_kind=kind
     )
 
 
 def test_failed_checks_are_counted_by_kind_and_bugs_apart() -> None:
     metrics = Metrics()
-    metrics.observe(_outcome(FeedStatus.ERROR, ErrorKind.TIMEOUT))
-    metrics.observe(_outcome(FeedStatus.ERROR, ErrorKind.TIMEOUT))
-    metrics.observe(_outcome(FeedStatus.GONE, ErrorKind.GONE))
-    metrics.observe(_outcome(FeedStatus.BUG, ErrorKind.INTERNAL))
-    metrics.observe(_outcome(FeedStatus.OK, None))
+    metrics.observe(_outcome(SourceStatus.ERROR, ErrorKind.TIMEOUT))
+    metrics.observe(_outcome(SourceStatus.ERROR, ErrorKind.TIMEOUT))
+    metrics.observe(_outcome(SourceStatus.GONE, ErrorKind.GONE))
+    metrics.observe(_outcome(SourceStatus.BUG, ErrorKind.INTERNAL))
+    metrics.observe(_outcome(SourceStatus.OK, None))
 
     def sample(name: str, **labels: str) -> float | None:
         return metrics.registry.get_sample_value(name, labels)

@@ -15,8 +15,8 @@ from typing import Any
 import frontmatter
 import pytest
 
-from ingest.convert import digest_feed
-from ingest.render import post_json, render_post
+from ingest.digest.document import digest_feed
+from ingest.publish.render import post_json, render_post
 from ingest.types import Post, SourceSpec
 from tests.conftest import DATA
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from ingest.errors import OpmlError
-from ingest.opml import MAX_CATEGORIES, MAX_CATEGORY_CHARS, MAX_DEPTH, read_opml, write_opml
+from ingest.publish.opml import MAX_CATEGORIES, MAX_CATEGORY_CHARS, MAX_DEPTH, read_opml, write_opml
 from ingest.types import SourceSpec, StoredSource
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)

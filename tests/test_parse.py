@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from ingest.convert import digest_feed
+from ingest.digest.document import digest_feed
+from ingest.digest.parse import parse_feed
 from ingest.errors import DocumentError
-from ingest.parse import parse_feed
-from ingest.render import post_json
+from ingest.publish.render import post_json
 from ingest.types import Digest, SourceSpec
 from tests.conftest import DATA
 

@@ -13,9 +13,10 @@ import frontmatter
 import pytest
 from structlog.testing import capture_logs
 
-from ingest import pipeline
 from ingest.config import load_settings
-from ingest.pipeline import Pass
+from ingest.errors import StoreError
+from ingest.pipeline import runner
+from ingest.pipeline.runner import Pass
 from scheduler.driver import run_once
 from storage import Store, open_store
 from tests.conftest import CNBETA, SEED, write_config
@@ -230,7 +231,7 @@ def test_a_check_the_store_refuses_backs_the_source_off_like_any_failure(
 
     def refuse_posts(store: Store, checks: Any, *, decide: Any) -> Any:
         if any(check.posts for check in checks):
-            raise RuntimeError("disk I/O error")
+            raise StoreError(store.shown_url, "disk I/O error")
         return real(store, checks, decide=decide)
 
     monkeypatch.setattr(Store, "record_checks", refuse_posts)
@@ -247,6 +248,30 @@ def test_a_check_the_store_refuses_backs_the_source_off_like_any_failure(
     errors, scheduled, owner, last_error = _source_row(sqlite_url)
     assert (errors, scheduled, owner) == (1, 1, None)
     assert last_error == "could not store the check: disk I/O error"
+
+
+def test_a_bug_in_storing_a_check_is_a_bug_not_a_store_failure(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store's contract raises StoreError for a store that fails; anything else is ours."""
+
+    def crash(store: Store, checks: Any, *, decide: Any) -> Any:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(Store, "record_checks", crash)
+    settings = load_settings(write_config(tmp_path, [{"url": str(CNBETA)}]), env={})
+    store = open_store(sqlite_url)
+    try:
+        with capture_logs() as logs:
+            (outcome,) = asyncio.run(run_once(store, settings)).outcomes
+    finally:
+        store.close()
+
+    assert (outcome.status, outcome.error_kind, outcome.stored) == ("bug", "internal", False)
+    assert "a bug in feed-ingest" in (outcome.error or "")
+    assert any(entry["event"] == "source_crashed" for entry in logs)
+    _, _, owner, _ = _source_row(sqlite_url)
+    assert owner is None  # the lease was given back
 
 
 def test_a_bug_while_processing_a_source_fails_it_and_gives_its_lease_back(
@@ -278,7 +303,7 @@ def test_a_bug_met_on_a_document_is_a_bug_not_the_feeds_fault_and_the_source_bac
     def crash(*_: object, **__: object) -> None:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(pipeline, "digest_feed", crash)
+    monkeypatch.setattr(runner, "digest_feed", crash)
     settings = load_settings(write_config(tmp_path, [{"url": str(CNBETA)}]), env={})
     store = open_store(sqlite_url)
     try:

@@ -13,13 +13,13 @@ from ingest.types import (
     Digest,
     Failed,
     Failure,
-    FeedState,
-    FeedUpdate,
     Fetched,
     Gone,
     NotModified,
     RetryLater,
     SourceSpec,
+    SourceState,
+    SourceUpdate,
 )
 from scheduler.policy import (
     after_failure,
@@ -71,8 +71,8 @@ def test_backoff_doubles_from_the_interval_up_to_the_cap(errors: int, expected_s
 
 
 def success(
-    state: FeedState, result: Fetched | NotModified | None, *, digest: Digest | None = DIGEST
-) -> FeedUpdate:
+    state: SourceState, result: Fetched | NotModified | None, *, digest: Digest | None = DIGEST
+) -> SourceUpdate:
     return after_success(
         state,
         result,
@@ -84,7 +84,7 @@ def success(
     )
 
 
-def failure(state: FeedState, failed: Failure) -> FeedUpdate:
+def failure(state: SourceState, failed: Failure) -> SourceUpdate:
     return after_failure(state, failed, interval_s=1800, schedule=SCHEDULE, now=NOW, rng=NoJitter())
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.render import render_post, rfc2822, yaml_scalar
+from ingest.publish.render import render_post, rfc2822, yaml_scalar
 from ingest.types import Post
 
 BASE = Post(

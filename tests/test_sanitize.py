@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from ingest.digest.sanitize import collapse_whitespace, first_image, html_to_text, sanitize_html
 from ingest.errors import EntryError
-from ingest.sanitize import collapse_whitespace, first_image, html_to_text, sanitize_html
 
 IMAGE = '<img src="https://img.example/a.png" referrerpolicy="no-referrer" alt="A">'
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ingest.cli_base import find_source
+from ingest.cli.base import find_source
 from ingest.types import SourceSpec
 from storage import AddAction, PostFilter, Store
 from storage.models import PostRow, SightingRow

@@ -15,10 +15,10 @@ from sqlalchemy import create_engine, func, inspect, select, text
 from sqlmodel import SQLModel
 
 from ingest.errors import StoreError
-from ingest.types import Change, FeedStatus, SourceSpec
+from ingest.types import Change, SourceSpec, SourceStatus
 from storage import Store, apply, open_store
 from storage.migrate import current_revision, head_revision, include_name
-from storage.models import PostRow, SightingRow, SourceRow
+from storage.models import SOURCES, PostRow, SightingRow
 from tests.builders import NOW, a_post, a_source, ok, record_check
 
 
@@ -124,7 +124,8 @@ def test_check_state_is_saved(store: Store) -> None:
     assert saved.next_check_at is not None
     assert saved.next_check_at > NOW
     with store.database.read() as conn:
-        assert conn.execute(select(SourceRow.__table__.c.last_status)).scalar_one() == FeedStatus.OK  # type: ignore[attr-defined]
+        status = conn.execute(select(SOURCES.c.last_status)).scalar_one()
+    assert status == SourceStatus.OK
 
 
 def test_apply_sources_adds_updates_and_never_deletes(store: Store) -> None:

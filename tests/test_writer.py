@@ -17,24 +17,24 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
-from ingest.convert import digest_feed
+from ingest.digest.document import digest_feed
 from ingest.errors import SourceError
-from ingest.types import Check, Digest, FeedState, SourceSpec
-from ingest.workers import Converter
-from ingest.writer import StoreWriter
+from ingest.pipeline.workers import Digester
+from ingest.pipeline.writer import StoreWriter
+from ingest.types import Check, Digest, SourceSpec, SourceState
 from storage import Store
 from tests import workerjobs
 from tests.builders import NOW, a_post, ok
 from tests.conftest import CNBETA
 
 
-def _sources(store: Store, count: int) -> list[FeedState]:
+def _sources(store: Store, count: int) -> list[SourceState]:
     specs = [SourceSpec(url=f"https://x.example/{i}") for i in range(count)]
     store.apply_sources(specs, origin="config", now=NOW)
     return store.load_states()
 
 
-def _check(state: FeedState) -> Check:
+def _check(state: SourceState) -> Check:
     return Check(state, [a_post(str(state.id), f"p{state.id}")], ok(state), NOW)
 
 
@@ -89,15 +89,15 @@ def test_a_failing_check_fails_alone_and_its_group_is_stored(store: Store) -> No
 
 def test_a_worker_that_dies_fails_only_the_document_that_killed_it() -> None:
     async def scenario() -> list[object]:
-        converter = Converter(2)
+        digester = Digester(2)
         try:
             jobs = [
-                converter.run(f"feed-{i}", workerjobs.convert, "die" if i == 3 else f"ok-{i}")
+                digester.run(f"feed-{i}", workerjobs.convert, "die" if i == 3 else f"ok-{i}")
                 for i in range(12)
             ]
             return await asyncio.gather(*jobs, return_exceptions=True)
         finally:
-            converter.close()
+            digester.close()
 
     results = asyncio.run(scenario())
 
@@ -127,16 +127,16 @@ def test_a_conversion_that_never_ends_fails_alone_and_its_worker_is_stopped(tmp_
     before = set(multiprocessing.active_children())
 
     async def scenario() -> tuple[float, SourceError, list[Digest]]:
-        converter = Converter(2, limit_s=LIMIT_S)
+        digester = Digester(2, limit_s=LIMIT_S)
         try:
             started = time.monotonic()
-            hanging = asyncio.ensure_future(converter.run("hang", workerjobs.convert, "hang"))
+            hanging = asyncio.ensure_future(digester.run("hang", workerjobs.convert, "hang"))
             await asyncio.sleep(LIMIT_S / 2)
             others = asyncio.gather(
                 # in the other worker when the hanging one is stopped, within its own limit;
                 # ends once the gate exists
-                converter.run("wait", workerjobs.convert, f"{workerjobs.WAIT_PREFIX}{gate}"),
-                converter.run("queued", workerjobs.convert, "queued"),  # waiting for a worker
+                digester.run("wait", workerjobs.convert, f"{workerjobs.WAIT_PREFIX}{gate}"),
+                digester.run("queued", workerjobs.convert, "queued"),  # waiting for a worker
             )
             try:
                 with pytest.raises(SourceError) as failed:
@@ -146,11 +146,11 @@ def test_a_conversion_that_never_ends_fails_alone_and_its_worker_is_stopped(tmp_
                 gate.touch()  # the waiting conversion may end now (and must, for close to return)
             retried = await others
             after = await asyncio.gather(
-                *(converter.run(f"ok-{i}", workerjobs.convert, f"ok-{i}") for i in range(4))
+                *(digester.run(f"ok-{i}", workerjobs.convert, f"ok-{i}") for i in range(4))
             )
             return elapsed, failed.value, [*retried, *after]
         finally:
-            converter.close()
+            digester.close()
 
     elapsed, error, digests = asyncio.run(scenario())
 
@@ -169,15 +169,15 @@ def test_a_conversion_that_never_ends_in_the_thread_is_abandoned_and_the_next_on
     before = set(multiprocessing.active_children())
 
     async def scenario() -> list[SourceError]:
-        converter = Converter(0, limit_s=LIMIT_S / 2)
+        digester = Digester(0, limit_s=LIMIT_S / 2)
         errors: list[SourceError] = []
         try:
             for source in ("first", "second"):
                 with pytest.raises(SourceError) as failed:
-                    await converter.run(source, workerjobs.convert, "hang")
+                    await digester.run(source, workerjobs.convert, "hang")
                 errors.append(failed.value)
         finally:
-            converter.close()
+            digester.close()
         return errors
 
     first, second = asyncio.run(scenario())
@@ -191,13 +191,13 @@ def test_a_conversion_that_never_ends_in_the_thread_is_abandoned_and_the_next_on
 def test_a_conversion_abandoned_in_the_thread_does_not_hold_the_process_exit() -> None:
     program = (
         "import asyncio\n"
-        "from ingest.workers import Converter\n"
+        "from ingest.pipeline.workers import Digester\n"
         "from tests.workerjobs import convert\n"
-        "converter = Converter(0, limit_s=0.1)\n"
+        "digester = Digester(0, limit_s=0.1)\n"
         "try:\n"
-        "    asyncio.run(converter.run('hang', convert, 'hang'))\n"
+        "    asyncio.run(digester.run('hang', convert, 'hang'))\n"
         "finally:\n"
-        "    converter.close()\n"
+        "    digester.close()\n"
     )
     started = time.monotonic()
     done = subprocess.run(
@@ -218,13 +218,13 @@ def test_a_document_converted_in_a_worker_process_gives_the_same_posts() -> None
     spec = SourceSpec(url="https://www.cnbeta.com/backend.php", categories=("新媒体",))
 
     async def convert(workers: int) -> Digest:
-        converter = Converter(workers)
+        digester = Digester(workers)
         try:
-            return await converter.run(
+            return await digester.run(
                 spec.url, digest_feed, document, spec=spec, comments=True, now=NOW
             )
         finally:
-            converter.close()
+            digester.close()
 
     in_process, in_worker = asyncio.run(convert(0)), asyncio.run(convert(1))
 

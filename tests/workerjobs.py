@@ -1,4 +1,4 @@
-"""A stand-in for ``ingest.convert`` that worker processes can import quickly.
+"""A stand-in for ``ingest.digest.document`` that worker processes can import quickly.
 
 A spawned worker imports the module of every function it runs; this one imports next to
 nothing (not the store, not pytest's fixtures), so a pool the tests start is ready in a fraction

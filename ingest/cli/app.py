@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from ingest.cli_base import (
+from ingest.cli.base import (
     EXIT_BUG,
     EXIT_FAILED,
     EXIT_USAGE,
@@ -34,12 +34,12 @@ from ingest.cli_base import (
     print_json,
     run_async,
 )
-from ingest.cli_feeds import feeds_app
+from ingest.cli.feeds import feeds_app
+from ingest.cli.progress import pass_progress
 from ingest.config import SETTINGS, display_value
 from ingest.errors import ErrorKind
-from ingest.export import Layout, export_posts
-from ingest.progress import pass_progress
-from ingest.render import iso_utc, post_json, render_post
+from ingest.publish.export import Layout, export_posts
+from ingest.publish.render import iso_utc, post_json, render_post
 from ingest.types import Change, LeaseHolder, RunSummary, StoredPost
 from ingest.urls import redact_text, redacted
 from scheduler.daemon import Daemon

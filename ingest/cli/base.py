@@ -1,5 +1,5 @@
 """What every ``ingest`` command shares: the global options, opening the store and settings,
-and turning our errors into the documented exit codes (see ``ingest.cli``)."""
+and turning our errors into the documented exit codes (see ``ingest.cli.app``)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import typer
 
 from ingest.config import Settings, canonical_source_url, load_settings
 from ingest.errors import ConfigError, IngestError, StoreError
-from ingest.logs import configure_logging
+from ingest.observe.logs import configure_logging
 from ingest.types import StoredSource
 from ingest.units import parse_moment, parse_until
 from ingest.urls import redacted

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from ingest.cli_base import (
+from ingest.cli.base import (
     Context,
     DbOption,
     JsonOption,
@@ -22,13 +22,13 @@ from ingest.cli_base import (
     guarded,
     print_json,
 )
-from ingest.config import canonical_source_url, is_remote
+from ingest.config import canonical_source_url
 from ingest.errors import ConfigError, OpmlError
-from ingest.opml import read_opml, write_opml
-from ingest.render import iso_utc
+from ingest.publish.opml import read_opml, write_opml
+from ingest.publish.render import iso_utc
 from ingest.types import SourceSpec, StoredSource
 from ingest.units import format_duration, parse_duration
-from ingest.urls import redacted
+from ingest.urls import is_http_url, redacted
 from storage import AddAction, ImportResult, Removal, Store
 
 feeds_app = typer.Typer(help="Manage the sources kept in the store.", no_args_is_help=True)
@@ -90,7 +90,7 @@ def _spec(
         canonical = canonical_source_url(url.strip(), Path.cwd())
     except ValueError as exc:
         raise ConfigError("URL", str(exc)) from exc
-    if not local and not is_remote(canonical):
+    if not local and not is_http_url(canonical):
         raise ConfigError("URL", f"{url!r} is a local file or folder; add --local to read it")
     try:
         interval_s = round(parse_duration(interval)) if interval is not None else None

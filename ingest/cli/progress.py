@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
-from ingest.logs import follow_stderr
-from ingest.types import FeedOutcome
+from ingest.observe.logs import follow_stderr
+from ingest.types import SourceOutcome
 
 
 @dataclass
@@ -30,7 +30,7 @@ class PassProgress:
         if self.bar is not None:
             self.task = self.bar.add_task("checking sources", total=total, failed=0)
 
-    def on_outcome(self, outcome: FeedOutcome) -> None:
+    def on_outcome(self, outcome: SourceOutcome) -> None:
         self.failed += not outcome.status.succeeded
         if self.bar is not None and self.task is not None:
             self.bar.update(self.task, advance=1, failed=self.failed)

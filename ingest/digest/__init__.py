@@ -1,1 +1,15 @@
-"""digest: TODO docstring."""
+"""Digest: a source's bytes become posts. The CPU-bound step of a pass, run in worker processes.
+
+In the order a document goes through it:
+
+- ``document``: the step itself (``digest_feed``, ``digest_posts``) with its CPU budget;
+- ``encoding``: the bytes' character encoding, declared or sniffed;
+- ``parse``: feed documents (RSS, Atom, JSON Feed through feedparser) and front-matter posts
+  to ``RawFeed``/``RawEntry``: the only module that imports feedparser;
+- ``sanitize``: HTML made safe to store and publish: the only module that imports nh3;
+- ``normalize``: a raw entry to a ``Post`` in the schema of DESIGN §1.
+
+Pure: functions of their input and a ``now`` passed in, no network, store or clock. May import
+the vocabulary (``ingest.types``, ``ingest.errors``, ``ingest.urls``) and ``ingest.identity``;
+its values are plain and picklable, since they cross from worker processes.
+"""

@@ -4,12 +4,12 @@ These functions take and return plain picklable values so the pipeline can run t
 processes, both cores busy while the event loop keeps fetching. A bad entry is skipped and
 its reason kept; a document that yields nothing usable is an error for its source.
 
-A feed document gets a budget of CPU time (``CONVERT_BUDGET_S``): once parsing and the entries
-converted so far have spent it, the remaining entries are skipped with that reason, so a document
+A feed document gets a budget of CPU time (``DIGEST_BUDGET_S``): once parsing and the entries
+digested so far have spent it, the remaining entries are skipped with that reason, so a document
 built to be expensive (the sanitizer's limits bound each entry, not how many there are) costs
 the pass seconds, not minutes. CPU time of this thread, not wall time: a busy machine does not
 cut a legitimate feed short. The budget is checked between entries; what it cannot interrupt
-(the parse, one entry) is bounded by the time limit of ``ingest.workers``.
+(the parse, one entry) is bounded by the time limit of ``ingest.pipeline.workers``.
 """
 
 from __future__ import annotations
@@ -19,14 +19,15 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
+from ingest.digest.normalize import FeedContext, post_from_entry, post_from_front_matter
+from ingest.digest.parse import parse_feed, parse_front_matter
+from ingest.digest.sanitize import html_to_text
 from ingest.errors import DocumentError, EntryError, ErrorKind
-from ingest.normalize import FeedContext, post_from_entry, post_from_front_matter
-from ingest.parse import parse_feed, parse_front_matter
-from ingest.sanitize import html_to_text
 from ingest.types import Digest, Post, SourceSpec
+from ingest.urls import is_http_url
 
-CONVERT_BUDGET_S = 10.0
-"""CPU seconds one feed document may take to convert: 4,000 ordinary entries (17 MiB) take
+DIGEST_BUDGET_S = 10.0
+"""CPU seconds one feed document may take to digest: 4,000 ordinary entries (17 MiB) take
 3.5 here; the 2.2 MB document built to stall the sanitizer took 127."""
 
 
@@ -38,9 +39,9 @@ def digest_feed(
     now: datetime,
     url: str = "",
     charset: str | None = None,
-    budget_s: float = CONVERT_BUDGET_S,
+    budget_s: float = DIGEST_BUDGET_S,
 ) -> Digest:
-    """The posts of a feed document fetched from ``url`` (empty for a local file), converted
+    """The posts of a feed document fetched from ``url`` (empty for a local file), digested
     within ``budget_s`` CPU seconds (see the module docstring)."""
     started = time.thread_time()
     feed = parse_feed(data, source=spec.url, url=url, http_charset=charset)
@@ -57,7 +58,7 @@ def digest_feed(
     for index, raw in enumerate(feed.entries, start=1):
         if time.thread_time() - started > budget_s:
             skipped.extend(
-                f"entry {number}: not converted: converting this document took more than "
+                f"entry {number}: not read: reading this document took more than "
                 f"{budget_s:g}s of CPU time (it is unusually large or built to be expensive)"
                 for number in range(index, len(feed.entries) + 1)
             )
@@ -117,7 +118,6 @@ def digest_posts(
 
 def fallback_name(url: str) -> str:
     """A feed name when neither the config nor the feed gives one: host or file name."""
-    parts = urlsplit(url)
-    if parts.scheme in ("http", "https"):
-        return parts.hostname or url
+    if is_http_url(url):
+        return urlsplit(url).hostname or url
     return PurePosixPath(url.replace("\\", "/")).stem or url

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from ingest.digest.sanitize import clean_text, first_image, html_to_text, sanitize_html
 from ingest.errors import EntryError
 from ingest.identity import content_hash
-from ingest.sanitize import clean_text, first_image, html_to_text, sanitize_html
 from ingest.types import Post, RawEntry
 from ingest.urls import web_url
 

@@ -9,7 +9,7 @@ poller, so it is always called the same way (see NOTES.md):
   of HTML (nh3 resolves URLs while sanitizing, several times faster);
 - it is only ever given bytes, never a string, which it would take for a URL or a file name.
 
-Encodings are settled before feedparser sees the document (``ingest.encoding``); it receives
+Encodings are settled before feedparser sees the document (``ingest.digest.encoding``); it receives
 UTF-8 with a matching declaration.
 """
 
@@ -22,17 +22,17 @@ import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import feedparser
 import frontmatter
 import yaml
 
-from ingest.encoding import decode
+from ingest.digest.encoding import decode
+from ingest.digest.sanitize import text_to_html
 from ingest.errors import DocumentError, ErrorKind
-from ingest.sanitize import text_to_html
 from ingest.types import RawEntry, RawFeed
-from ingest.urls import link_base
+from ingest.urls import is_http_url, link_base
 
 _XML_DECL_ENCODING = re.compile(r"""^(<\?xml[^>]*?\bencoding\s*=\s*)(["'])[^"']*\2""")
 _HTML_START = re.compile(r"<(?:html|head|body)[\s>]", re.IGNORECASE)
@@ -141,7 +141,7 @@ def _parse_xml_feed(text: str, *, source: str, url: str) -> RawFeed:
         )
 
     feed_link = _joined(url, _text(feed.get("link")))
-    fallback_base = url or (feed_link if feed_link and _is_http(feed_link) else "")
+    fallback_base = url or (feed_link if feed_link and is_http_url(feed_link) else "")
     entries: list[RawEntry] = []
     bad: list[str] = []
     for index, entry in enumerate(parsed.entries):
@@ -257,7 +257,7 @@ def _parse_json_feed(text: str, *, source: str, url: str) -> RawFeed:
             kind=ErrorKind.NOT_A_FEED,
         )
     base = url or next(
-        (u for u in (document.get("feed_url"), document.get("home_page_url")) if _is_http(u)), ""
+        (u for u in (document.get("feed_url"), document.get("home_page_url")) if is_http_url(u)), ""
     )
     entries: list[RawEntry] = []
     bad: list[str] = []
@@ -364,7 +364,3 @@ def _joined(base: str, url: str | None) -> str | None:
 
 def _list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def _is_http(value: object) -> bool:
-    return isinstance(value, str) and urlsplit(value).scheme in ("http", "https")

@@ -37,6 +37,7 @@ from ingest.fetch.body import read_capped
 from ingest.fetch.classify import Asked, NewDocument, classify
 from ingest.fetch.network import AddressRefused, guarded_transport
 from ingest.types import Failed, FetchResult
+from ingest.urls import is_http_url
 
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -177,7 +178,7 @@ def _redirect_target(first: str, url: str, response: httpx.Response) -> str:
             first, f"HTTP {response.status_code} without a Location", kind=ErrorKind.REDIRECTS
         )
     target: str = urljoin(url, str(location).strip())
-    if urlsplit(target).scheme not in ("http", "https"):
+    if not is_http_url(target):
         raise FetchError(
             first,
             f"redirected to {target}: only http and https are fetched",

@@ -20,7 +20,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 from ingest.errors import ErrorKind
-from ingest.types import Change, FeedOutcome, FeedStatus
+from ingest.types import Change, SourceOutcome, SourceStatus
 
 HealthCheck = Callable[[], tuple[bool, str]]
 StartResponse = Callable[..., Any]
@@ -87,13 +87,13 @@ class Metrics:
             registry=self.registry,
         )
 
-    def observe(self, outcome: FeedOutcome) -> None:
+    def observe(self, outcome: SourceOutcome) -> None:
         if outcome.lease_lost:
             self.leases_lost.inc()
         self.fetches.labels(outcome.status.value).inc()
         if outcome.error_kind is not None:
             self.fetch_errors.labels(outcome.error_kind.value).inc()
-        if outcome.status is FeedStatus.BUG:
+        if outcome.status is SourceStatus.BUG:
             self.bugs.inc()
         self.fetch_duration.observe(outcome.duration_s)
         for change in Change:

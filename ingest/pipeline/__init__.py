@@ -1,1 +1,12 @@
-"""pipeline: TODO docstring."""
+"""The pipeline: one source's way from claim to outcome, and the machinery that carries it.
+
+- ``runner``: ``Pass``, the path of one source (its docstring draws it), the only place that
+  calls fetch, digest, the policy and the store in turn;
+- ``workers``: the ``Digester``, where documents are digested: worker processes, or a thread;
+- ``childproc``: what a worker process does at its start (signals, its parent's death);
+- ``writer``: the one thread that writes to the store, with group commit.
+
+May import the vocabulary, the pure logic (``ingest.digest``, ``ingest.identity``,
+``scheduler.policy``), the adapters (``ingest.fetch``, ``storage``'s facade, ``scheduler.lease``);
+only the drivers (``scheduler.driver``, ``scheduler.daemon``, ``ingest.cli``) import it.
+"""

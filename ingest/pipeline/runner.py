@@ -1,19 +1,35 @@
-"""One pass over the sources that are due: the single path ``ingest run`` and the daemon share.
+"""The path of one source, the single one ``ingest run`` and every tick of ``ingest serve`` take.
 
 ::
 
-    due sources (store) ─► fetch (httpx, event loop) ─► parse + normalize (worker processes)
-                                                              │
-          outcome ◄─ store: decide + write, each source atomic (one writer thread)
+    claim      scheduler/driver.py ─► Pass.claim ─► Store.claim_due       leased, in batches
+      │
+    fetch      Pass._check ─► ingest/fetch/client.py (network.py, body.py, classify.py)
+      │          or ingest/fetch/local.py  ─► Fetched | NotModified | Gone | RetryLater | Failed
+    digest     ingest/pipeline/workers.py ─► ingest/digest/document.py     worker processes
+      │          (parse.py, sanitize.py, normalize.py)                      ─► Digest of posts
+    decide     Pass._decide ─► scheduler/policy.py                          ─► SourceUpdate
+      │
+    write      ingest/pipeline/writer.py ─► Store.record_checks with ingest/identity.py's
+      │          ``decide``: posts, sightings, the source's state; one transaction, fenced
+      ▼          by the lease
+    outcome    SourceOutcome: logged here, counted by ingest/observe/metrics.py, summed by
+               the driver into the RunSummary
 
-Concurrency: fetches run on the event loop, bounded by ``[fetch] concurrency``; the CPU-bound
-conversion runs in worker processes when a pass is large enough to pay for them (else in a
-thread; ``ingest.workers``); store writes go through one writer thread with group commit
-(``ingest.writer``), so SQLite never sees two writers from us.
+Read this file top to bottom in that order: ``Pass.claim``, ``process`` (the path), ``_check``
+(fetch and digest), ``_decide``, the write through the writer, and the outcome.
+
+Concurrency: fetches run on the event loop, at most ``[fetch] concurrency`` sources at once; the
+CPU-bound digest runs in worker processes when a pass is large enough to pay for them (else in a
+thread; ``ingest.pipeline.workers``); store writes go through one writer thread with group
+commit (``ingest.pipeline.writer``), so SQLite never sees two writers from us; lease renewals
+take a connection of their own.
+
 Each source's failure is a value here (``ingest.types.FetchResult``), recorded on the source
 with its kind and reported as its outcome; the rest of the pass goes on. An unexpected exception
 is a bug in feed-ingest: logged with its traceback, recorded with the kind ``internal`` (the
 source backs off all the same) and reported with the status ``bug``, never as the feed's fault.
+A store that fails (``StoreError``) is recorded as such (kind ``store``).
 """
 
 from __future__ import annotations
@@ -33,10 +49,12 @@ from typing import Any
 import structlog
 
 from ingest.config import Settings
-from ingest.convert import digest_feed, digest_posts
-from ingest.errors import ErrorKind, SourceError
+from ingest.digest.document import digest_feed, digest_posts
+from ingest.errors import ErrorKind, SourceError, StoreError
 from ingest.fetch.client import Fetcher
 from ingest.fetch.local import LocalFeed, read_local
+from ingest.pipeline.workers import Digester
+from ingest.pipeline.writer import StoreWriter
 from ingest.types import (
     Change,
     Check,
@@ -44,26 +62,24 @@ from ingest.types import (
     Due,
     Failed,
     Failure,
-    FeedOutcome,
-    FeedState,
-    FeedStatus,
-    FeedUpdate,
     Fetched,
     FetchResult,
     Gone,
     LeaseHolder,
     RetryLater,
+    SourceOutcome,
+    SourceState,
+    SourceStatus,
+    SourceUpdate,
 )
-from ingest.workers import Converter
-from ingest.writer import StoreWriter
 from scheduler.lease import is_gone, renew_every, this_process
 from scheduler.policy import after_failure, after_success
 from storage import Store
 
-log = structlog.get_logger("ingest.pipeline")
+log = structlog.get_logger("ingest.pipeline.runner")
 
 POOL_THRESHOLD = 8
-"""Sources in a pass from which conversion moves to worker processes (starting them costs a
+"""Sources in a pass from which digest moves to worker processes (starting them costs a
 fraction of a second, once)."""
 
 
@@ -77,7 +93,7 @@ def sync_config_sources(store: Store, settings: Settings, now: datetime) -> None
 
 
 class Pass:
-    """The workers one pass (or one daemon) needs: the HTTP client, converters, the writer,
+    """The workers one pass (or one daemon) needs: the HTTP client, digesters, the writer,
     and the leases this process holds, renewed while their sources are in flight."""
 
     def __init__(
@@ -98,7 +114,7 @@ class Pass:
         self.fetcher = fetcher or Fetcher(settings.fetch)
         self.clock = clock
         self.rng = rng or random.Random()
-        self._converter = Converter(workers)
+        self._digester = Digester(workers)
         self._writer = StoreWriter(store)
         self._limit = asyncio.Semaphore(settings.fetch.concurrency)
         self._heartbeat: asyncio.Task[None] | None = None
@@ -117,7 +133,7 @@ class Pass:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
         await self.fetcher.__aexit__(exc_type, exc, traceback)
-        await asyncio.to_thread(self._converter.close)
+        await asyncio.to_thread(self._digester.close)
         await asyncio.to_thread(self._writer.close)
 
     @property
@@ -127,7 +143,7 @@ class Pass:
 
     async def claim(
         self, due: Due, *, limit: int, skip: Collection[int] = (), takeover: Collection[str] = ()
-    ) -> list[FeedState]:
+    ) -> list[SourceState]:
         """Lease up to ``limit`` sources ``due`` wants, besides those in flight here."""
         return await self._writer.call(
             self.store.claim_due,
@@ -182,8 +198,8 @@ class Pass:
             if lost := (ids - held) & self.in_flight:
                 log.warning("leases_lost", owner=self.owner, source_ids=sorted(lost))
 
-    async def process(self, state: FeedState) -> FeedOutcome:
-        """Fetch, convert and store one claimed source; its outcome (failures are recorded).
+    async def process(self, state: SourceState) -> SourceOutcome:
+        """Fetch, digest and store one claimed source; its outcome (failures are recorded).
 
         Waits for one of ``[fetch] concurrency`` slots; the source counts as in flight from the
         call until its check is saved. Never raises: a bug met on the way is reported as a bug
@@ -200,10 +216,10 @@ class Pass:
             failure = _bug(state, exc)
             with contextlib.suppress(Exception):  # else the lease simply expires
                 await self.release([state.id])
-            outcome = FeedOutcome(
+            outcome = SourceOutcome(
                 source_id=state.id,
                 source=state.url,
-                status=FeedStatus.BUG,
+                status=SourceStatus.BUG,
                 counts=Counter(),
                 skipped=0,
                 error=failure.reason,
@@ -222,7 +238,7 @@ class Pass:
         waiting for one."""
         return source_id in self._started
 
-    async def _process(self, state: FeedState) -> FeedOutcome:
+    async def _process(self, state: SourceState) -> SourceOutcome:
         started = time.perf_counter()
         now = self.clock()
         result, digest = await self._check(state, now)
@@ -232,10 +248,12 @@ class Pass:
         try:
             counts = await self._writer.record(Check(state, posts, change, now, self.owner))
             stored = counts is not None
-        except Exception as exc:
+        except StoreError as exc:
             log.error("store_failed", source_id=state.id, url=state.url, exc_info=exc)
             failure = Failed.of(
-                SourceError(state.url, f"could not store the check: {exc}", kind=ErrorKind.STORE)
+                SourceError(
+                    state.url, f"could not store the check: {exc.reason}", kind=ErrorKind.STORE
+                )
             )
             change = self._decide(state, failure, None, now)
             counts, stored = Counter(), False
@@ -243,7 +261,7 @@ class Pass:
             # even that fails, its lease expires and the check is simply retried then.
             with contextlib.suppress(Exception):
                 await self._writer.record(Check(state, (), change, now, self.owner))
-        outcome = FeedOutcome(
+        outcome = SourceOutcome(
             source_id=state.id,
             source=state.url,
             status=change.status,
@@ -258,9 +276,53 @@ class Pass:
         _log(outcome, digest, failure)
         return outcome
 
+    async def _check(
+        self, state: SourceState, now: datetime
+    ) -> tuple[FetchResult | None, Digest | None]:
+        """(what fetching or reading ``state`` came to, the digest of its new document).
+
+        The one place where a failure raised on the way becomes a value: a ``SourceError`` (a
+        document that is no feed, a missing local file, a dead worker) is a ``Failed`` of its
+        kind; any other exception is a bug, logged with its traceback.
+        """
+        try:
+            return await self._acquire(state, now)
+        except SourceError as exc:
+            return Failed.of(exc), None
+        except Exception as exc:  # noqa: BLE001  (one feed must never end the pass)
+            return _bug(state, exc), None
+
+    async def _acquire(
+        self, state: SourceState, now: datetime
+    ) -> tuple[FetchResult | None, Digest | None]:
+        """``_check``, raising SourceError for a document or local source that fails."""
+        max_body = state.spec.max_body or self.settings.fetch.max_body
+        comments = (
+            state.spec.comments
+            if state.spec.comments is not None
+            else self.settings.defaults.comments
+        )
+        run_digest = partial(
+            self._digester.run, state.url, spec=state.spec, comments=comments, now=now
+        )
+        if state.is_remote:
+            result = await self.fetcher.fetch(
+                state.url, etag=state.etag, last_modified=state.last_modified, max_body=max_body
+            )
+            if not isinstance(result, Fetched):
+                return result, None
+            digest = await run_digest(
+                digest_feed, result.document, url=result.url, charset=result.charset
+            )
+            return result, digest
+        local = await asyncio.to_thread(read_local, state.url, max_body=max_body)
+        if isinstance(local, LocalFeed):
+            return None, await run_digest(digest_feed, local.data)
+        return None, await run_digest(digest_posts, local.files, local.skipped)
+
     def _decide(
-        self, state: FeedState, result: FetchResult | None, digest: Digest | None, now: datetime
-    ) -> FeedUpdate:
+        self, state: SourceState, result: FetchResult | None, digest: Digest | None, now: datetime
+    ) -> SourceUpdate:
         """What the check of ``state`` changes on it: the policy's word (``scheduler.policy``).
 
         ``result`` is None for a local source read whole.
@@ -283,52 +345,8 @@ class Pass:
                     rng=self.rng,
                 )
 
-    async def _check(
-        self, state: FeedState, now: datetime
-    ) -> tuple[FetchResult | None, Digest | None]:
-        """(what fetching or reading ``state`` came to, the digest of its new document).
 
-        The one place where a failure raised on the way becomes a value: a ``SourceError`` (a
-        document that is no feed, a missing local file, a dead worker) is a ``Failed`` of its
-        kind; any other exception is a bug, logged with its traceback.
-        """
-        try:
-            return await self._acquire(state, now)
-        except SourceError as exc:
-            return Failed.of(exc), None
-        except Exception as exc:  # noqa: BLE001  (one feed must never end the pass)
-            return _bug(state, exc), None
-
-    async def _acquire(
-        self, state: FeedState, now: datetime
-    ) -> tuple[FetchResult | None, Digest | None]:
-        """``_check``, raising SourceError for a document or local source that fails."""
-        max_body = state.spec.max_body or self.settings.fetch.max_body
-        comments = (
-            state.spec.comments
-            if state.spec.comments is not None
-            else self.settings.defaults.comments
-        )
-        convert = partial(
-            self._converter.run, state.url, spec=state.spec, comments=comments, now=now
-        )
-        if state.is_remote:
-            result = await self.fetcher.fetch(
-                state.url, etag=state.etag, last_modified=state.last_modified, max_body=max_body
-            )
-            if not isinstance(result, Fetched):
-                return result, None
-            digest = await convert(
-                digest_feed, result.document, url=result.url, charset=result.charset
-            )
-            return result, digest
-        local = await asyncio.to_thread(read_local, state.url, max_body=max_body)
-        if isinstance(local, LocalFeed):
-            return None, await convert(digest_feed, local.data)
-        return None, await convert(digest_posts, local.files, local.skipped)
-
-
-def _bug(state: FeedState, exc: Exception) -> Failed:
+def _bug(state: SourceState, exc: Exception) -> Failed:
     """A bug met while processing one source: logged with its traceback, a failure of kind
     ``internal``."""
     log.error("source_crashed", source_id=state.id, url=state.url, exc_info=exc)
@@ -342,7 +360,7 @@ def _bug(state: FeedState, exc: Exception) -> Failed:
     )
 
 
-def _log(outcome: FeedOutcome, digest: Digest | None, failure: Failure | None) -> None:
+def _log(outcome: SourceOutcome, digest: Digest | None, failure: Failure | None) -> None:
     fields: dict[str, Any] = {
         "source_id": outcome.source_id,
         "url": outcome.source,

@@ -1,24 +1,24 @@
-"""Where documents are converted to posts: worker processes, or one thread for small passes.
+"""Where documents are digested to posts: worker processes, or one thread for small passes.
 
-Workers are fresh interpreters ("spawn") that import only what conversion needs
-(``ingest.convert``: feedparser, nh3, python-frontmatter), not the command line, the store or
-the HTTP stack, so each stays near 30 MB. (A forked worker would inherit the whole program; a
+Workers are fresh interpreters ("spawn") that import only what digest needs
+(``ingest.digest.document``: feedparser, nh3, python-frontmatter), not the command line, the store
+or the HTTP stack, so each stays near 30 MB. (A forked worker would inherit the whole program; a
 fork server would be one more process of the same size.)
 
-A worker that dies (out of memory, killed) breaks the whole pool, failing every conversion in
-flight. The pool is then replaced once, and each conversion it broke is tried once more in the
-new one, alone (other conversions wait meanwhile): the healthy documents go through; the one
+A worker that dies (out of memory, killed) breaks the whole pool, failing every digest in
+flight. The pool is then replaced once, and each digest it broke is tried once more in the
+new one, alone (other digests wait meanwhile): the healthy documents go through; the one
 that kills a worker again is what failed, and it fails alone. Workers leave signals to this
-process and exit when it dies (``ingest.childproc``).
+process and exit when it dies (``ingest.pipeline.childproc``).
 
-A conversion may take ``CONVERT_LIMIT_S`` of wall time: ``ingest.convert``'s CPU budget is
+A digest may take ``DIGEST_LIMIT_S`` of wall time: ``ingest.digest.document``'s CPU budget is
 checked between entries, this also bounds the parse and any single entry. It is timed from
-when the conversion is handed to the pool, and at most one more than there are workers is
-handed over at once, so the time is spent converting, not queueing behind others. Past the
+when the digest is handed to the pool, and at most one more than there are workers is
+handed over at once, so the time is spent digesting, not queueing behind others. Past the
 limit its source fails and the pool's workers are killed; the pool is replaced as after a
-crash, and the other conversions it had are tried again. A thread cannot be stopped: in a
-small pass, a conversion past the limit is abandoned (to a daemon thread, which does not hold
-the process's exit) and the conversions after it go to a worker process, where the next such
+crash, and the other digests it had are tried again. A thread cannot be stopped: in a
+small pass, a digest past the limit is abandoned (to a daemon thread, which does not hold
+the process's exit) and the digests after it go to a worker process, where the next such
 document can be stopped.
 """
 
@@ -34,29 +34,29 @@ from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
-from ingest.childproc import prepare_worker, stop_signals_blocked
-from ingest.convert import CONVERT_BUDGET_S
+from ingest.digest.document import DIGEST_BUDGET_S
 from ingest.errors import ErrorKind, SourceError
+from ingest.pipeline.childproc import prepare_worker, stop_signals_blocked
 from ingest.types import Digest
 
-CONVERT_LIMIT_S = 2 * CONVERT_BUDGET_S
-"""Wall seconds one conversion may take: twice its CPU budget, so a legitimate document that
+DIGEST_LIMIT_S = 2 * DIGEST_BUDGET_S
+"""Wall seconds one digest may take: twice its CPU budget, so a legitimate document that
 spends the whole budget on a machine busy with other work still gets through. The budget ends
-ordinary conversions long before; this ends the parse or the entry that runs on regardless."""
+ordinary digests long before; this ends the parse or the entry that runs on regardless."""
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class Converter:
-    """Runs ``ingest.convert`` functions off the event loop, each for at most ``limit_s``
+class Digester:
+    """Runs ``ingest.digest.document`` functions off the event loop, each for at most ``limit_s``
     seconds; ``close`` when done."""
 
-    def __init__(self, workers: int, *, limit_s: float = CONVERT_LIMIT_S) -> None:
+    def __init__(self, workers: int, *, limit_s: float = DIGEST_LIMIT_S) -> None:
         self.workers = workers
         self.limit_s = limit_s
         self._executor = self._new_executor()
-        self._handed = asyncio.Semaphore(workers + 1)  # one conversion per worker, one waiting
+        self._handed = asyncio.Semaphore(workers + 1)  # one digest per worker, one waiting
         self._alone = asyncio.Lock()
         self._open = asyncio.Event()  # cleared while retries run, one at a time
         self._open.set()
@@ -105,7 +105,7 @@ class Converter:
             try:
                 # The pool starts its workers on a submit; one started with the stop signals
                 # blocked cannot be hit by a Ctrl-C before it has set them aside
-                # (ingest.childproc).
+                # (ingest.pipeline.childproc).
                 with stop_signals_blocked():
                     pending = asyncio.get_running_loop().run_in_executor(executor, job)
                 async with limit:
@@ -115,12 +115,12 @@ class Converter:
                 raise
             except TimeoutError:
                 if not limit.expired():
-                    raise  # the conversion's own error: a bug, not a slow document
+                    raise  # the digest's own error: a bug, not a slow document
                 raise self._stop(source, executor) from None
 
     def _stop(self, source: str, executor: Executor) -> SourceError:
-        """The error of ``source``, whose conversion in ``executor`` ran past the limit, once
-        that conversion is stopped. A thread cannot be: it is abandoned, and the conversions
+        """The error of ``source``, whose digest in ``executor`` ran past the limit, once
+        that digest is stopped. A thread cannot be: it is abandoned, and the digests
         after it go to a worker process, so that a second such document is stopped."""
         stopped = isinstance(executor, ProcessPoolExecutor)
         if not stopped:
@@ -135,8 +135,8 @@ class Converter:
 
     def _replace(self, executor: Executor) -> None:
         """Put a new pool in place of ``executor`` and kill its workers, once, whoever notices
-        first. The conversions it still had fail with ``BrokenProcessPool`` and ``run`` tries
-        them again. SIGKILL, because workers ignore SIGINT and SIGTERM (``ingest.childproc``);
+        first. The digests it still had fail with ``BrokenProcessPool`` and ``run`` tries them
+        again. SIGKILL, because workers ignore SIGINT and SIGTERM (``ingest.pipeline.childproc``);
         through ``_processes``, the pool's own table, until Python 3.14's ``kill_workers``."""
         if self._executor is not executor:
             return
@@ -144,7 +144,7 @@ class Converter:
         if isinstance(executor, ProcessPoolExecutor):
             for process in list(executor._processes.values()):
                 process.kill()
-        # Not cancel_futures: a conversion cancelled here would look to its caller as if the
+        # Not cancel_futures: a digest cancelled here would look to its caller as if the
         # caller had been cancelled; the pool's thread fails each with BrokenProcessPool instead.
         executor.shutdown(wait=False)
 
@@ -153,16 +153,16 @@ class Converter:
 
 
 class _DaemonThreads(Executor):
-    """Runs each job in a daemon thread of its own (``Converter`` hands over one at a time).
+    """Runs each job in a daemon thread of its own (``Digester`` hands over one at a time).
 
     Not ``ThreadPoolExecutor``: its threads are joined when the interpreter exits, so a thread
-    abandoned at the time limit would hold the process until its conversion ends.
+    abandoned at the time limit would hold the process until its digest ends.
     """
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         future: Future[T] = Future()
         job = partial(fn, *args, **kwargs)
-        threading.Thread(target=_settle, args=(future, job), name="convert", daemon=True).start()
+        threading.Thread(target=_settle, args=(future, job), name="digest", daemon=True).start()
         return future
 
 

@@ -36,7 +36,7 @@ from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
 from ingest.errors import ExportError
-from ingest.render import render_post
+from ingest.publish.render import render_post
 from ingest.types import StoredPost
 
 MANIFEST = ".ingest-export.json"

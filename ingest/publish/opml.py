@@ -30,12 +30,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from xml.parsers import expat
 
-from ingest.config import http_source_url, is_remote
-from ingest.encoding import decode
+from ingest.config import http_source_url
+from ingest.digest.encoding import decode
 from ingest.errors import OpmlError
-from ingest.render import rfc2822
+from ingest.publish.render import rfc2822
 from ingest.types import SourceSpec, StoredSource
-from ingest.urls import redacted
+from ingest.urls import is_http_url, redacted
 
 TITLE = "feed-ingest subscriptions"
 MAX_DEPTH = 16
@@ -107,7 +107,7 @@ class _Reader:
         if not url:
             self._problem(f"outline {label!r} has an empty xmlUrl")
             return
-        if not is_remote(url):
+        if not is_http_url(url):
             self._problem(
                 f"{url!r}: only http(s) feeds can be imported from OPML; add local files or "
                 "folders to the config file or with `ingest feeds add --local`"
