@@ -101,8 +101,12 @@ class SourceRow(SQLModel, table=True):
     enabled: bool = Field(default=True, description="false: never polled (410 Gone, or by hand)")
     title: str | None = Field(default=None, description="the feed's own title, as last seen")
     created_at: datetime = Field(sa_type=UTCDateTime, description="when the source was added")
-    last_checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    last_success_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_checked_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="when the last check was saved"
+    )
+    last_success_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="when a check last succeeded"
+    )
     next_check_at: datetime | None = Field(
         default=None, sa_type=UTCDateTime, index=True, description="due at; NULL: never checked"
     )
@@ -141,13 +145,15 @@ class PostRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     content_hash: str = Field(unique=True, description="sha256 hex of title and body (§4)")
-    title: str = Field(sa_type=Text)
-    categories: list[str] = Field(default_factory=list, sa_type=JSON)
+    title: str = Field(sa_type=Text, description="plain text, never empty (DESIGN §1)")
+    categories: list[str] = Field(
+        default_factory=list, sa_type=JSON, description="JSON array, in the post's order"
+    )
     headimg: str | None = Field(default=None, sa_type=Text, description="first image URL")
-    author: str = Field(sa_type=Text)
-    comments: bool = False
+    author: str = Field(sa_type=Text, description="entry author, else feed author or name")
+    comments: bool = Field(default=False, description="the source's comments setting")
     published_at: datetime = Field(sa_type=UTCDateTime, description="the date key, UTC")
-    thumbnail: str | None = Field(default=None, sa_type=Text)
+    thumbnail: str | None = Field(default=None, sa_type=Text, description="same as headimg")
     body: str = Field(sa_type=Text, description="sanitized HTML")
     link: str | None = Field(default=None, sa_type=Text, description="link where first seen")
     guid: str | None = Field(default=None, sa_type=Text, description="guid where first seen")
@@ -158,7 +164,7 @@ class PostRow(SQLModel, table=True):
         index=True,
         description="the source that first stored it",
     )
-    first_seen_at: datetime = Field(sa_type=UTCDateTime)
+    first_seen_at: datetime = Field(sa_type=UTCDateTime, description="when first stored")
     updated_at: datetime = Field(sa_type=UTCDateTime, description="last change of content")
     revision: int = Field(default=1, description="1, plus one per edit at its source")
 
@@ -188,11 +194,11 @@ class SightingRow(SQLModel, table=True):
     post_id: int = Field(foreign_key="posts.id", ondelete="CASCADE", index=True)
     source_id: int = Field(foreign_key="sources.id", ondelete="CASCADE")
     entry_key: str = Field(sa_type=Text, description="guid, else link, else content hash")
-    guid: str | None = Field(default=None, sa_type=Text)
-    link: str | None = Field(default=None, sa_type=Text)
+    guid: str | None = Field(default=None, sa_type=Text, description="the entry's guid here")
+    link: str | None = Field(default=None, sa_type=Text, description="the entry's link here")
     content_hash: str = Field(description="hash of the entry as this source last served it")
-    first_seen_at: datetime = Field(sa_type=UTCDateTime)
-    last_seen_at: datetime = Field(sa_type=UTCDateTime)
+    first_seen_at: datetime = Field(sa_type=UTCDateTime, description="first seen at this source")
+    last_seen_at: datetime = Field(sa_type=UTCDateTime, description="last seen at this source")
 
 
 # The Core tables behind the models, for queries; SQLModel types ``__table__`` loosely.

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from ingest.observe.logs import follow_stderr
-from ingest.types import SourceOutcome
+from ingest.types import SourceOutcome, SourceStatus
 
 
 @dataclass
@@ -25,15 +25,20 @@ class PassProgress:
     bar: Progress | None = None
     task: TaskID | None = None
     failed: int = 0
+    bugs: int = 0
+    """Sources that met a bug in feed-ingest: shown apart, never as failed sources."""
 
     def on_start(self, total: int) -> None:
         if self.bar is not None:
-            self.task = self.bar.add_task("checking sources", total=total, failed=0)
+            self.task = self.bar.add_task("checking sources", total=total, failed=0, bugs="")
 
     def on_outcome(self, outcome: SourceOutcome) -> None:
-        self.failed += not outcome.status.succeeded
+        bug = outcome.status is SourceStatus.BUG
+        self.bugs += bug
+        self.failed += not outcome.status.succeeded and not bug
         if self.bar is not None and self.task is not None:
-            self.bar.update(self.task, advance=1, failed=self.failed)
+            bugs = f", {self.bugs} hit a bug" if self.bugs else ""
+            self.bar.update(self.task, advance=1, failed=self.failed, bugs=bugs)
 
 
 @contextmanager
@@ -45,7 +50,7 @@ def pass_progress() -> Iterator[PassProgress]:
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[failed]} failed"),
+        TextColumn("{task.fields[failed]} failed{task.fields[bugs]}"),
         console=Console(stderr=True),
         transient=True,
         redirect_stderr=True,

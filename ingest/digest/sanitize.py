@@ -1,7 +1,7 @@
 """HTML sanitizing with nh3: the only place markup from a feed is made safe to publish.
 
-feedparser's own sanitizer is turned off (it lets ``&#106;avascript:`` links, forms and SVG
-through and drops ``data-original``, see NOTES.md); nh3 (ammonia) parses like a browser, so an
+feedparser's own sanitizer is turned off (it lets ``&#106;avascript:`` links, forms and SVG through
+and drops ``data-original``, see docs/decisions.md); nh3 (ammonia) parses like a browser, so an
 entity- or whitespace-disguised ``javascript:`` is seen for what it is.
 
 What stays is what real feeds need to render (DESIGN §3): text markup, tables, links and their
