@@ -321,3 +321,26 @@ def test_a_bug_met_on_a_document_is_a_bug_not_the_feeds_fault_and_the_source_bac
     assert last_error.startswith("internal error ZeroDivisionError")
     (crashed,) = [e for e in logs if e["event"] == "source_crashed"]
     assert crashed["exc_info"]
+
+
+def test_a_bug_after_the_fetch_still_backs_the_source_off(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in deciding what a check changes must not make the daemon try the source again at
+    every tick: the failure is saved as a bug's, with the backoff of any failure."""
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(runner, "after_success", crash)
+    settings = load_settings(write_config(tmp_path, [{"url": str(CNBETA)}]), env={})
+    store = open_store(sqlite_url)
+    try:
+        (outcome,) = asyncio.run(run_once(store, settings)).outcomes
+    finally:
+        store.close()
+
+    assert (outcome.status, outcome.error_kind) == ("bug", "internal")
+    errors, scheduled, owner, last_error = _source_row(sqlite_url)
+    assert (errors, scheduled, owner) == (1, 1, None)
+    assert "a bug in feed-ingest" in last_error

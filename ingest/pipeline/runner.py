@@ -203,8 +203,8 @@ class Pass:
 
         Waits for one of ``[fetch] concurrency`` slots; the source counts as in flight from the
         call until its check is saved. Never raises: a bug met on the way is reported as a bug
-        (status ``bug``, kind ``internal``), its traceback logged; when it escaped even the
-        recording of the check, the lease is given back.
+        (status ``bug``, kind ``internal``), its traceback logged, and saved as the source's
+        failure (``_record_bug``).
         """
         self.in_flight.add(state.id)
         started = time.perf_counter()
@@ -214,8 +214,7 @@ class Pass:
                 return await self._process(state)
         except Exception as exc:  # noqa: BLE001  (one source must never end the pass)
             failure = _bug(state, exc)
-            with contextlib.suppress(Exception):  # else the lease simply expires
-                await self.release([state.id])
+            stored = await self._record_bug(state, failure)
             outcome = SourceOutcome(
                 source_id=state.id,
                 source=state.url,
@@ -224,7 +223,7 @@ class Pass:
                 skipped=0,
                 error=failure.reason,
                 duration_s=round(time.perf_counter() - started, 4),
-                stored=False,
+                stored=stored,
                 error_kind=failure.kind,
             )
             _log(outcome, None, failure)
@@ -232,6 +231,19 @@ class Pass:
         finally:
             self.in_flight.discard(state.id)
             self._started.discard(state.id)
+
+    async def _record_bug(self, state: SourceState, failure: Failed) -> bool:
+        """Save a bug met outside the fetch and the digest (in deciding or storing the check) as
+        the source's failure, so it backs off instead of being tried again at every tick; when
+        even that fails, give its lease back. Whether the failure was saved."""
+        now = self.clock()
+        try:
+            change = self._decide(state, failure, None, now)
+            return await self._writer.record(Check(state, (), change, now, self.owner)) is not None
+        except Exception:  # noqa: BLE001  (the bug may be in saving itself: the lease is freed)
+            with contextlib.suppress(Exception):  # else the lease simply expires
+                await self.release([state.id])
+            return False
 
     def started(self, source_id: int) -> bool:
         """Whether source ``source_id`` holds a slot (is being fetched or stored), rather than
