@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
+from collections.abc import MutableMapping
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from ingest.config import load_settings
 from ingest.errors import StoreError
 from ingest.pipeline import runner
 from ingest.pipeline.runner import Pass
+from ingest.types import RunSummary
 from scheduler.driver import run_once
 from storage import Store, open_store
 from tests.conftest import CNBETA, SEED, write_config
@@ -199,13 +201,7 @@ def test_default_config_ingests_the_shipped_seed(
 def test_one_log_event_per_source_with_url_status_duration_and_counts(
     tmp_path: Path, sqlite_url: str
 ) -> None:
-    settings = load_settings(write_config(tmp_path, [{"url": str(CNBETA)}]), env={})
-    store = open_store(sqlite_url)
-    try:
-        with capture_logs() as logs:
-            asyncio.run(run_once(store, settings))
-    finally:
-        store.close()
+    _, logs = _pass_over_cnbeta(tmp_path, sqlite_url)
 
     (event,) = [e for e in logs if e["event"] == "source_processed"]
     assert event["url"] == str(CNBETA)
@@ -213,6 +209,20 @@ def test_one_log_event_per_source_with_url_status_duration_and_counts(
     assert event["log_level"] == "info"
     assert (event["new"], event["updated"], event["duplicate"], event["unchanged"]) == (1, 0, 0, 0)
     assert event["duration_s"] >= 0
+
+
+def _pass_over_cnbeta(
+    tmp_path: Path, sqlite_url: str
+) -> tuple[RunSummary, list[MutableMapping[str, Any]]]:
+    """One pass over a store whose only source is the cnBeta fixture: its summary and logs."""
+    settings = load_settings(write_config(tmp_path, [{"url": str(CNBETA)}]), env={})
+    store = open_store(sqlite_url)
+    try:
+        with capture_logs() as logs:
+            summary = asyncio.run(run_once(store, settings))
+    finally:
+        store.close()
+    return summary, logs
 
 
 def _source_row(db_url: str) -> tuple[Any, ...]:
@@ -235,12 +245,8 @@ def test_a_check_the_store_refuses_backs_the_source_off_like_any_failure(
         return real(store, checks, decide=decide)
 
     monkeypatch.setattr(Store, "record_checks", refuse_posts)
-    settings = load_settings(write_config(tmp_path, [{"url": str(CNBETA)}]), env={})
-    store = open_store(sqlite_url)
-    try:
-        (outcome,) = asyncio.run(run_once(store, settings)).outcomes
-    finally:
-        store.close()
+    summary, _ = _pass_over_cnbeta(tmp_path, sqlite_url)
+    (outcome,) = summary.outcomes
 
     assert outcome.error == "could not store the check: disk I/O error"
     assert (outcome.status, outcome.error_kind) == ("error", "store")
@@ -259,13 +265,8 @@ def test_a_bug_in_storing_a_check_is_a_bug_not_a_store_failure(
         raise KeyError("a bug")
 
     monkeypatch.setattr(Store, "record_checks", crash)
-    settings = load_settings(write_config(tmp_path, [{"url": str(CNBETA)}]), env={})
-    store = open_store(sqlite_url)
-    try:
-        with capture_logs() as logs:
-            (outcome,) = asyncio.run(run_once(store, settings)).outcomes
-    finally:
-        store.close()
+    summary, logs = _pass_over_cnbeta(tmp_path, sqlite_url)
+    (outcome,) = summary.outcomes
 
     assert (outcome.status, outcome.error_kind, outcome.stored) == ("bug", "internal", False)
     assert "a bug in feed-ingest" in (outcome.error or "")
@@ -281,12 +282,7 @@ def test_a_bug_while_processing_a_source_fails_it_and_gives_its_lease_back(
         raise ZeroDivisionError("a bug")
 
     monkeypatch.setattr(Pass, "_process", crash)
-    settings = load_settings(write_config(tmp_path, [{"url": str(CNBETA)}]), env={})
-    store = open_store(sqlite_url)
-    try:
-        summary = asyncio.run(run_once(store, settings))
-    finally:
-        store.close()
+    summary, _ = _pass_over_cnbeta(tmp_path, sqlite_url)
 
     assert summary.failed == []
     (bug,) = summary.bugs
@@ -304,13 +300,7 @@ def test_a_bug_met_on_a_document_is_a_bug_not_the_feeds_fault_and_the_source_bac
         raise ZeroDivisionError("a bug")
 
     monkeypatch.setattr(runner, "digest_feed", crash)
-    settings = load_settings(write_config(tmp_path, [{"url": str(CNBETA)}]), env={})
-    store = open_store(sqlite_url)
-    try:
-        with capture_logs() as logs:
-            summary = asyncio.run(run_once(store, settings))
-    finally:
-        store.close()
+    summary, logs = _pass_over_cnbeta(tmp_path, sqlite_url)
 
     assert summary.failed == []
     (bug,) = summary.bugs
@@ -333,12 +323,8 @@ def test_a_bug_after_the_fetch_still_backs_the_source_off(
         raise ZeroDivisionError("a bug")
 
     monkeypatch.setattr(runner, "after_success", crash)
-    settings = load_settings(write_config(tmp_path, [{"url": str(CNBETA)}]), env={})
-    store = open_store(sqlite_url)
-    try:
-        (outcome,) = asyncio.run(run_once(store, settings)).outcomes
-    finally:
-        store.close()
+    summary, _ = _pass_over_cnbeta(tmp_path, sqlite_url)
+    (outcome,) = summary.outcomes
 
     assert (outcome.status, outcome.error_kind) == ("bug", "internal")
     errors, scheduled, owner, last_error = _source_row(sqlite_url)
