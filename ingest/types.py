@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
 from ingest.errors import ErrorKind, SourceError
-from ingest.urls import is_http_url
+from ingest.urls import is_http_url, redact_text
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
 """Response size cap after decompression (DESIGN §3): large enough for any real feed."""
@@ -194,6 +194,21 @@ class Failed:
     @classmethod
     def of(cls, error: SourceError) -> Failed:
         return cls(error.kind, error.reason)
+
+    @classmethod
+    def saying(cls, kind: ErrorKind, reason: str) -> Failed:
+        """A failure met outside any ``SourceError``, its ``reason`` redacted as theirs are."""
+        return cls(kind, redact_text(reason))
+
+    @classmethod
+    def bug(cls, error: BaseException) -> Failed:
+        """A bug in feed-ingest met while checking a source: kind internal, never the source's
+        fault."""
+        return cls.saying(
+            ErrorKind.INTERNAL,
+            f"internal error {type(error).__name__}: {error} (a bug in feed-ingest; please report "
+            "it with this feed)",
+        )
 
 
 Failure = Gone | RetryLater | Failed
@@ -377,6 +392,34 @@ class SourceOutcome:
     error_kind: ErrorKind | None = None
     """The kind of ``error``; ``internal`` (status ``bug``) is a bug in feed-ingest."""
 
+    @classmethod
+    def of_bug(
+        cls, state: SourceState, failure: Failed, *, duration_s: float = 0.0, stored: bool = False
+    ) -> SourceOutcome:
+        """The outcome of a check that met a bug in feed-ingest (``failure``, kind internal)."""
+        return cls(
+            source_id=state.id,
+            source=state.url,
+            status=SourceStatus.BUG,
+            counts={},
+            skipped=0,
+            error=failure.reason,
+            duration_s=duration_s,
+            stored=stored,
+            error_kind=failure.kind,
+        )
+
+    @property
+    def is_bug(self) -> bool:
+        return self.status is SourceStatus.BUG
+
+    @property
+    def is_failure(self) -> bool:
+        """Whether the source failed this check on its own account or the store's (its server,
+        network or document, or a store that refused the check): never a bug, nor a check
+        another process took over."""
+        return not self.status.succeeded and not self.is_bug and not self.lease_lost
+
 
 @dataclass(slots=True)
 class RunSummary:
@@ -391,18 +434,19 @@ class RunSummary:
     held_elsewhere: list[LeaseHolder] = field(default_factory=list)
 
     @property
+    def succeeded(self) -> list[SourceOutcome]:
+        """Sources whose check went well and was saved by this pass."""
+        return [o for o in self.outcomes if o.status.succeeded and not o.lease_lost]
+
+    @property
     def failed(self) -> list[SourceOutcome]:
-        """Sources that failed on their own account (their server, network or document)."""
-        return [
-            o
-            for o in self.outcomes
-            if not o.status.succeeded and o.status is not SourceStatus.BUG and not o.lease_lost
-        ]
+        """Sources whose check failed (``SourceOutcome.is_failure``)."""
+        return [o for o in self.outcomes if o.is_failure]
 
     @property
     def bugs(self) -> list[SourceOutcome]:
         """Sources whose check met a bug in feed-ingest: never counted as their failure."""
-        return [o for o in self.outcomes if o.status is SourceStatus.BUG]
+        return [o for o in self.outcomes if o.is_bug]
 
     @property
     def lost(self) -> list[SourceOutcome]:

@@ -29,7 +29,7 @@ import structlog
 
 from ingest.config import Settings
 from ingest.pipeline.runner import Pass, sync_config_sources, utc_now, workers_for
-from ingest.types import Due, RunSummary, SourceOutcome, SourceState
+from ingest.types import Due, Failed, RunSummary, SourceOutcome, SourceState
 from storage import Store
 
 log = structlog.get_logger("scheduler.driver")
@@ -75,7 +75,7 @@ class Driver:
         self.on_outcome = on_outcome
         self.batch = BATCH_PER_SLOT * runner.concurrency
         self.summary = RunSummary()
-        self.tasks: dict[asyncio.Task[SourceOutcome], int] = {}
+        self.tasks: dict[asyncio.Task[SourceOutcome], SourceState] = {}
         self._more = True
         self._stopping = False
         self._takeover: set[str] = set()
@@ -136,7 +136,9 @@ class Driver:
         writer is still written whole."""
         self._stopping = True
         async with self._claiming:  # a claim under way ends first (see ``_fill``)
-            waiting = [task for task, id_ in self.tasks.items() if not self.runner.started(id_)]
+            waiting = [
+                task for task, state in self.tasks.items() if not self.runner.started(state.id)
+            ]
         late = await self._cancel(waiting)
         busy = list(self.tasks)
         if busy:
@@ -148,7 +150,7 @@ class Driver:
 
     async def _cancel(self, tasks: Collection[asyncio.Task[SourceOutcome]]) -> list[int]:
         """Cancel ``tasks`` and wait for them; their sources' ids."""
-        ids = [self.tasks[task] for task in tasks if task in self.tasks]
+        ids = [self.tasks[task].id for task in tasks if task in self.tasks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -169,19 +171,20 @@ class Driver:
             self._more = len(states) == room
             for state in states:
                 task = asyncio.create_task(self.runner.process(state), name=f"source-{state.id}")
-                self.tasks[task] = state.id
+                self.tasks[task] = state
                 task.add_done_callback(self._finished)
             return len(states)
 
     def _finished(self, task: asyncio.Task[SourceOutcome]) -> None:
-        source_id = self.tasks.pop(task, None)
+        state = self.tasks.pop(task)
         self._wake.set()
         if task.cancelled():
             return
-        if (error := task.exception()) is not None:
-            log.error("source_task_failed", source_id=source_id, exc_info=error)
-            return
-        outcome = task.result()
+        if (error := task.exception()) is not None:  # a bug past the runner's own guard
+            log.error("source_task_failed", source_id=state.id, exc_info=error)
+            outcome = SourceOutcome.of_bug(state, Failed.bug(error))
+        else:
+            outcome = task.result()
         if self.one_shot:
             self.summary.outcomes.append(outcome)
             if not outcome.stored:

@@ -88,6 +88,27 @@ def test_a_pass_processes_every_due_source_once_holding_at_most_two_batches() ->
     assert runner.released == []
 
 
+def test_a_source_whose_processing_raises_is_reported_as_a_bug_and_the_pass_goes_on() -> None:
+    """The runner never raises by contract; should a bug slip past it, the pass still reports
+    the source (so ``ingest run`` exits 70) and never checks it again in this pass."""
+
+    class BuggyRunner(FakeRunner):
+        async def process(self, state: SourceState) -> SourceOutcome:
+            if state.id == 2:
+                self.due.remove(state.id)
+                self.leased.discard(state.id)
+                raise ZeroDivisionError("a bug")
+            return await super().process(state)
+
+    runner = BuggyRunner(5, concurrency=2)
+    summary = asyncio.run(Driver(runner, lambda: DUE, one_shot=True).run())
+
+    assert [o.source_id for o in summary.bugs] == [2]
+    assert summary.bugs[0].error_kind == "internal"
+    assert "ZeroDivisionError: a bug" in (summary.bugs[0].error or "")
+    assert len(summary.succeeded) == 4
+
+
 def test_a_pass_with_nothing_due_ends_at_once() -> None:
     runner = FakeRunner(0, concurrency=4)
     summary = asyncio.run(Driver(runner, lambda: DUE, one_shot=True).run())

@@ -125,8 +125,7 @@ def _print_summary(summary: RunSummary) -> None:
             f"bug: {redacted(outcome.source)}: {outcome.error}; not the feed's fault, a bug in "
             "feed-ingest (the traceback is in the log)"
         )
-    lost, bugs = len(summary.lost), len(summary.bugs)
-    ok = len(summary.outcomes) - len(summary.failed) - bugs - lost
+    ok, lost, bugs = len(summary.succeeded), len(summary.lost), len(summary.bugs)
     taken = f", {lost} taken over by another process" if lost else ""
     buggy = f", {bugs} hit a bug in feed-ingest" if bugs else ""
     typer.echo(f"sources: {ok} ok, {len(summary.failed)} failed{buggy}{taken}")

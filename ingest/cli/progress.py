@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from ingest.observe.logs import follow_stderr
-from ingest.types import SourceOutcome, SourceStatus
+from ingest.types import SourceOutcome
 
 
 @dataclass
@@ -33,9 +33,8 @@ class PassProgress:
             self.task = self.bar.add_task("checking sources", total=total, failed=0, bugs="")
 
     def on_outcome(self, outcome: SourceOutcome) -> None:
-        bug = outcome.status is SourceStatus.BUG
-        self.bugs += bug
-        self.failed += not outcome.status.succeeded and not bug
+        self.bugs += outcome.is_bug
+        self.failed += outcome.is_failure
         if self.bar is not None and self.task is not None:
             bugs = f", {self.bugs} hit a bug" if self.bugs else ""
             self.bar.update(self.task, advance=1, failed=self.failed, bugs=bugs)

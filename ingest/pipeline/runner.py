@@ -16,8 +16,9 @@
     outcome    SourceOutcome: logged here, counted by ingest/observe/metrics.py, summed by
                the driver into the RunSummary
 
-Read this file top to bottom in that order: ``Pass.claim``, ``process`` (the path), ``_check``
-(fetch and digest), ``_decide``, the write through the writer, and the outcome.
+In this file: ``Pass.claim``; then ``process`` and ``_process``, which are the path in a few
+lines (check, decide, write, outcome); then the steps they call, in that order: ``_check``
+(fetch and digest), ``_decide``, and ``_record_bug`` for a bug met on the way.
 
 Concurrency: fetches run on the event loop, at most ``[fetch] concurrency`` sources at once; the
 CPU-bound digest runs in worker processes when a pass is large enough to pay for them (else in a
@@ -64,12 +65,9 @@ from ingest.types import (
     Failure,
     Fetched,
     FetchResult,
-    Gone,
     LeaseHolder,
-    RetryLater,
     SourceOutcome,
     SourceState,
-    SourceStatus,
     SourceUpdate,
 )
 from scheduler.lease import is_gone, renew_every, this_process
@@ -141,6 +139,11 @@ class Pass:
         """Sources processed at once (``[fetch] concurrency``)."""
         return self.settings.fetch.concurrency
 
+    def started(self, source_id: int) -> bool:
+        """Whether source ``source_id`` holds a slot (is being fetched or stored), rather than
+        waiting for one."""
+        return source_id in self._started
+
     async def claim(
         self, due: Due, *, limit: int, skip: Collection[int] = (), takeover: Collection[str] = ()
     ) -> list[SourceState]:
@@ -192,8 +195,8 @@ class Pass:
                 held = await asyncio.to_thread(
                     self.store.renew, ids, owner=self.owner, lease_s=lease
                 )
-            except Exception as exc:  # noqa: BLE001  (the store is down: the next beat retries)
-                log.warning("lease_renewal_failed", error=str(exc))
+            except StoreError as exc:  # the store is down: the next beat retries
+                log.warning("lease_renewal_failed", error=exc.reason)
                 continue
             if lost := (ids - held) & self.in_flight:
                 log.warning("leases_lost", owner=self.owner, source_ids=sorted(lost))
@@ -215,16 +218,8 @@ class Pass:
         except Exception as exc:  # noqa: BLE001  (one source must never end the pass)
             failure = _bug(state, exc)
             stored = await self._record_bug(state, failure)
-            outcome = SourceOutcome(
-                source_id=state.id,
-                source=state.url,
-                status=SourceStatus.BUG,
-                counts=Counter(),
-                skipped=0,
-                error=failure.reason,
-                duration_s=round(time.perf_counter() - started, 4),
-                stored=stored,
-                error_kind=failure.kind,
+            outcome = SourceOutcome.of_bug(
+                state, failure, duration_s=round(time.perf_counter() - started, 4), stored=stored
             )
             _log(outcome, None, failure)
             return outcome
@@ -232,46 +227,24 @@ class Pass:
             self.in_flight.discard(state.id)
             self._started.discard(state.id)
 
-    async def _record_bug(self, state: SourceState, failure: Failed) -> bool:
-        """Save a bug met outside the fetch and the digest (in deciding or storing the check) as
-        the source's failure, so it backs off instead of being tried again at every tick; when
-        even that fails, give its lease back. Whether the failure was saved."""
-        now = self.clock()
-        try:
-            change = self._decide(state, failure, None, now)
-            return await self._writer.record(Check(state, (), change, now, self.owner)) is not None
-        except Exception:  # noqa: BLE001  (the bug may be in saving itself: the lease is freed)
-            with contextlib.suppress(Exception):  # else the lease simply expires
-                await self.release([state.id])
-            return False
-
-    def started(self, source_id: int) -> bool:
-        """Whether source ``source_id`` holds a slot (is being fetched or stored), rather than
-        waiting for one."""
-        return source_id in self._started
-
     async def _process(self, state: SourceState) -> SourceOutcome:
         started = time.perf_counter()
         now = self.clock()
         result, digest = await self._check(state, now)
         change = self._decide(state, result, digest, now)
-        failure = result if isinstance(result, Gone | RetryLater | Failed) else None
+        failure = result if isinstance(result, Failure) else None
         posts = digest.posts if digest else ()
         try:
             counts = await self._writer.record(Check(state, posts, change, now, self.owner))
             stored = counts is not None
         except StoreError as exc:
             log.error("store_failed", source_id=state.id, url=state.url, exc_info=exc)
-            failure = Failed.of(
-                SourceError(
-                    state.url, f"could not store the check: {exc.reason}", kind=ErrorKind.STORE
-                )
-            )
+            failure = Failed.saying(ErrorKind.STORE, f"could not store the check: {exc.reason}")
             change = self._decide(state, failure, None, now)
             counts, stored = Counter(), False
             # The failure itself is saved, so the source backs off like any failing one; if
             # even that fails, its lease expires and the check is simply retried then.
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(StoreError):
                 await self._writer.record(Check(state, (), change, now, self.owner))
         outcome = SourceOutcome(
             source_id=state.id,
@@ -341,35 +314,34 @@ class Pass:
         """
         interval = self.settings.interval_of(state.spec)
         schedule = self.settings.schedule
-        match result:
-            case Gone() | RetryLater() | Failed():
-                return after_failure(
-                    state, result, interval_s=interval, schedule=schedule, now=now, rng=self.rng
-                )
-            case _:
-                return after_success(
-                    state,
-                    result,
-                    digest,
-                    interval_s=interval,
-                    schedule=schedule,
-                    now=now,
-                    rng=self.rng,
-                )
+        if isinstance(result, Failure):
+            return after_failure(
+                state, result, interval_s=interval, schedule=schedule, now=now, rng=self.rng
+            )
+        return after_success(
+            state, result, digest, interval_s=interval, schedule=schedule, now=now, rng=self.rng
+        )
+
+    async def _record_bug(self, state: SourceState, failure: Failed) -> bool:
+        """Save a bug met outside the fetch and the digest (in deciding or storing the check) as
+        the source's failure, so it backs off instead of being tried again at every tick; when
+        even that fails, give its lease back. Whether the failure was saved."""
+        now = self.clock()
+        try:
+            change = self._decide(state, failure, None, now)
+            return await self._writer.record(Check(state, (), change, now, self.owner)) is not None
+        except Exception as exc:
+            log.error("bug_not_saved", source_id=state.id, url=state.url, exc_info=exc)
+            with contextlib.suppress(Exception):  # else the lease simply expires
+                await self.release([state.id])
+            return False
 
 
 def _bug(state: SourceState, exc: Exception) -> Failed:
     """A bug met while processing one source: logged with its traceback, a failure of kind
     ``internal``."""
     log.error("source_crashed", source_id=state.id, url=state.url, exc_info=exc)
-    return Failed.of(
-        SourceError(
-            state.url,
-            f"internal error {type(exc).__name__}: {exc} (a bug in feed-ingest; please report it "
-            "with this feed)",
-            kind=ErrorKind.INTERNAL,
-        )
-    )
+    return Failed.bug(exc)
 
 
 def _log(outcome: SourceOutcome, digest: Digest | None, failure: Failure | None) -> None:
