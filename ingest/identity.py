@@ -26,8 +26,16 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 
-from ingest.digest.sanitize import collapse_whitespace
 from ingest.types import Change, EntryIntent, KnownSighting, Post
+
+
+def collapse_whitespace(text: str) -> str:
+    """Runs of whitespace as one space, ends trimmed: the canonical form used for hashing.
+
+    ``str.split()`` splits on exactly the characters the regular expression ``\\s`` matches
+    (``str.isspace``), four times faster; ``tests/test_identity.py`` checks they agree.
+    """
+    return " ".join(text.split())
 
 
 def content_hash(title: str, body: str) -> str:

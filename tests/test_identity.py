@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
-from ingest.identity import content_hash, decide
+from ingest.identity import collapse_whitespace, content_hash, decide
 from ingest.types import Change, EntryIntent, KnownSighting, Post
 
 
@@ -102,3 +104,11 @@ def test_content_hash_ignores_whitespace_runs_but_not_words() -> None:
     assert content_hash("T", "<p>a  b\n c</p>") == content_hash(" T ", "<p>a b c</p>")
     assert content_hash("T", "<p>a b</p>") != content_hash("T", "<p>a c</p>")
     assert content_hash("T1", "x") != content_hash("T2", "x")
+
+
+def test_collapsing_whitespace_treats_every_unicode_space_as_the_regex_does() -> None:
+    spaces = re.compile(r"\s+")
+    characters = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
+    sample = "a" + "b".join(c for c in characters if c.isspace() or c in "xyz") + "c"
+    assert collapse_whitespace(sample) == spaces.sub(" ", sample).strip()
+    assert [c for c in characters if bool(spaces.fullmatch(c)) != c.isspace()] == []

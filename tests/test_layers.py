@@ -2,10 +2,11 @@
 against one table of layers (``docs/architecture.md`` draws them).
 
 Every module of the project belongs to exactly one layer, named by module prefix; a module may
-import its own layer and the layers below it, never one above. ``storage`` is held to more: it
-imports only itself and the vocabulary's types and errors, so the decisions it applies inside its
-transactions are handed to it, never imported. A new module that no layer names fails the test
-until it is placed.
+import its own layer and the layers below it, never one above or beside it. ``storage`` is held
+to more: it imports only itself and the vocabulary's types and errors, so the decision it
+applies inside its write transaction is handed to it, never imported; and the rest of the
+program enters it only through its facade (``from storage import Store``). A new module that no
+layer names fails the test until it is placed.
 """
 
 from __future__ import annotations
@@ -31,31 +32,25 @@ class Layer:
     exact: tuple[str, ...] = ()
 
 
+VOCABULARY = ("ingest.types", "ingest.errors", "ingest.urls", "ingest.units", "ingest")
+
 LAYERS = (
-    Layer(
-        "vocabulary",
-        0,
-        ("ingest.types", "ingest.errors", "ingest.urls", "ingest.units"),
-        exact=("ingest",),
-    ),
+    Layer("vocabulary", 0, VOCABULARY[:-1], allowed=VOCABULARY, exact=("ingest",)),
     Layer("storage", 1, ("storage",), allowed=("ingest.types", "ingest.errors")),
+    Layer("rules", 1, ("ingest.config", "ingest.identity", "scheduler.policy")),
+    Layer("digest", 2, ("ingest.digest",), allowed=(*VOCABULARY, "ingest.identity")),
+    Layer("fetch", 3, ("ingest.fetch",), allowed=(*VOCABULARY, "ingest.config")),
+    Layer("observe", 3, ("ingest.observe",), allowed=VOCABULARY),
+    Layer("publish", 3, ("ingest.publish",)),
+    Layer("leases", 3, ("scheduler.lease",), allowed=VOCABULARY),
+    Layer("pipeline", 4, ("ingest.pipeline",)),
     Layer(
-        "pure logic",
-        1,
-        (
-            "ingest.config",
-            "ingest.identity",
-            "ingest.digest",
-            "ingest.publish",
-            "scheduler.policy",
-        ),
-    ),
-    Layer("adapters", 2, ("ingest.fetch", "ingest.observe", "scheduler.lease")),
-    Layer("pipeline", 3, ("ingest.pipeline",)),
-    Layer(
-        "drivers", 4, ("ingest.cli", "scheduler.driver", "scheduler.daemon"), exact=("scheduler",)
+        "drivers", 5, ("ingest.cli", "scheduler.driver", "scheduler.daemon"), exact=("scheduler",)
     ),
 )
+"""Bottom to top. Layers of one height do not import each other; ``allowed`` narrows what a
+layer takes from below (what its package docstring promises: a worker process that imports
+``ingest.digest`` must not load the store or the HTTP stack)."""
 
 
 def layer_of(module: str) -> Layer | None:
@@ -120,10 +115,12 @@ def violations(modules: dict[str, Path]) -> list[str]:
             target = layer_of(imported)
             if target is None or target is layer:
                 continue
-            if target.rank > layer.rank or (
+            if target.rank >= layer.rank or (
                 layer.allowed is not None and not matches(imported, layer.allowed)
             ):
                 found.append(f"{module} ({layer.name}) imports {imported} ({target.name})")
+            elif target.name == "storage" and imported != "storage":
+                found.append(f"{module} imports {imported}, not the storage facade")
     return found
 
 
@@ -159,7 +156,7 @@ def test_an_upward_import_in_storage_is_caught(tmp_path: Path) -> None:
     upward = tmp_path / "apply.py"
     upward.write_text("from ingest.identity import decide\n", encoding="utf-8")
     assert violations({**modules, "storage.apply": upward}) == [
-        "storage.apply (storage) imports ingest.identity (pure logic)"
+        "storage.apply (storage) imports ingest.identity (rules)"
     ]
 
 
@@ -168,7 +165,7 @@ def test_an_import_from_a_higher_layer_is_caught(tmp_path: Path) -> None:
     upward = tmp_path / "policy.py"
     upward.write_text("from ingest.pipeline.runner import Pass\n", encoding="utf-8")
     assert violations({**modules, "scheduler.policy": upward}) == [
-        "scheduler.policy (pure logic) imports ingest.pipeline.runner (pipeline)"
+        "scheduler.policy (rules) imports ingest.pipeline.runner (pipeline)"
     ]
 
 
@@ -176,3 +173,22 @@ def test_a_module_in_no_layer_is_caught(tmp_path: Path) -> None:
     stray = tmp_path / "stray.py"
     stray.write_text("", encoding="utf-8")
     assert violations({**project_modules(), "stray": stray}) == ["stray is in no layer"]
+
+
+def test_reaching_past_the_storage_facade_is_caught(tmp_path: Path) -> None:
+    modules = project_modules()
+    inside = tmp_path / "runner.py"
+    inside.write_text("from storage.claims import claim_due\n", encoding="utf-8")
+    assert violations({**modules, "ingest.pipeline.runner": inside}) == [
+        "ingest.pipeline.runner imports storage.claims, not the storage facade"
+    ]
+
+
+def test_a_digest_module_loading_the_http_stack_is_caught(tmp_path: Path) -> None:
+    """Worker processes import ``ingest.digest`` only; it must not pull in fetching."""
+    modules = project_modules()
+    heavy = tmp_path / "parse.py"
+    heavy.write_text("from ingest.fetch.client import Fetcher\n", encoding="utf-8")
+    assert violations({**modules, "ingest.digest.parse": heavy}) == [
+        "ingest.digest.parse (digest) imports ingest.fetch.client (fetch)"
+    ]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import nh3
 
 from ingest.errors import EntryError
+from ingest.identity import collapse_whitespace
 from ingest.urls import host_of, web_url
 
 EMBED_HOSTS = frozenset(
@@ -226,15 +227,6 @@ def html_to_text(markup: str) -> str:
     if "&" in markup:
         markup = html.unescape(markup)
     return clean_text(markup)
-
-
-def collapse_whitespace(text: str) -> str:
-    """Runs of whitespace as one space, ends trimmed: the canonical form used for hashing.
-
-    ``str.split()`` splits on exactly the characters the regular expression ``\\s`` matches
-    (``str.isspace``), four times faster; ``tests/test_sanitize.py`` checks they agree.
-    """
-    return " ".join(text.split())
 
 
 def text_to_html(text: str) -> str:

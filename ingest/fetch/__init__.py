@@ -11,8 +11,8 @@ One module per concern, in the order a fetch goes through them:
 - ``body``: the body read with its size capped after decompression, in bounded steps;
 - ``local``: local sources (a feed file, a front-matter post, a folder of them), read with limits.
 
-May import ``ingest.config``, ``ingest.errors``, ``ingest.types`` and the libraries it wraps
-(httpx, httpcore, anyio, brotli); nothing of the pipeline, the store or the scheduler. Expected
-outcomes are returned as values (``ingest.types.FetchResult``); ``local`` raises SourceError,
-which the pipeline turns into a value.
+May import ``ingest.config``, ``ingest.errors``, ``ingest.types``, ``ingest.urls`` and the libraries
+it wraps (httpx, httpcore, anyio, brotli); nothing of the pipeline, the store or the scheduler.
+Expected outcomes are returned as values (``ingest.types.FetchResult``); ``local`` raises
+SourceError, which the pipeline turns into a value.
 """

@@ -6,7 +6,8 @@
 - ``childproc``: what a worker process does at its start (signals, its parent's death);
 - ``writer``: the one thread that writes to the store, with group commit.
 
-May import the vocabulary, the pure logic (``ingest.digest``, ``ingest.identity``,
-``scheduler.policy``), the adapters (``ingest.fetch``, ``storage``'s facade, ``scheduler.lease``);
-only the drivers (``scheduler.driver``, ``scheduler.daemon``, ``ingest.cli``) import it.
+May import the vocabulary, the rules (``ingest.identity``, ``scheduler.policy``,
+``ingest.config``), ``storage``'s facade, ``ingest.digest`` and the adapters (``ingest.fetch``,
+``scheduler.lease``); only the drivers (``scheduler.driver``, ``scheduler.daemon``,
+``ingest.cli``) import it.
 """
