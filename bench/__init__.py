@@ -8,7 +8,7 @@
 - ``bench.search``: search latency over a generated store of a million posts.
 - ``bench.compare``: the entry point that runs all of the above and prints the table.
 - ``bench.report``: renders result files into ``docs/performance.md``.
-- ``bench.profile``: py-spy profiles of our passes, summarized by process and function.
+- ``bench.profiling``: py-spy profiles of our passes, summarized by process and function.
 
 Nothing here is imported by ``ingest``, ``storage`` or ``scheduler``; reader, psutil and py-spy
 come from the ``bench`` extra only.

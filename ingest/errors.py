@@ -91,11 +91,11 @@ class ErrorKind(StrEnum):
     NOT_REGULAR = "not_regular"
     """A FIFO, socket or device: never opened."""
     UNREADABLE = "unreadable"
-    # Conversion (ingest.pipeline.workers)
+    # Digesting (ingest.pipeline.workers)
     TOO_SLOW = "too_slow"
-    """Conversion ran past its time limit."""
+    """Digesting ran past its time limit."""
     WORKER_CRASHED = "worker_crashed"
-    """The worker process converting the document died, twice."""
+    """The worker process digesting the document died, twice."""
     # Ours
     STORE = "store"
     """The check could not be written to the store."""

@@ -209,13 +209,6 @@ def _redirect(
     return target, count, None
 
 
-def lease_duration(count: int, *, timeout_s: float, concurrency: int) -> float:
-    """Seconds a claim of ``count`` sources is held: long enough for each to wait for a slot and
-    time out, twice over. Only a crashed process's claims ever run this long."""
-    rounds = count // concurrency + 1
-    return 2 * timeout_s * rounds + 60
-
-
 def is_due(state: SourceState, now: datetime, *, force: bool = False) -> bool:
     """Whether a pass at ``now`` should check ``state`` (``force``: ``run --all``).
 

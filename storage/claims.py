@@ -26,8 +26,8 @@ from sqlalchemy import ColumnElement, Connection, and_, func, or_, select, updat
 
 from ingest.types import Due, LeaseHolder, SourceState
 from storage.engine import Database
-from storage.models import SOURCES
-from storage.sources import T, state_from_row
+from storage.models import SOURCES, T
+from storage.sources import state_from_row
 
 
 def claim_due(

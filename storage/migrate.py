@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 from storage.models import SEARCH_INDEX
 
@@ -49,12 +49,16 @@ def head_revision() -> str:
     return REVISIONS[-1]
 
 
-def current_revision(engine: Engine) -> str | None:
-    """The revision the store is at; None for an empty database."""
-    with engine.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
-            return None
-        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+def current_revision(bind: Engine | Connection) -> str | None:
+    """The revision the store is at; None for an empty database. Given a connection, read in
+    its transaction."""
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return current_revision(conn)
+    if not inspect(bind).has_table("alembic_version"):
+        return None
+    version: str | None = bind.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return version
 
 
 def is_known(revision: str | None) -> bool:

@@ -206,3 +206,5 @@ SOURCES = SourceRow.__table__  # type: ignore[attr-defined]
 POSTS = PostRow.__table__  # type: ignore[attr-defined]
 SIGHTINGS = SightingRow.__table__  # type: ignore[attr-defined]
 BACKLOG = SearchBacklogRow.__table__  # type: ignore[attr-defined]
+T = SOURCES.c
+"""The sources table's columns, for the many queries over them (claims, state, CLI sources)."""

@@ -25,9 +25,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ingest.types import SourceSpec, SourceState, SourceUpdate, StoredSource
 from storage.bulk import Bulk
 from storage.engine import Database
-from storage.models import POSTS, SIGHTINGS, SOURCES
+from storage.models import POSTS, SIGHTINGS, SOURCES, T
 
-T = SOURCES.c
 _CHUNK = 500
 
 
@@ -361,6 +360,11 @@ def count_sources(store: Database) -> int:
 
 def count_failing(store: Database) -> int:
     """How many enabled sources failed their last check."""
-    query = select(func.count()).select_from(SOURCES).where(T.enabled.is_(True), T.error_count > 0)
     with store.read() as conn:
-        return int(conn.execute(query).scalar_one())
+        return count_failing_in(conn)
+
+
+def count_failing_in(conn: Connection) -> int:
+    """``count_failing`` in the transaction of ``conn``."""
+    query = select(func.count()).select_from(SOURCES).where(T.enabled.is_(True), T.error_count > 0)
+    return int(conn.execute(query).scalar_one())

@@ -7,11 +7,13 @@ from datetime import datetime
 
 from sqlalchemy import RowMapping, func, select
 
+from ingest.errors import ErrorKind
 from ingest.types import LeaseHolder
 from storage.claims import database_now, lease_holders
 from storage.engine import Database
 from storage.migrate import current_revision
 from storage.models import POSTS, SIGHTINGS, SOURCES
+from storage.sources import count_failing_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +30,8 @@ class SourceHealth:
     last_success_at: datetime | None
     error_count: int
     last_error: str | None
-    last_error_kind: str | None
-    """``ingest.errors.ErrorKind``'s value; ``internal`` is a bug in feed-ingest."""
+    last_error_kind: ErrorKind | None
+    """``internal`` is a bug in feed-ingest."""
     disabled_reason: str | None
     retry_after_until: datetime | None
     posts: int
@@ -45,10 +47,8 @@ class StoreStats:
     sightings: int
     schema_version: str | None
     leases: list[LeaseHolder]
-
-    @property
-    def failing(self) -> int:
-        return sum(1 for s in self.sources if s.enabled and s.error_count)
+    failing: int
+    """Enabled sources whose last check failed (``storage.sources.FAILING``)."""
 
     @property
     def disabled(self) -> int:
@@ -72,6 +72,8 @@ def store_stats(store: Database) -> StoreStats:
         rows = conn.execute(query).mappings().all()
         posts = conn.execute(select(func.count()).select_from(POSTS)).scalar_one()
         sightings = conn.execute(select(func.count()).select_from(SIGHTINGS)).scalar_one()
+        failing = count_failing_in(conn)
+        revision = current_revision(conn)
     sources = [
         SourceHealth(
             id=row["id"],
@@ -84,7 +86,7 @@ def store_stats(store: Database) -> StoreStats:
             last_success_at=row["last_success_at"],
             error_count=row["error_count"],
             last_error=row["last_error"],
-            last_error_kind=row["last_error_kind"],
+            last_error_kind=ErrorKind(kind) if (kind := row["last_error_kind"]) else None,
             disabled_reason=row["disabled_reason"],
             retry_after_until=row["retry_after_until"],
             posts=row["posts"],
@@ -93,7 +95,7 @@ def store_stats(store: Database) -> StoreStats:
         )
         for row in rows
     ]
-    return StoreStats(sources, posts, sightings, current_revision(store.engine), holders)
+    return StoreStats(sources, posts, sightings, revision, holders, failing)
 
 
 def _leased(row: RowMapping, now: datetime) -> bool:

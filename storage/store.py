@@ -219,6 +219,6 @@ class Store:
     # Health ------------------------------------------------------------------------------
 
     def stats(self) -> StoreStats:
-        """Every source's health and the store's totals (two read transactions: leases, then
-        the rest)."""
+        """Every source's health and the store's totals (two read transactions: the leases,
+        then the rest)."""
         return stats.store_stats(self.database)

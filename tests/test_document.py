@@ -1,9 +1,9 @@
-"""Converting documents whose markup would make the sanitizer's work explode.
+"""Digesting documents whose markup would make the sanitizer's work explode.
 
 HTML parsers walk the stack of open elements for many tags, so deeply nested markup costs time
 quadratic in its depth (100,000 nested ``<div>`` took 20 s). An entry nested deeper than
 browsers build is skipped with its reason; a document that is expensive anyway stops being
-converted when its time budget is spent, keeping what was done.
+digested when its time budget is spent, keeping what was done.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def test_deeply_nested_markup_in_titles_is_read_as_text_fast() -> None:
     assert result.skipped[0].startswith("entry 2: ")
 
 
-def test_a_document_that_spends_its_time_budget_keeps_what_was_converted() -> None:
+def test_a_document_that_spends_its_time_budget_keeps_what_was_digested() -> None:
     heavy = "<p>x</p>" * 300_000  # about a quarter of a second to clean
     data = json_feed(
         {"id": "1", "title": "One", "content_html": "<p>1</p>"},

@@ -11,7 +11,7 @@ import pytest
 
 from ingest.digest.document import digest_feed
 from ingest.digest.parse import parse_feed
-from ingest.errors import DocumentError
+from ingest.errors import DocumentError, ErrorKind
 from ingest.publish.render import post_json
 from ingest.types import Digest, SourceSpec
 from tests.conftest import DATA
@@ -112,9 +112,13 @@ def test_an_html_page_is_an_error_that_points_to_the_real_feed() -> None:
 
 @pytest.mark.parametrize(
     ("document", "kind"),
-    [(b"", "empty"), (b"   \n", "empty"), (b"<note>not a feed</note>", "not_a_feed")],
+    [
+        (b"", ErrorKind.EMPTY),
+        (b"   \n", ErrorKind.EMPTY),
+        (b"<note>not a feed</note>", ErrorKind.NOT_A_FEED),
+    ],
 )
-def test_non_feeds_are_errors_naming_the_source(document: bytes, kind: str) -> None:
+def test_non_feeds_are_errors_naming_the_source(document: bytes, kind: ErrorKind) -> None:
     with pytest.raises(DocumentError) as caught:
         parse_feed(document, source="feeds/odd.xml")
     assert caught.value.kind == kind

@@ -1,4 +1,4 @@
-"""The store writer (group commit, a failing check isolated from its group) and the conversion
+"""The store writer (group commit, a failing check isolated from its group) and the digest
 workers that feed it."""
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def test_a_worker_that_dies_fails_only_the_document_that_killed_it() -> None:
         digester = Digester(2)
         try:
             jobs = [
-                digester.run(f"feed-{i}", workerjobs.convert, "die" if i == 3 else f"ok-{i}")
+                digester.run(f"feed-{i}", workerjobs.digest, "die" if i == 3 else f"ok-{i}")
                 for i in range(12)
             ]
             return await asyncio.gather(*jobs, return_exceptions=True)
@@ -111,7 +111,7 @@ def test_a_worker_that_dies_fails_only_the_document_that_killed_it() -> None:
 
 
 LIMIT_S = 2.0
-"""The time limit of the tests' converters: ample for a spawned worker to start, short to wait."""
+"""The time limit of the tests' digesters: ample for a spawned worker to start, short to wait."""
 
 
 def _workers_left(before: set[BaseProcess]) -> set[BaseProcess]:
@@ -122,7 +122,7 @@ def _workers_left(before: set[BaseProcess]) -> set[BaseProcess]:
     return left
 
 
-def test_a_conversion_that_never_ends_fails_alone_and_its_worker_is_stopped(tmp_path: Path) -> None:
+def test_a_digest_that_never_ends_fails_alone_and_its_worker_is_stopped(tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     before = set(multiprocessing.active_children())
 
@@ -130,23 +130,23 @@ def test_a_conversion_that_never_ends_fails_alone_and_its_worker_is_stopped(tmp_
         digester = Digester(2, limit_s=LIMIT_S)
         try:
             started = time.monotonic()
-            hanging = asyncio.ensure_future(digester.run("hang", workerjobs.convert, "hang"))
+            hanging = asyncio.ensure_future(digester.run("hang", workerjobs.digest, "hang"))
             await asyncio.sleep(LIMIT_S / 2)
             others = asyncio.gather(
                 # in the other worker when the hanging one is stopped, within its own limit;
                 # ends once the gate exists
-                digester.run("wait", workerjobs.convert, f"{workerjobs.WAIT_PREFIX}{gate}"),
-                digester.run("queued", workerjobs.convert, "queued"),  # waiting for a worker
+                digester.run("wait", workerjobs.digest, f"{workerjobs.WAIT_PREFIX}{gate}"),
+                digester.run("queued", workerjobs.digest, "queued"),  # waiting for a worker
             )
             try:
                 with pytest.raises(SourceError) as failed:
                     await hanging
                 elapsed = time.monotonic() - started
             finally:
-                gate.touch()  # the waiting conversion may end now (and must, for close to return)
+                gate.touch()  # the waiting digest may end now (and must, for close to return)
             retried = await others
             after = await asyncio.gather(
-                *(digester.run(f"ok-{i}", workerjobs.convert, f"ok-{i}") for i in range(4))
+                *(digester.run(f"ok-{i}", workerjobs.digest, f"ok-{i}") for i in range(4))
             )
             return elapsed, failed.value, [*retried, *after]
         finally:
@@ -165,7 +165,7 @@ def test_a_conversion_that_never_ends_fails_alone_and_its_worker_is_stopped(tmp_
     assert not _workers_left(before)
 
 
-def test_a_conversion_that_never_ends_in_the_thread_is_abandoned_and_the_next_one_stopped() -> None:
+def test_a_digest_that_never_ends_in_the_thread_is_abandoned_and_the_next_one_stopped() -> None:
     before = set(multiprocessing.active_children())
 
     async def scenario() -> list[SourceError]:
@@ -174,7 +174,7 @@ def test_a_conversion_that_never_ends_in_the_thread_is_abandoned_and_the_next_on
         try:
             for source in ("first", "second"):
                 with pytest.raises(SourceError) as failed:
-                    await digester.run(source, workerjobs.convert, "hang")
+                    await digester.run(source, workerjobs.digest, "hang")
                 errors.append(failed.value)
         finally:
             digester.close()
@@ -182,20 +182,20 @@ def test_a_conversion_that_never_ends_in_the_thread_is_abandoned_and_the_next_on
 
     first, second = asyncio.run(scenario())
 
-    # A thread cannot be stopped: once one is lost, conversions go to a worker process.
+    # A thread cannot be stopped: once one is lost, digests go to a worker process.
     assert first.reason == "reading this feed took more than 1 s; it was abandoned"
     assert second.reason == "reading this feed took more than 1 s; the worker was stopped"
     assert not _workers_left(before)
 
 
-def test_a_conversion_abandoned_in_the_thread_does_not_hold_the_process_exit() -> None:
+def test_a_digest_abandoned_in_the_thread_does_not_hold_the_process_exit() -> None:
     program = (
         "import asyncio\n"
         "from ingest.pipeline.workers import Digester\n"
-        "from tests.workerjobs import convert\n"
+        "from tests.workerjobs import digest\n"
         "digester = Digester(0, limit_s=0.1)\n"
         "try:\n"
-        "    asyncio.run(digester.run('hang', convert, 'hang'))\n"
+        "    asyncio.run(digester.run('hang', digest, 'hang'))\n"
         "finally:\n"
         "    digester.close()\n"
     )
@@ -213,11 +213,11 @@ def test_a_conversion_abandoned_in_the_thread_does_not_hold_the_process_exit() -
     assert time.monotonic() - started < 10
 
 
-def test_a_document_converted_in_a_worker_process_gives_the_same_posts() -> None:
+def test_a_document_digested_in_a_worker_process_gives_the_same_posts() -> None:
     document = CNBETA.read_bytes()
     spec = SourceSpec(url="https://www.cnbeta.com/backend.php", categories=("新媒体",))
 
-    async def convert(workers: int) -> Digest:
+    async def digest_with(workers: int) -> Digest:
         digester = Digester(workers)
         try:
             return await digester.run(
@@ -226,7 +226,7 @@ def test_a_document_converted_in_a_worker_process_gives_the_same_posts() -> None
         finally:
             digester.close()
 
-    in_process, in_worker = asyncio.run(convert(0)), asyncio.run(convert(1))
+    in_process, in_worker = asyncio.run(digest_with(0)), asyncio.run(digest_with(1))
 
     assert in_worker.posts
     assert in_worker == in_process

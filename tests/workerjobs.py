@@ -19,12 +19,12 @@ HANG_S = 60.0
 WAIT_PREFIX = "wait:"
 
 
-def convert(document: str) -> Digest:
+def digest(document: str) -> Digest:
     """A digest titled ``document`` at once, except for three kinds of document:
 
     - ``die`` kills the worker, as running out of memory would;
-    - ``hang`` converts for ``HANG_S``;
-    - ``wait:PATH`` converts until the file ``PATH`` exists, so a test decides when it ends.
+    - ``hang`` digests for ``HANG_S``;
+    - ``wait:PATH`` digests until the file ``PATH`` exists, so a test decides when it ends.
     """
     if document == "die":
         os._exit(3)

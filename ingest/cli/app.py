@@ -209,7 +209,7 @@ def entries_list(
     ctx: typer.Context,
     *,
     as_json: JsonOption = False,
-    feed: Annotated[
+    source_key: Annotated[
         str | None,
         typer.Option("--feed", metavar="ID_OR_URL", help="Only posts this source served."),
     ] = None,
@@ -229,10 +229,10 @@ def entries_list(
     def action() -> list[StoredPost]:
         with options.store(db) as store:
             source_id = None
-            if feed is not None:
-                source = find_source(store, feed)
+            if source_key is not None:
+                source = find_source(store, source_key)
                 if source is None:
-                    fail_no_source(feed)
+                    fail_no_source(source_key)
                 source_id = source.id
             where = PostFilter(source_id=source_id, category=category, since=since, until=until)
             return store.list_posts(limit=limit, where=where)
@@ -377,7 +377,7 @@ def _problem_label(source: SourceHealth) -> str:
     """What ``stats`` calls a source's problem: a bug is never shown as the source's error."""
     if not source.enabled:
         return "disabled"
-    label = "bug in feed-ingest" if source.last_error_kind == ErrorKind.INTERNAL else "last error"
+    label = "bug in feed-ingest" if source.last_error_kind is ErrorKind.INTERNAL else "last error"
     return f"{label} ({source.last_error_kind})" if source.last_error_kind else label
 
 

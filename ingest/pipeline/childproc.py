@@ -1,9 +1,9 @@
-"""What a conversion worker process does before its first job: it belongs to its parent.
+"""What a digest worker process does before its first job: it belongs to its parent.
 
 Signals are the parent's business. Ctrl-C reaches every process of the terminal's foreground
 group, and a service manager may send SIGTERM to every process of the service; the parent
 then stops taking work and shuts its workers down itself, so they ignore both (a worker killed
-mid-conversion would only print a traceback and break the pool). A worker whose parent died
+mid-digest would only print a traceback and break the pool). A worker whose parent died
 without shutting it down (SIGKILL, out of memory) notices within ``PARENT_CHECK_S`` and exits,
 so nothing of ours is left running with PID 1 as its parent.
 

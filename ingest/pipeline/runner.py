@@ -274,7 +274,7 @@ class Pass:
             return await self._acquire(state, now)
         except SourceError as exc:
             return Failed.of(exc), None
-        except Exception as exc:  # noqa: BLE001  (one feed must never end the pass)
+        except Exception as exc:  # noqa: BLE001  (one source must never end the pass)
             return _bug(state, exc), None
 
     async def _acquire(

@@ -54,12 +54,12 @@ class _RefusedError(Exception):
 
 @dataclass
 class _Reader:
-    """expat's callbacks: the outline stack, the feeds found and the problems met."""
+    """expat's callbacks: the outline stack, the sources found and the problems met."""
 
     where: str
     parser: expat.XMLParserType
     folders: list[str | None] = field(default_factory=list)
-    feeds: list[SourceSpec] = field(default_factory=list)
+    sources: list[SourceSpec] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     more_problems: int = 0
     root: str | None = None
@@ -88,7 +88,7 @@ class _Reader:
         self.folders.append(label)
         url = attributes.get("xmlurl")
         if url is not None:
-            self._feed(url, label)
+            self._source(url, label)
         elif attributes.get("type", "").lower() in ("rss", "atom"):
             self._problem(f"feed outline {label!r} has no xmlUrl")
         elif label and len(label) > MAX_CATEGORY_CHARS:
@@ -103,7 +103,7 @@ class _Reader:
         elif name == "body":
             self.in_body = False
 
-    def _feed(self, url: str, label: str | None) -> None:
+    def _source(self, url: str, label: str | None) -> None:
         if not url:
             self._problem(f"outline {label!r} has an empty xmlUrl")
             return
@@ -126,7 +126,7 @@ class _Reader:
             )
             return
         name = label if label and label not in (url, canonical) else None
-        self.feeds.append(SourceSpec(url=canonical, name=name, categories=categories))
+        self.sources.append(SourceSpec(url=canonical, name=name, categories=categories))
 
     def _problem(self, reason: str) -> None:
         if len(self.problems) == MAX_PROBLEMS:
@@ -161,7 +161,7 @@ def read_opml(data: bytes, *, where: str) -> list[SourceSpec]:
         raise OpmlError(
             where, "nothing imported; fix these outlines: " + "; ".join(reader.problems) + more
         )
-    return reader.feeds
+    return reader.sources
 
 
 def _redacted(source: StoredSource) -> StoredSource:
