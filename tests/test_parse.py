@@ -206,3 +206,59 @@ def test_local_feed_relative_links_resolve_against_the_channel_link() -> None:
     <item><title>T</title><guid>1</guid><description>&lt;a href="p/1"&gt;x&lt;/a&gt;</description>
     </item></channel></rss>"""
     assert 'href="https://site.example/blog/p/1"' in _digest(document).posts[0].body
+
+
+# --- fidelity: what a document says is what its posts say ------------------------------------
+
+
+def _rss_items(*items: str, namespaces: str = "") -> bytes:
+    return (
+        f'<?xml version="1.0"?><rss version="2.0" {namespaces}><channel><title>C</title>'
+        f"<link>https://site.example/</link>{''.join(items)}</channel></rss>"
+    ).encode()
+
+
+def test_an_items_own_elements_win_over_same_named_ones_nested_deeper() -> None:
+    document = _rss_items(
+        "<item><title>Own title</title><link>https://site.example/own</link><guid>g1</guid>"
+        '<description>&lt;p&gt;The long body &lt;img src="https://site.example/a.png"&gt;&lt;/p&gt;'
+        "</description><pubDate>Sat, 04 Jun 2022 07:00:48 GMT</pubDate>"
+        "<social><description>one-line blurb</description><title>Share title</title>"
+        "<link>https://share.example/</link><author>Someone Else</author>"
+        '<enclosure url="https://share.example/a.mp3" type="audio/mpeg"/>'
+        "<category>shared</category></social></item>"
+    )
+
+    [post] = _digest(document).posts
+
+    assert post.title == "Own title"
+    assert post.body.startswith("<p>The long body")
+    assert post.headimg == "https://site.example/a.png"
+    assert post.link == "https://site.example/own"
+    assert post.author == "C"
+    assert "shared" not in post.categories
+
+
+def test_nested_elements_that_are_the_items_own_structure_are_still_read() -> None:
+    document = _rss_items(
+        "<item><title>T</title><guid>g1</guid>"
+        "<description>&lt;p&gt;body&lt;/p&gt;</description>"
+        "<author><name>Ann Author</name></author>"
+        '<source url="https://other.example/feed">Other</source></item>'
+    )
+
+    [post] = _digest(document).posts
+
+    assert post.author == "Ann Author"
+    assert post.body == "<p>body</p>"
+
+
+def test_an_empty_href_is_no_link() -> None:
+    document = b"""<?xml version="1.0"?>
+    <feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://site.example/blog/"><title>C</title>
+    <entry><id>tag:site.example,2024:1</id><title>Hello</title><link href=""/>
+    <content>body</content></entry></feed>"""
+
+    [post] = _digest(document, "https://site.example/feed").posts
+
+    assert post.link is None

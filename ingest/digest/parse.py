@@ -29,6 +29,7 @@ import frontmatter
 import yaml
 
 from ingest.digest.encoding import decode
+from ingest.digest.prefilter import without_strays
 from ingest.digest.sanitize import text_to_html
 from ingest.errors import DocumentError, ErrorKind
 from ingest.types import RawEntry, RawFeed
@@ -127,7 +128,7 @@ def _parse_xml_feed(text: str, *, source: str, url: str) -> RawFeed:
     # No content-location: given one, feedparser joins URLs on every start tag (13 % of its
     # time). It still applies xml:base; what stays relative is joined here, once per entry.
     parsed = feedparser.parse(
-        text.encode("utf-8"),
+        without_strays(text.encode("utf-8")),
         sanitize_html=False,
         resolve_relative_uris=False,
         response_headers={"content-type": "application/xml; charset=utf-8"},
