@@ -262,3 +262,32 @@ def test_an_empty_href_is_no_link() -> None:
     [post] = _digest(document, "https://site.example/feed").posts
 
     assert post.link is None
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"""<feed xmlns="http://www.w3.org/2005/Atom"><title>C</title>
+        <entry><id>tag:site.example,2024:1</id></entry>
+        <entry><id>2024-1</id></entry><entry><id>ok</id><title>Kept</title></entry></feed>""",
+        _rss_items(
+            "<item><guid>tag:site.example,2024:1</guid></item><item><guid>2024-1</guid></item>",
+            "<item><guid>ok</guid><title>Kept</title></item>",
+        ),
+    ],
+    ids=["atom", "rss"],
+)
+def test_an_id_that_is_no_web_url_is_never_a_link_and_an_entry_with_nothing_is_skipped(
+    document: bytes,
+) -> None:
+    digest = _digest(document, "https://site.example/feed")
+
+    assert [(p.title, p.link) for p in digest.posts] == [("Kept", None)]
+    assert len(digest.skipped) == 2
+    assert all("has no title, no text and no link" in reason for reason in digest.skipped)
+
+
+def test_an_rss_guid_that_is_a_web_url_is_the_permalink() -> None:
+    document = _rss_items("<item><guid>https://site.example/p/1</guid><title>T</title></item>")
+
+    assert _digest(document).posts[0].link == "https://site.example/p/1"

@@ -165,7 +165,7 @@ def _raw_entry(entry: dict[str, Any], fallback_base: str) -> RawEntry:
     title_detail = entry.get("title_detail") or {}
     return RawEntry(
         guid=_text(entry.get("id")),
-        link=_joined(fallback_base, _text(entry.get("link"))),
+        link=_entry_link(entry, fallback_base),
         title=_text(entry.get("title")) or "",
         title_is_html=title_detail.get("type") in _HTML_TYPES,
         body_html=body,
@@ -181,6 +181,17 @@ def _raw_entry(entry: dict[str, Any], fallback_base: str) -> RawEntry:
         ),
         images=tuple(_entry_images(entry)),
     )
+
+
+def _entry_link(entry: Mapping[str, Any], base: str) -> str | None:
+    """The link the entry gave. feedparser copies a permalink guid into ``link`` when there is
+    no link element (``guidislink``, for Atom ids too); such a link counts only when the guid is
+    itself an absolute web URL (RSS's permalink), never a tag URI, nor an id made absolute
+    against the feed's URL, which would invent a page (docs/decisions.md)."""
+    link = _text(entry.get("link"))
+    if entry.get("guidislink") and link == _text(entry.get("id")):
+        return link if is_http_url(link) else None
+    return _joined(base, link)
 
 
 def _body(entry: Mapping[str, Any]) -> tuple[str, str]:
