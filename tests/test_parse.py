@@ -291,3 +291,46 @@ def test_an_rss_guid_that_is_a_web_url_is_the_permalink() -> None:
     document = _rss_items("<item><guid>https://site.example/p/1</guid><title>T</title></item>")
 
     assert _digest(document).posts[0].link == "https://site.example/p/1"
+
+
+@pytest.mark.parametrize(
+    ("document", "authors"),
+    [
+        (
+            _rss_items(
+                "<item><title>T</title><dc:creator>Ann</dc:creator><dc:creator>Bob</dc:creator>"
+                "<dc:creator>Cy</dc:creator></item>",
+                namespaces='xmlns:dc="http://purl.org/dc/elements/1.1/"',
+            ),
+            "Ann, Bob, Cy",
+        ),
+        (
+            b"""<feed xmlns="http://www.w3.org/2005/Atom"><title>C</title><entry><id>1</id>
+            <title>T</title><author><name>Ann</name></author><author><name>Bob</name></author>
+            </entry></feed>""",
+            "Ann, Bob",
+        ),
+        (
+            json.dumps(
+                {
+                    "items": [
+                        {"id": "1", "title": "T", "authors": [{"name": "Ann"}, {"name": "Bob"}]}
+                    ]
+                }
+            ).encode(),
+            "Ann, Bob",
+        ),
+        (_rss_items("<item><title>T</title><author>ann@site.com (Ann)</author></item>"), "Ann"),
+    ],
+    ids=["rss", "atom", "json", "rss-one-with-email"],
+)
+def test_every_author_is_kept_in_document_order(document: bytes, authors: str) -> None:
+    assert _digest(document).posts[0].author == authors
+
+
+def test_json_feed_tags_given_as_one_string_are_a_list() -> None:
+    document = json.dumps(
+        {"title": "F", "items": [{"id": "1", "title": "T", "tags": "rust, python ,,go"}]}
+    ).encode()
+
+    assert _digest(document).posts[0].categories == ("F", "rust", "python", "go")

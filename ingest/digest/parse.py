@@ -19,7 +19,7 @@ import calendar
 import json
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -153,7 +153,7 @@ def _parse_xml_feed(text: str, *, source: str, url: str) -> RawFeed:
     return RawFeed(
         title=_text(feed.get("title")),
         link=feed_link,
-        author=_person(feed),
+        author=_people(feed),
         ttl_s=_ttl_seconds(feed.get("ttl")),
         entries=tuple(entries),
         bad_entries=tuple(bad),
@@ -170,7 +170,7 @@ def _raw_entry(entry: dict[str, Any], fallback_base: str) -> RawEntry:
         title_is_html=title_detail.get("type") in _HTML_TYPES,
         body_html=body,
         base=_joined(fallback_base, base) or fallback_base,
-        author=_person(entry),
+        author=_people(entry),
         published=_struct_to_utc(entry.get("published_parsed")),
         # dict.get: feedparser's own get() maps updated to published, with a warning.
         updated=_struct_to_utc(dict.get(entry, "updated_parsed")),
@@ -223,9 +223,17 @@ def _entry_images(entry: Mapping[str, Any]) -> Iterator[str]:
         yield image.get("href") or ""
 
 
-def _person(item: Mapping[str, Any]) -> str | None:
-    detail = item.get("author_detail") or {}
-    return _text(detail.get("name")) or _text(item.get("author"))
+def _people(item: Mapping[str, Any]) -> str | None:
+    """Every author's name (``author``, ``dc:creator``, Atom ``author``) in document order, as
+    one string (docs/decisions.md, "Several authors"); feedparser's own ``author`` keeps only
+    the last. An author given only as an e-mail address is that address."""
+    names = [_text(person.get("name")) for person in item.get("authors") or ()]
+    return _joined_names(names) or _text(item.get("author"))
+
+
+def _joined_names(names: Iterable[str | None]) -> str | None:
+    """``names`` without blanks and repeats, in their order, joined by ", "; None if none."""
+    return ", ".join(dict.fromkeys(name for name in names if name)) or None
 
 
 def _struct_to_utc(value: time.struct_time | None) -> datetime | None:
@@ -304,7 +312,9 @@ def _json_entry(item: object, base: str) -> RawEntry:
         for a in attachments
         if isinstance(a, dict) and str(a.get("mime_type", "")).startswith("image/")
     ]
-    tags = _list(item.get("tags"))
+    tags = item.get("tags")
+    # A comma-separated string is a common mistake for the array the spec asks for.
+    tags = tags.split(",") if isinstance(tags, str) else _list(tags)
     item_id = item.get("id")
     return RawEntry(
         guid=str(item_id) if isinstance(item_id, str | int) and str(item_id) else None,
@@ -322,12 +332,10 @@ def _json_entry(item: object, base: str) -> RawEntry:
 
 
 def _json_author(item: dict[str, Any]) -> str | None:
+    """Every name of ``authors`` (JSON Feed 1.1), else of ``author`` (1.0), joined as in XML."""
     authors = item.get("authors")
     candidates = authors if isinstance(authors, list) else [item.get("author")]
-    for author in candidates:
-        if isinstance(author, dict) and (name := _text(author.get("name"))):
-            return name
-    return None
+    return _joined_names(_text(a.get("name")) for a in candidates if isinstance(a, dict))
 
 
 def _iso_to_utc(value: object) -> datetime | None:
