@@ -6,14 +6,17 @@ calls it inside the transaction that applies its answer, which the caller hands 
 (``ingest.types.Decider``). Keeping it apart from SQL means every rule
 below is tested without a database.
 
-- A post is identified by its content: the sha256 of its title and sanitized body, whitespace
-  collapsed. The same article from two feeds, or from a feed and a seed file, is one post.
+- A post is identified by its content: the sha256 of its title, sanitized body and enclosure
+  and media URLs, whitespace collapsed. The same article from two feeds, or from a feed and a
+  seed file, is one post; two episodes that differ only in their audio file are two.
 - An entry is identified within its source by its guid, else its link, else its content hash.
   Each source's sighting of an entry remembers the hash that source last served, so:
 - same key, same hash as last time: nothing changed (the sighting is touched);
 - same key, new hash: the source edited the entry, and the post it points to is revised in
   place (hash and body replaced, revision + 1) -- unless the new content is already stored, in
-  which case the sighting moves to that post;
+  which case the sighting moves to that post, or the post no longer holds what this source
+  last served (another source, or another entry of this batch, revised it meanwhile), in which
+  case the new version is a post of its own: revising would overwrite the other's version;
 - new key: a new sighting, of an existing post (a duplicate) or of a new one.
 
 Comparing a source with its own last sighting, not with the post, keeps two sources that serve
@@ -23,7 +26,7 @@ different versions of one article from revising it back and forth on every pass.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 
 from ingest.types import Change, EntryIntent, KnownSighting, Post
@@ -38,9 +41,15 @@ def collapse_whitespace(text: str) -> str:
     return " ".join(text.split())
 
 
-def content_hash(title: str, body: str) -> str:
-    """The post's identity: sha256 hex of its title and body, each whitespace-collapsed."""
-    canonical = collapse_whitespace(title) + "\n" + collapse_whitespace(body)
+def content_hash(title: str, body: str, media: Iterable[str] = ()) -> str:
+    """The post's identity: sha256 hex of its title, body and media URLs, each
+    whitespace-collapsed, one per line.
+
+    Without media the hash is the one stored before media counted (title and body alone), so
+    every stored post without an enclosure keeps its hash (docs/decisions.md, "Identity").
+    """
+    parts = [title, body, *media]
+    canonical = "\n".join(collapse_whitespace(part) for part in parts)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -57,6 +66,7 @@ def decide(
     """
     known_hashes = set(stored_hashes)
     seen_keys: set[str] = set()
+    revised: set[int] = set()
     intents: list[EntryIntent] = []
     for post in posts:
         key = post.entry_key
@@ -69,8 +79,13 @@ def decide(
             continue
         if post.content_hash in known_hashes:
             intents.append(EntryIntent(Change.DUPLICATE, post))
-        elif previous is not None:
+        elif (
+            previous is not None
+            and previous.post_hash == previous.content_hash
+            and previous.post_id not in revised
+        ):
             intents.append(EntryIntent(Change.UPDATED, post, revise=previous.post_id))
+            revised.add(previous.post_id)
         else:
             intents.append(EntryIntent(Change.NEW, post))
         known_hashes.add(post.content_hash)

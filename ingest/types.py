@@ -58,6 +58,9 @@ class RawEntry:
     tags: tuple[str, ...]
     images: tuple[str, ...]
     """Image URLs from media:thumbnail, media:content, enclosures or JSON Feed ``image``."""
+    media: tuple[str, ...] = ()
+    """What the entry carries besides its body: enclosure, media:content and JSON Feed
+    attachment URLs of any type, in document order (part of its content, DESIGN §4)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,8 @@ class Post:
     guid: str | None
     link: str | None
     content_hash: str
+    media: tuple[str, ...] = ()
+    """Enclosure and media URLs, hashed with title and body (DESIGN §4)."""
 
     @property
     def entry_key(self) -> str:
@@ -322,10 +327,12 @@ class Change(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class KnownSighting:
-    """A source's previous sighting of an entry: the post it points to and the hash it had."""
+    """A source's previous sighting of an entry: the post it points to, the hash the entry had
+    and the hash that post has now (another source's edit may have changed it since)."""
 
     post_id: int
     content_hash: str
+    post_hash: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 from dataclasses import replace
@@ -29,7 +30,7 @@ def post(key: str, text: str) -> Post:
     )
 
 
-A1, A2, B1 = post("a", "one"), post("a", "two"), post("b", "one")
+A1, A2, B1, B2 = post("a", "one"), post("a", "two"), post("b", "one"), post("b", "three")
 
 
 def changes(intents: list[EntryIntent]) -> list[tuple[str, Change, int | None]]:
@@ -42,14 +43,14 @@ def changes(intents: list[EntryIntent]) -> list[tuple[str, Change, int | None]]:
         pytest.param([A1], {}, set(), [("a", Change.NEW, None)], id="first sighting"),
         pytest.param(
             [A1],
-            {"a": KnownSighting(7, A1.content_hash)},
+            {"a": KnownSighting(7, A1.content_hash, A1.content_hash)},
             {A1.content_hash},
             [("a", Change.UNCHANGED, None)],
             id="seen again unchanged",
         ),
         pytest.param(
             [A2],
-            {"a": KnownSighting(7, A1.content_hash)},
+            {"a": KnownSighting(7, A1.content_hash, A1.content_hash)},
             set(),
             [("a", Change.UPDATED, 7)],
             id="edited at its source",
@@ -63,7 +64,7 @@ def changes(intents: list[EntryIntent]) -> list[tuple[str, Change, int | None]]:
         ),
         pytest.param(
             [A2],
-            {"a": KnownSighting(7, A1.content_hash)},
+            {"a": KnownSighting(7, A1.content_hash, A1.content_hash)},
             {A2.content_hash},
             [("a", Change.DUPLICATE, None)],
             id="edited into content already stored",
@@ -78,10 +79,27 @@ def changes(intents: list[EntryIntent]) -> list[tuple[str, Change, int | None]]:
         pytest.param([A1, A2], {}, set(), [("a", Change.NEW, None)], id="repeated key: first wins"),
         pytest.param(
             [A1],
-            {"a": KnownSighting(7, A1.content_hash)},
+            {"a": KnownSighting(7, A1.content_hash, B2.content_hash)},
             set(),
             [("a", Change.UNCHANGED, None)],
             id="post revised by another source: left alone",
+        ),
+        pytest.param(
+            [A2],
+            {"a": KnownSighting(7, A1.content_hash, B2.content_hash)},
+            set(),
+            [("a", Change.NEW, None)],
+            id="edited after another source revised the post: a post of its own",
+        ),
+        pytest.param(
+            [A2, B2],
+            {
+                "a": KnownSighting(7, A1.content_hash, A1.content_hash),
+                "b": KnownSighting(7, A1.content_hash, A1.content_hash),
+            },
+            set(),
+            [("a", Change.UPDATED, 7), ("b", Change.NEW, None)],
+            id="two entries of one post both edited: the second a post of its own",
         ),
     ],
 )
@@ -112,3 +130,13 @@ def test_collapsing_whitespace_treats_every_unicode_space_as_the_regex_does() ->
     sample = "a" + "b".join(c for c in characters if c.isspace() or c in "xyz") + "c"
     assert collapse_whitespace(sample) == spaces.sub(" ", sample).strip()
     assert [c for c in characters if bool(spaces.fullmatch(c)) != c.isspace()] == []
+
+
+def test_media_urls_are_part_of_the_content_and_no_media_is_the_old_hash() -> None:
+    plain = hashlib.sha256(b"Episode\n").hexdigest()
+    one = content_hash("Episode", "", ["https://cdn.example/1.mp3"])
+    two = content_hash("Episode", "", ["https://cdn.example/2.mp3"])
+
+    assert content_hash("Episode", "") == content_hash("Episode", "", []) == plain
+    assert len({plain, one, two}) == 3
+    assert content_hash("Episode", "", [" https://cdn.example/1.mp3\n"]) == one

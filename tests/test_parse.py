@@ -237,6 +237,7 @@ def test_an_items_own_elements_win_over_same_named_ones_nested_deeper() -> None:
     assert post.link == "https://site.example/own"
     assert post.author == "C"
     assert "shared" not in post.categories
+    assert post.media == ()
 
 
 def test_nested_elements_that_are_the_items_own_structure_are_still_read() -> None:
@@ -334,3 +335,50 @@ def test_json_feed_tags_given_as_one_string_are_a_list() -> None:
     ).encode()
 
     assert _digest(document).posts[0].categories == ("F", "rust", "python", "go")
+
+
+EPISODES = _rss_items(
+    *(
+        f"<item><title>Episode</title><guid>{guid}</guid>"
+        f'<enclosure url="https://cdn.example/{audio}.mp3" type="audio/mpeg" length="1"/></item>'
+        for guid, audio in (("e1", "one"), ("e2", "two"))
+    ),
+)
+
+
+def test_enclosures_are_part_of_a_posts_content() -> None:
+    one, two = _digest(EPISODES).posts
+
+    assert one.media == ("https://cdn.example/one.mp3",)
+    assert two.media == ("https://cdn.example/two.mp3",)
+    assert one.content_hash != two.content_hash
+
+
+def test_media_urls_of_every_format_are_read_in_document_order() -> None:
+    rss = _rss_items(
+        '<item><title>T</title><enclosure url="a.mp3" type="audio/mpeg" length="1"/>'
+        '<media:content url="https://cdn.example/b.mp4" type="video/mp4"/>'
+        '<media:thumbnail url="https://cdn.example/thumb.png"/></item>',
+        namespaces='xmlns:media="http://search.yahoo.com/mrss/"',
+    )
+    json_feed = json.dumps(
+        {
+            "items": [
+                {
+                    "id": "1",
+                    "title": "T",
+                    "image": "https://cdn.example/thumb.png",
+                    "attachments": [
+                        {"url": "https://cdn.example/a.mp3", "mime_type": "audio/mpeg"},
+                        {"url": "javascript:alert(1)", "mime_type": "audio/mpeg"},
+                    ],
+                }
+            ]
+        }
+    ).encode()
+
+    assert _digest(rss).posts[0].media == (
+        "https://site.example/a.mp3",
+        "https://cdn.example/b.mp4",
+    )
+    assert _digest(json_feed).posts[0].media == ("https://cdn.example/a.mp3",)

@@ -180,6 +180,7 @@ def _raw_entry(entry: dict[str, Any], fallback_base: str) -> RawEntry:
             if (t := _text(tag.get("label") or tag.get("term")))
         ),
         images=tuple(_entry_images(entry)),
+        media=tuple(_entry_media(entry)),
     )
 
 
@@ -221,6 +222,15 @@ def _entry_images(entry: Mapping[str, Any]) -> Iterator[str]:
     image = entry.get("image")
     if isinstance(image, Mapping):
         yield image.get("href") or ""
+
+
+def _entry_media(entry: Mapping[str, Any]) -> Iterator[str]:
+    """Enclosure URLs, then media:content URLs, each in document order, whatever their type."""
+    for link in entry.get("links") or ():
+        if link.get("rel") == "enclosure":
+            yield link.get("href") or ""
+    for media in entry.get("media_content") or ():
+        yield media.get("url") or ""
 
 
 def _people(item: Mapping[str, Any]) -> str | None:
@@ -306,11 +316,9 @@ def _json_entry(item: object, base: str) -> RawEntry:
             (item[k] for k in ("content_text", "summary") if isinstance(item.get(k), str)), ""
         )
         body = text_to_html(text)
-    attachments = _list(item.get("attachments"))
+    attachments = [a for a in _list(item.get("attachments")) if isinstance(a, dict)]
     images = [item.get("image"), item.get("banner_image")] + [
-        a.get("url")
-        for a in attachments
-        if isinstance(a, dict) and str(a.get("mime_type", "")).startswith("image/")
+        a.get("url") for a in attachments if str(a.get("mime_type", "")).startswith("image/")
     ]
     tags = item.get("tags")
     # A comma-separated string is a common mistake for the array the spec asks for.
@@ -328,6 +336,7 @@ def _json_entry(item: object, base: str) -> RawEntry:
         updated=_iso_to_utc(item.get("date_modified")),
         tags=tuple(t for tag in tags if isinstance(tag, str) and (t := tag.strip())),
         images=tuple(u for u in images if isinstance(u, str)),
+        media=tuple(u for a in attachments if isinstance(u := a.get("url"), str)),
     )
 
 
