@@ -10,7 +10,11 @@ below is tested without a database.
   and media URLs, whitespace collapsed. The same article from two feeds, or from a feed and a
   seed file, is one post; two episodes that differ only in their audio file are two.
 - An entry is identified within its source by its guid, else its link, else its content hash.
-  Each source's sighting of an entry remembers the hash that source last served, so:
+  When a document gives the same guid to entries that differ, each of them falls back to its
+  guid and link, and where that is shared too, to its content hash (``keyed``): publishers do
+  reuse guids, and nothing distinct is dropped. Entries that are the same in every respect
+  (a true repeat) stay one. Each source's sighting of an entry remembers the hash that source
+  last served, so:
 - same key, same hash as last time: nothing changed (the sighting is touched);
 - same key, new hash: the source edited the entry, and the post it points to is revised in
   place (hash and body replaced, revision + 1) -- unless the new content is already stored, in
@@ -28,6 +32,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from dataclasses import replace
 
 from ingest.types import Change, EntryIntent, KnownSighting, Post
 
@@ -53,6 +58,37 @@ def content_hash(title: str, body: str, media: Iterable[str] = ()) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def keyed(posts: Sequence[Post]) -> list[Post]:
+    """One document's ``posts`` with entry keys that tell different entries apart.
+
+    An entry's key is the first of guid, guid + link, content hash (without a guid: link,
+    content hash) that no entry with other content in the same document shares. Entries with
+    unique guids keep them; true repeats keep sharing theirs (``decide`` stores them once).
+    Every entry that shares a guid falls back, not only the later ones: publishers put new items
+    first, and the first one keeping the bare guid would make a new item look like an edit of
+    the old one it shares the guid with.
+    """
+    chains = [_key_chain(post) for post in posts]
+    contents: dict[str, set[str]] = {}
+    for post, chain in zip(posts, chains, strict=True):
+        for key in chain:
+            contents.setdefault(key, set()).add(post.content_hash)
+    result = []
+    for post, chain in zip(posts, chains, strict=True):
+        key = next((k for k in chain if len(contents[k]) == 1), post.content_hash)
+        result.append(post if key == post.entry_key else replace(post, key=key))
+    return result
+
+
+def _key_chain(post: Post) -> tuple[str, ...]:
+    """The keys ``post`` may have, most stable first (DESIGN §4). A stored link is a serialized
+    URL, which holds no space, so ``guid link`` is never ambiguous."""
+    if post.guid and post.link:
+        return post.guid, f"{post.guid} {post.link}", post.content_hash
+    first = post.guid or post.link
+    return (first, post.content_hash) if first else (post.content_hash,)
+
+
 def decide(
     posts: Sequence[Post],
     sightings: Mapping[str, KnownSighting],
@@ -61,8 +97,8 @@ def decide(
     """The intents for one source's ``posts``, in document order.
 
     ``sightings`` are this source's known sightings by entry key; ``stored_hashes`` are those
-    content hashes of ``posts`` that are already stored. An entry whose key
-    repeats within ``posts`` is only taken the first time.
+    content hashes of ``posts`` that are already stored. An entry whose key repeats within
+    ``posts`` is only taken the first time: after ``keyed`` only a true repeat does.
     """
     known_hashes = set(stored_hashes)
     seen_keys: set[str] = set()

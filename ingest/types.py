@@ -93,11 +93,15 @@ class Post:
     content_hash: str
     media: tuple[str, ...] = ()
     """Enclosure and media URLs, hashed with title and body (DESIGN §4)."""
+    key: str | None = None
+    """The entry's identity when its guid or link alone is shared with a different entry of
+    the same document (``ingest.identity.keyed``); None: the usual rule of ``entry_key``."""
 
     @property
     def entry_key(self) -> str:
-        """What identifies this entry within its source across edits (DESIGN §4)."""
-        return self.guid or self.link or self.content_hash
+        """What identifies this entry within its source across edits (DESIGN §4): guid, else
+        link, else content hash, unless the document made it fall back further (``key``)."""
+        return self.key or self.guid or self.link or self.content_hash
 
     def __reduce__(self) -> tuple[type[Post], tuple[Any, ...]]:
         """Pickled as constructor arguments: every post crosses from a worker process, and the

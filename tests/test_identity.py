@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.identity import collapse_whitespace, content_hash, decide
+from ingest.identity import collapse_whitespace, content_hash, decide, keyed
 from ingest.types import Change, EntryIntent, KnownSighting, Post
 
 
@@ -140,3 +140,57 @@ def test_media_urls_are_part_of_the_content_and_no_media_is_the_old_hash() -> No
     assert content_hash("Episode", "") == content_hash("Episode", "", []) == plain
     assert len({plain, one, two}) == 3
     assert content_hash("Episode", "", [" https://cdn.example/1.mp3\n"]) == one
+
+
+def entry(guid: str | None, link: str | None, text: str) -> Post:
+    return replace(post("", text), guid=guid, link=link)
+
+
+@pytest.mark.parametrize(
+    ("posts", "keys"),
+    [
+        pytest.param(
+            [entry("g", "https://x/1", "one"), entry("h", "https://x/1", "two")],
+            ["g", "h"],
+            id="unique guids are the keys",
+        ),
+        pytest.param(
+            [entry("g", "https://x/1", "one"), entry("g", "https://x/2", "two")],
+            ["g https://x/1", "g https://x/2"],
+            id="shared guid: guid and link, for every entry sharing it",
+        ),
+        pytest.param(
+            [entry("g", "https://x/1", "one"), entry("g", "https://x/1", "two")],
+            [post("", "one").content_hash, post("", "two").content_hash],
+            id="shared guid and link: content hash",
+        ),
+        pytest.param(
+            [entry("g", None, "one"), entry("g", None, "two")],
+            [post("", "one").content_hash, post("", "two").content_hash],
+            id="shared guid without links: content hash",
+        ),
+        pytest.param(
+            [entry(None, "https://x/1", "one"), entry(None, "https://x/1", "two")],
+            [post("", "one").content_hash, post("", "two").content_hash],
+            id="shared link without guids: content hash",
+        ),
+        pytest.param(
+            [entry("g", "https://x/1", "one"), entry("g", "https://x/1", "one")],
+            ["g", "g"],
+            id="a true repeat keeps its key",
+        ),
+    ],
+)
+def test_keys_tell_apart_entries_that_share_a_guid(posts: list[Post], keys: list[str]) -> None:
+    assert [p.entry_key for p in keyed(posts)] == keys
+
+
+def test_entries_sharing_a_guid_are_all_stored_and_a_true_repeat_once() -> None:
+    first, second = entry("g", "https://x/1", "one"), entry("g", "https://x/2", "two")
+
+    intents = decide(keyed([first, second, second]), {}, set())
+
+    assert [(i.change, i.post.title) for i in intents] == [
+        (Change.NEW, "title one"),
+        (Change.NEW, "title two"),
+    ]

@@ -382,3 +382,23 @@ def test_media_urls_of_every_format_are_read_in_document_order() -> None:
         "https://cdn.example/b.mp4",
     )
     assert _digest(json_feed).posts[0].media == ("https://cdn.example/a.mp3",)
+
+
+def test_two_items_sharing_a_guid_are_two_entries_and_true_repeats_one() -> None:
+    document = _rss_items(
+        "<item><title>First</title><guid>same</guid><link>https://site.example/1</link></item>",
+        "<item><title>Second</title><guid>same</guid><link>https://site.example/2</link></item>",
+        "<item><title>Third</title><guid>same</guid><link>https://site.example/2</link></item>",
+        "<item><title>Third</title><guid>same</guid><link>https://site.example/2</link></item>",
+        "<item><title>Alone</title><guid>alone</guid></item>",
+    )
+
+    posts = _digest(document).posts
+
+    assert [p.entry_key for p in posts] == [
+        "same https://site.example/1",
+        posts[1].content_hash,
+        posts[2].content_hash,
+        posts[2].content_hash,
+        "alone",
+    ]
