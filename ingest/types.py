@@ -58,6 +58,9 @@ class RawEntry:
     tags: tuple[str, ...]
     images: tuple[str, ...]
     """Image URLs from media:thumbnail, media:content, enclosures or JSON Feed ``image``."""
+    media: tuple[str, ...] = ()
+    """What the entry carries besides its body: enclosure, media:content and JSON Feed
+    attachment URLs of any type, in document order (part of its content, DESIGN §4)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +91,17 @@ class Post:
     guid: str | None
     link: str | None
     content_hash: str
+    media: tuple[str, ...] = ()
+    """Enclosure and media URLs, hashed with title and body (DESIGN §4)."""
+    key: str | None = None
+    """The entry's identity when its guid or link alone is shared with a different entry of
+    the same document (``ingest.identity.keyed``); None: the usual rule of ``entry_key``."""
 
     @property
     def entry_key(self) -> str:
-        """What identifies this entry within its source across edits (DESIGN §4)."""
-        return self.guid or self.link or self.content_hash
+        """What identifies this entry within its source across edits (DESIGN §4): guid, else
+        link, else content hash, unless the document made it fall back further (``key``)."""
+        return self.key or self.guid or self.link or self.content_hash
 
     def __reduce__(self) -> tuple[type[Post], tuple[Any, ...]]:
         """Pickled as constructor arguments: every post crosses from a worker process, and the
@@ -322,10 +331,12 @@ class Change(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class KnownSighting:
-    """A source's previous sighting of an entry: the post it points to and the hash it had."""
+    """A source's previous sighting of an entry: the post it points to, the hash the entry had
+    and the hash that post has now (another source's edit may have changed it since)."""
 
     post_id: int
     content_hash: str
+    post_hash: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,9 +73,11 @@ _POST_COLUMNS = (
     "body",
     "link",
     "guid",
+    "media",
     "updated_at",
 )
-_POST_VALUES = ", ".join("?::json" if c == "categories" else "?" for c in _POST_COLUMNS)
+_JSON_COLUMNS = frozenset({"categories", "media"})
+_POST_VALUES = ", ".join("?::json" if c in _JSON_COLUMNS else "?" for c in _POST_COLUMNS)
 _INSERT_POSTS = (
     f"INSERT INTO posts ({', '.join(_POST_COLUMNS)}, source_id, first_seen_at, revision) "
     f"VALUES ({_POST_VALUES}, ?, ?, 1) "
@@ -84,12 +86,13 @@ _INSERT_POSTS = (
 )
 _REVISE_POST = (
     "UPDATE posts SET "
-    + ", ".join(f"{c} = ?::json" if c == "categories" else f"{c} = ?" for c in _POST_COLUMNS)
+    + ", ".join(f"{c} = ?::json" if c in _JSON_COLUMNS else f"{c} = ?" for c in _POST_COLUMNS)
     + ", revision = revision + 1 WHERE id = ?"
 )
 _KNOWN_SIGHTINGS = (
-    "SELECT entry_key, post_id, content_hash FROM sightings "
-    "WHERE source_id = ? AND entry_key IN (?*)"
+    "SELECT s.entry_key, s.post_id, s.content_hash, p.content_hash "
+    "FROM sightings s JOIN posts p ON p.id = s.post_id "
+    "WHERE s.source_id = ? AND s.entry_key IN (?*)"
 )
 _STORED_HASHES = "SELECT content_hash, id FROM posts WHERE content_hash IN (?*)"
 _UPSERT_SIGHTINGS = (
@@ -109,8 +112,8 @@ def _record(conn: Connection, check: Check, decide: Decider) -> Counter[Change]:
     posts = check.posts
     source_id = check.state.id
     sightings = {
-        key: KnownSighting(post_id, content)
-        for key, post_id, content in bulk.select_in(
+        key: KnownSighting(post_id, content, post_hash)
+        for key, post_id, content, post_hash in bulk.select_in(
             _KNOWN_SIGHTINGS, [p.entry_key for p in posts], source_id
         )
     }
@@ -186,5 +189,6 @@ def _post_values(bulk: Bulk, post: Post, seen: Any) -> tuple[Any, ...]:
         post.body,
         post.link,
         post.guid,
+        bulk.json(list(post.media)),
         seen,
     )

@@ -100,6 +100,7 @@ def stored_post(row: RowMapping) -> StoredPost:
             guid=row["guid"],
             link=row["link"],
             content_hash=row["content_hash"],
+            media=tuple(row["media"] or ()),
         ),
         source=row["source_url"],
         revision=row["revision"],

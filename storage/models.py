@@ -144,7 +144,7 @@ class PostRow(SQLModel, table=True):
     __table_args__ = (Index("ix_posts_published_at_id", "published_at", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    content_hash: str = Field(unique=True, description="sha256 hex of title and body (§4)")
+    content_hash: str = Field(unique=True, description="sha256 hex of title, body and media (§4)")
     title: str = Field(sa_type=Text, description="plain text, never empty (DESIGN §1)")
     categories: list[str] = Field(
         default_factory=list, sa_type=JSON, description="JSON array, in the post's order"
@@ -157,6 +157,11 @@ class PostRow(SQLModel, table=True):
     body: str = Field(sa_type=Text, description="sanitized HTML")
     link: str | None = Field(default=None, sa_type=Text, description="link where first seen")
     guid: str | None = Field(default=None, sa_type=Text, description="guid where first seen")
+    media: list[str] = Field(
+        default_factory=list,
+        sa_type=JSON,
+        description="enclosure and media URLs, hashed with title and body (§4); [] before 0005",
+    )
     source_id: int | None = Field(
         default=None,
         foreign_key="sources.id",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 from dataclasses import replace
@@ -9,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.identity import collapse_whitespace, content_hash, decide
+from ingest.identity import collapse_whitespace, content_hash, decide, keyed
 from ingest.types import Change, EntryIntent, KnownSighting, Post
 
 
@@ -29,7 +30,7 @@ def post(key: str, text: str) -> Post:
     )
 
 
-A1, A2, B1 = post("a", "one"), post("a", "two"), post("b", "one")
+A1, A2, B1, B2 = post("a", "one"), post("a", "two"), post("b", "one"), post("b", "three")
 
 
 def changes(intents: list[EntryIntent]) -> list[tuple[str, Change, int | None]]:
@@ -42,14 +43,14 @@ def changes(intents: list[EntryIntent]) -> list[tuple[str, Change, int | None]]:
         pytest.param([A1], {}, set(), [("a", Change.NEW, None)], id="first sighting"),
         pytest.param(
             [A1],
-            {"a": KnownSighting(7, A1.content_hash)},
+            {"a": KnownSighting(7, A1.content_hash, A1.content_hash)},
             {A1.content_hash},
             [("a", Change.UNCHANGED, None)],
             id="seen again unchanged",
         ),
         pytest.param(
             [A2],
-            {"a": KnownSighting(7, A1.content_hash)},
+            {"a": KnownSighting(7, A1.content_hash, A1.content_hash)},
             set(),
             [("a", Change.UPDATED, 7)],
             id="edited at its source",
@@ -63,7 +64,7 @@ def changes(intents: list[EntryIntent]) -> list[tuple[str, Change, int | None]]:
         ),
         pytest.param(
             [A2],
-            {"a": KnownSighting(7, A1.content_hash)},
+            {"a": KnownSighting(7, A1.content_hash, A1.content_hash)},
             {A2.content_hash},
             [("a", Change.DUPLICATE, None)],
             id="edited into content already stored",
@@ -78,10 +79,27 @@ def changes(intents: list[EntryIntent]) -> list[tuple[str, Change, int | None]]:
         pytest.param([A1, A2], {}, set(), [("a", Change.NEW, None)], id="repeated key: first wins"),
         pytest.param(
             [A1],
-            {"a": KnownSighting(7, A1.content_hash)},
+            {"a": KnownSighting(7, A1.content_hash, B2.content_hash)},
             set(),
             [("a", Change.UNCHANGED, None)],
             id="post revised by another source: left alone",
+        ),
+        pytest.param(
+            [A2],
+            {"a": KnownSighting(7, A1.content_hash, B2.content_hash)},
+            set(),
+            [("a", Change.NEW, None)],
+            id="edited after another source revised the post: a post of its own",
+        ),
+        pytest.param(
+            [A2, B2],
+            {
+                "a": KnownSighting(7, A1.content_hash, A1.content_hash),
+                "b": KnownSighting(7, A1.content_hash, A1.content_hash),
+            },
+            set(),
+            [("a", Change.UPDATED, 7), ("b", Change.NEW, None)],
+            id="two entries of one post both edited: the second a post of its own",
         ),
     ],
 )
@@ -112,3 +130,67 @@ def test_collapsing_whitespace_treats_every_unicode_space_as_the_regex_does() ->
     sample = "a" + "b".join(c for c in characters if c.isspace() or c in "xyz") + "c"
     assert collapse_whitespace(sample) == spaces.sub(" ", sample).strip()
     assert [c for c in characters if bool(spaces.fullmatch(c)) != c.isspace()] == []
+
+
+def test_media_urls_are_part_of_the_content_and_no_media_is_the_old_hash() -> None:
+    plain = hashlib.sha256(b"Episode\n").hexdigest()
+    one = content_hash("Episode", "", ["https://cdn.example/1.mp3"])
+    two = content_hash("Episode", "", ["https://cdn.example/2.mp3"])
+
+    assert content_hash("Episode", "") == content_hash("Episode", "", []) == plain
+    assert len({plain, one, two}) == 3
+    assert content_hash("Episode", "", [" https://cdn.example/1.mp3\n"]) == one
+
+
+def entry(guid: str | None, link: str | None, text: str) -> Post:
+    return replace(post("", text), guid=guid, link=link)
+
+
+@pytest.mark.parametrize(
+    ("posts", "keys"),
+    [
+        pytest.param(
+            [entry("g", "https://x/1", "one"), entry("h", "https://x/1", "two")],
+            ["g", "h"],
+            id="unique guids are the keys",
+        ),
+        pytest.param(
+            [entry("g", "https://x/1", "one"), entry("g", "https://x/2", "two")],
+            ["g https://x/1", "g https://x/2"],
+            id="shared guid: guid and link, for every entry sharing it",
+        ),
+        pytest.param(
+            [entry("g", "https://x/1", "one"), entry("g", "https://x/1", "two")],
+            [post("", "one").content_hash, post("", "two").content_hash],
+            id="shared guid and link: content hash",
+        ),
+        pytest.param(
+            [entry("g", None, "one"), entry("g", None, "two")],
+            [post("", "one").content_hash, post("", "two").content_hash],
+            id="shared guid without links: content hash",
+        ),
+        pytest.param(
+            [entry(None, "https://x/1", "one"), entry(None, "https://x/1", "two")],
+            [post("", "one").content_hash, post("", "two").content_hash],
+            id="shared link without guids: content hash",
+        ),
+        pytest.param(
+            [entry("g", "https://x/1", "one"), entry("g", "https://x/1", "one")],
+            ["g", "g"],
+            id="a true repeat keeps its key",
+        ),
+    ],
+)
+def test_keys_tell_apart_entries_that_share_a_guid(posts: list[Post], keys: list[str]) -> None:
+    assert [p.entry_key for p in keyed(posts)] == keys
+
+
+def test_entries_sharing_a_guid_are_all_stored_and_a_true_repeat_once() -> None:
+    first, second = entry("g", "https://x/1", "one"), entry("g", "https://x/2", "two")
+
+    intents = decide(keyed([first, second, second]), {}, set())
+
+    assert [(i.change, i.post.title) for i in intents] == [
+        (Change.NEW, "title one"),
+        (Change.NEW, "title two"),
+    ]

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, column, table, text
 
 from ingest.errors import StoreError
+from ingest.identity import content_hash
 from ingest.types import Post
 from storage import engine as engine_module
 from storage import open_store
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import PostRow, SightingRow
-from tests.builders import NOW, a_post
+from tests.builders import NOW, a_post, ok, record_check
 from tests.conftest import Cli
 
 POSTS = PostRow.__table__  # type: ignore[attr-defined]
@@ -44,6 +46,15 @@ def _post_columns(post: Post) -> dict[str, Any]:
     }
 
 
+def insert_old_post(conn: Connection, row: dict[str, Any]) -> int:
+    """Insert a post row holding only ``row``'s columns (today's model would add later ones);
+    its id."""
+    columns = [column(name, POSTS.c[name].type) for name in ("id", *row)]
+    return int(
+        conn.execute(table("posts", *columns).insert().returning(columns[0]), row).scalar_one()
+    )
+
+
 def make_old_store(url: str) -> None:
     """A store at revision 0001 holding ``OLD_POSTS``, written the way 0.1 wrote them."""
     store = open_store(url, migrate=False)
@@ -65,7 +76,7 @@ def make_old_store(url: str) -> None:
                 "first_seen_at": NOW,
                 "revision": 1,
             }
-            post_id = conn.execute(POSTS.insert().returning(POSTS.c.id), row).scalar_one()
+            post_id = insert_old_post(conn, row)
             conn.execute(
                 SIGHTINGS.insert(),
                 {
@@ -88,14 +99,14 @@ def test_an_old_store_upgrades_on_open_with_every_post_intact_and_searchable(
     make_old_store(store_url)
     old = open_store(store_url, migrate=False)
     assert current_revision(old.database.engine) == "0001"
-    before = old.list_posts()
     old.close()
 
     store = open_store(store_url)
 
     assert current_revision(store.database.engine) == head_revision()
-    assert store.list_posts() == before
-    assert {p.post for p in before} == set(OLD_POSTS)
+    after = store.list_posts()
+    assert {p.post for p in after} == set(OLD_POSTS)
+    assert {(p.source, p.revision) for p in after} == {("https://x.example/feed", 1)}
     assert [p.post.title for p in store.search_posts("离职潮")] == ["Nature 证实：离职潮"]
     assert [p.post.guid for p in store.search_posts("学者")] == ["zh"]
     assert [p.post.guid for p in store.search_posts("academia")] == ["en"]
@@ -157,3 +168,70 @@ def test_a_store_another_process_creates_meanwhile_is_not_taken_for_a_stranger(
 
     monkeypatch.setattr(engine_module, "current_revision", revision_read_before_the_commit)
     open_store(store_url).close()
+
+
+def _episode(audio: str) -> Post:
+    """A podcast item as every version reads it: title "Episode", no body, guid "ep"."""
+    media = (f"https://cdn.example/{audio}.mp3",)
+    post = replace(a_post("ep", ""), title="Episode", body="", media=media)
+    return replace(post, content_hash=content_hash(post.title, post.body, media))
+
+
+def test_posts_hashed_before_media_counted_keep_their_hash_and_split_when_seen_again(
+    store_url: str,
+) -> None:
+    """Before 0005 two feeds' episodes titled "Episode" with empty bodies were one post (the
+    hash had no media). The store keeps the hash it has; each feed's next check then gives its
+    episode its own post, the first by revising the old one in place."""
+    old_hash = content_hash("Episode", "")
+    store = open_store(store_url, migrate=False)
+    upgrade(store.database.engine, "0004")
+    with store.database.write() as conn:
+        sources = [
+            conn.execute(
+                text(
+                    "INSERT INTO sources (url, categories, origin, enabled, created_at,"
+                    " error_count, redirect_count, previous_urls) VALUES (:url, '[]', 'config',"
+                    " true, :now, 0, 0, '[]') RETURNING id"
+                ),
+                {"url": f"https://{name}.example/feed", "now": NOW.replace(tzinfo=None)},
+            ).scalar_one()
+            for name in ("a", "b")
+        ]
+        row = {**_post_columns(_episode("a")), "content_hash": old_hash}
+        row |= {"source_id": sources[0], "first_seen_at": NOW, "revision": 1}
+        post_id = insert_old_post(conn, row)
+        for source_id in sources:
+            conn.execute(
+                SIGHTINGS.insert(),
+                {
+                    "post_id": post_id,
+                    "source_id": source_id,
+                    "entry_key": "ep",
+                    "guid": "ep",
+                    "link": None,
+                    "content_hash": old_hash,
+                    "first_seen_at": NOW,
+                    "last_seen_at": NOW,
+                },
+            )
+    store.close()
+
+    store = open_store(store_url)
+    [kept] = store.list_posts()
+    assert (kept.post.content_hash, kept.post.media) == (old_hash, ())
+
+    states = store.load_states(sources)
+    for state, audio in zip(states, ("a", "b"), strict=True):
+        record_check(store, state, [_episode(audio)], ok(state))
+
+    posts = sorted(store.list_posts(), key=lambda p: p.id)
+    assert [(p.id, p.post.media, p.revision) for p in posts] == [
+        (post_id, ("https://cdn.example/a.mp3",), 2),
+        (posts[1].id, ("https://cdn.example/b.mp3",), 1),
+    ]
+    assert {p.post.content_hash for p in posts} == {
+        _episode("a").content_hash,
+        _episode("b").content_hash,
+    }
+    store.close()

@@ -206,3 +206,199 @@ def test_local_feed_relative_links_resolve_against_the_channel_link() -> None:
     <item><title>T</title><guid>1</guid><description>&lt;a href="p/1"&gt;x&lt;/a&gt;</description>
     </item></channel></rss>"""
     assert 'href="https://site.example/blog/p/1"' in _digest(document).posts[0].body
+
+
+# --- fidelity: what a document says is what its posts say ------------------------------------
+
+
+def _rss_items(*items: str, namespaces: str = "") -> bytes:
+    return (
+        f'<?xml version="1.0"?><rss version="2.0" {namespaces}><channel><title>C</title>'
+        f"<link>https://site.example/</link>{''.join(items)}</channel></rss>"
+    ).encode()
+
+
+def test_an_items_own_elements_win_over_same_named_ones_nested_deeper() -> None:
+    document = _rss_items(
+        "<item><title>Own title</title><link>https://site.example/own</link><guid>g1</guid>"
+        '<description>&lt;p&gt;The long body &lt;img src="https://site.example/a.png"&gt;&lt;/p&gt;'
+        "</description><pubDate>Sat, 04 Jun 2022 07:00:48 GMT</pubDate>"
+        "<social><description>one-line blurb</description><title>Share title</title>"
+        "<link>https://share.example/</link><author>Someone Else</author>"
+        '<enclosure url="https://share.example/a.mp3" type="audio/mpeg"/>'
+        "<category>shared</category></social></item>"
+    )
+
+    [post] = _digest(document).posts
+
+    assert post.title == "Own title"
+    assert post.body.startswith("<p>The long body")
+    assert post.headimg == "https://site.example/a.png"
+    assert post.link == "https://site.example/own"
+    assert post.author == "C"
+    assert "shared" not in post.categories
+    assert post.media == ()
+
+
+def test_nested_elements_that_are_the_items_own_structure_are_still_read() -> None:
+    document = _rss_items(
+        "<item><title>T</title><guid>g1</guid>"
+        "<description>&lt;p&gt;body&lt;/p&gt;</description>"
+        "<author><name>Ann Author</name></author>"
+        '<source url="https://other.example/feed">Other</source></item>'
+    )
+
+    [post] = _digest(document).posts
+
+    assert post.author == "Ann Author"
+    assert post.body == "<p>body</p>"
+
+
+def test_an_empty_href_is_no_link() -> None:
+    document = b"""<?xml version="1.0"?>
+    <feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://site.example/blog/"><title>C</title>
+    <entry><id>tag:site.example,2024:1</id><title>Hello</title><link href=""/>
+    <content>body</content></entry></feed>"""
+
+    [post] = _digest(document, "https://site.example/feed").posts
+
+    assert post.link is None
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"""<feed xmlns="http://www.w3.org/2005/Atom"><title>C</title>
+        <entry><id>tag:site.example,2024:1</id></entry>
+        <entry><id>2024-1</id></entry><entry><id>ok</id><title>Kept</title></entry></feed>""",
+        _rss_items(
+            "<item><guid>tag:site.example,2024:1</guid></item><item><guid>2024-1</guid></item>",
+            "<item><guid>ok</guid><title>Kept</title></item>",
+        ),
+    ],
+    ids=["atom", "rss"],
+)
+def test_an_id_that_is_no_web_url_is_never_a_link_and_an_entry_with_nothing_is_skipped(
+    document: bytes,
+) -> None:
+    digest = _digest(document, "https://site.example/feed")
+
+    assert [(p.title, p.link) for p in digest.posts] == [("Kept", None)]
+    assert len(digest.skipped) == 2
+    assert all("has no title, no text and no link" in reason for reason in digest.skipped)
+
+
+def test_an_rss_guid_that_is_a_web_url_is_the_permalink() -> None:
+    document = _rss_items("<item><guid>https://site.example/p/1</guid><title>T</title></item>")
+
+    assert _digest(document).posts[0].link == "https://site.example/p/1"
+
+
+@pytest.mark.parametrize(
+    ("document", "authors"),
+    [
+        (
+            _rss_items(
+                "<item><title>T</title><dc:creator>Ann</dc:creator><dc:creator>Bob</dc:creator>"
+                "<dc:creator>Cy</dc:creator></item>",
+                namespaces='xmlns:dc="http://purl.org/dc/elements/1.1/"',
+            ),
+            "Ann, Bob, Cy",
+        ),
+        (
+            b"""<feed xmlns="http://www.w3.org/2005/Atom"><title>C</title><entry><id>1</id>
+            <title>T</title><author><name>Ann</name></author><author><name>Bob</name></author>
+            </entry></feed>""",
+            "Ann, Bob",
+        ),
+        (
+            json.dumps(
+                {
+                    "items": [
+                        {"id": "1", "title": "T", "authors": [{"name": "Ann"}, {"name": "Bob"}]}
+                    ]
+                }
+            ).encode(),
+            "Ann, Bob",
+        ),
+        (_rss_items("<item><title>T</title><author>ann@site.com (Ann)</author></item>"), "Ann"),
+    ],
+    ids=["rss", "atom", "json", "rss-one-with-email"],
+)
+def test_every_author_is_kept_in_document_order(document: bytes, authors: str) -> None:
+    assert _digest(document).posts[0].author == authors
+
+
+def test_json_feed_tags_given_as_one_string_are_a_list() -> None:
+    document = json.dumps(
+        {"title": "F", "items": [{"id": "1", "title": "T", "tags": "rust, python ,,go"}]}
+    ).encode()
+
+    assert _digest(document).posts[0].categories == ("F", "rust", "python", "go")
+
+
+EPISODES = _rss_items(
+    *(
+        f"<item><title>Episode</title><guid>{guid}</guid>"
+        f'<enclosure url="https://cdn.example/{audio}.mp3" type="audio/mpeg" length="1"/></item>'
+        for guid, audio in (("e1", "one"), ("e2", "two"))
+    ),
+)
+
+
+def test_enclosures_are_part_of_a_posts_content() -> None:
+    one, two = _digest(EPISODES).posts
+
+    assert one.media == ("https://cdn.example/one.mp3",)
+    assert two.media == ("https://cdn.example/two.mp3",)
+    assert one.content_hash != two.content_hash
+
+
+def test_media_urls_of_every_format_are_read_in_document_order() -> None:
+    rss = _rss_items(
+        '<item><title>T</title><enclosure url="a.mp3" type="audio/mpeg" length="1"/>'
+        '<media:content url="https://cdn.example/b.mp4" type="video/mp4"/>'
+        '<media:thumbnail url="https://cdn.example/thumb.png"/></item>',
+        namespaces='xmlns:media="http://search.yahoo.com/mrss/"',
+    )
+    json_feed = json.dumps(
+        {
+            "items": [
+                {
+                    "id": "1",
+                    "title": "T",
+                    "image": "https://cdn.example/thumb.png",
+                    "attachments": [
+                        {"url": "https://cdn.example/a.mp3", "mime_type": "audio/mpeg"},
+                        {"url": "javascript:alert(1)", "mime_type": "audio/mpeg"},
+                    ],
+                }
+            ]
+        }
+    ).encode()
+
+    assert _digest(rss).posts[0].media == (
+        "https://site.example/a.mp3",
+        "https://cdn.example/b.mp4",
+    )
+    assert _digest(json_feed).posts[0].media == ("https://cdn.example/a.mp3",)
+
+
+def test_two_items_sharing_a_guid_are_two_entries_and_true_repeats_one() -> None:
+    document = _rss_items(
+        "<item><title>First</title><guid>same</guid><link>https://site.example/1</link></item>",
+        "<item><title>Second</title><guid>same</guid><link>https://site.example/2</link></item>",
+        "<item><title>Third</title><guid>same</guid><link>https://site.example/2</link></item>",
+        "<item><title>Third</title><guid>same</guid><link>https://site.example/2</link></item>",
+        "<item><title>Alone</title><guid>alone</guid></item>",
+    )
+
+    posts = _digest(document).posts
+
+    assert [p.entry_key for p in posts] == [
+        "same https://site.example/1",
+        posts[1].content_hash,
+        posts[2].content_hash,
+        posts[2].content_hash,
+        "alone",
+    ]

@@ -23,6 +23,7 @@ from ingest.digest.normalize import FeedContext, post_from_entry, post_from_fron
 from ingest.digest.parse import parse_feed, parse_front_matter
 from ingest.digest.sanitize import html_to_text
 from ingest.errors import DocumentError, EntryError, ErrorKind
+from ingest.identity import keyed
 from ingest.types import Digest, Post, SourceSpec
 from ingest.urls import is_http_url
 
@@ -75,7 +76,8 @@ def digest_feed(
         )
     return Digest(
         feed_title=title,
-        posts=tuple(posts),
+        # Keys are decided per document: only it shows which entries share a guid (DESIGN §4).
+        posts=tuple(keyed(posts)),
         skipped=tuple(skipped),
         ttl_s=feed.ttl_s,
         published_dates=tuple(d for raw in feed.entries if (d := raw.published or raw.updated)),

@@ -57,6 +57,7 @@ def post_from_entry(raw: RawEntry, ctx: FeedContext) -> Post:
         body=body,
         guid=raw.guid,
         link=_web_url(raw.link, raw.base),
+        media=_unique_urls(raw.media, raw.base),
     )
 
 
@@ -101,6 +102,7 @@ def _post(
     body: str,
     guid: str | None,
     link: str | None,
+    media: tuple[str, ...] = (),
 ) -> Post:
     body = clean_text(body, multiline=True)
     title = clean_text(title)
@@ -120,7 +122,8 @@ def _post(
         body=body,
         guid=guid,
         link=link,
-        content_hash=content_hash(title, body),
+        content_hash=content_hash(title, body, media),
+        media=media,
     )
 
 
@@ -153,6 +156,12 @@ def _as_list(value: object) -> list[str]:
 def _web_url(value: object, base: str = "") -> str | None:
     """``value`` as a stored URL (``web_url``), or None when it is not one."""
     return web_url(value, base) if isinstance(value, str) and value.strip() else None
+
+
+def _unique_urls(urls: Iterable[str], base: str) -> tuple[str, ...]:
+    """The web URLs among ``urls``, first occurrence kept: a feed that lists one file as both
+    enclosure and media:content carries it once."""
+    return tuple(dict.fromkeys(url for candidate in urls if (url := _web_url(candidate, base))))
 
 
 def _first_web_url(urls: Iterable[str], base: str) -> str | None:

@@ -19,7 +19,7 @@ import calendar
 import json
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -29,6 +29,7 @@ import frontmatter
 import yaml
 
 from ingest.digest.encoding import decode
+from ingest.digest.prefilter import without_strays
 from ingest.digest.sanitize import text_to_html
 from ingest.errors import DocumentError, ErrorKind
 from ingest.types import RawEntry, RawFeed
@@ -127,7 +128,7 @@ def _parse_xml_feed(text: str, *, source: str, url: str) -> RawFeed:
     # No content-location: given one, feedparser joins URLs on every start tag (13 % of its
     # time). It still applies xml:base; what stays relative is joined here, once per entry.
     parsed = feedparser.parse(
-        text.encode("utf-8"),
+        without_strays(text.encode("utf-8")),
         sanitize_html=False,
         resolve_relative_uris=False,
         response_headers={"content-type": "application/xml; charset=utf-8"},
@@ -152,7 +153,7 @@ def _parse_xml_feed(text: str, *, source: str, url: str) -> RawFeed:
     return RawFeed(
         title=_text(feed.get("title")),
         link=feed_link,
-        author=_person(feed),
+        author=_people(feed),
         ttl_s=_ttl_seconds(feed.get("ttl")),
         entries=tuple(entries),
         bad_entries=tuple(bad),
@@ -164,12 +165,12 @@ def _raw_entry(entry: dict[str, Any], fallback_base: str) -> RawEntry:
     title_detail = entry.get("title_detail") or {}
     return RawEntry(
         guid=_text(entry.get("id")),
-        link=_joined(fallback_base, _text(entry.get("link"))),
+        link=_entry_link(entry, fallback_base),
         title=_text(entry.get("title")) or "",
         title_is_html=title_detail.get("type") in _HTML_TYPES,
         body_html=body,
         base=_joined(fallback_base, base) or fallback_base,
-        author=_person(entry),
+        author=_people(entry),
         published=_struct_to_utc(entry.get("published_parsed")),
         # dict.get: feedparser's own get() maps updated to published, with a warning.
         updated=_struct_to_utc(dict.get(entry, "updated_parsed")),
@@ -179,7 +180,19 @@ def _raw_entry(entry: dict[str, Any], fallback_base: str) -> RawEntry:
             if (t := _text(tag.get("label") or tag.get("term")))
         ),
         images=tuple(_entry_images(entry)),
+        media=tuple(_entry_media(entry)),
     )
+
+
+def _entry_link(entry: Mapping[str, Any], base: str) -> str | None:
+    """The link the entry gave. feedparser copies a permalink guid into ``link`` when there is
+    no link element (``guidislink``, for Atom ids too); such a link counts only when the guid is
+    itself an absolute web URL (RSS's permalink), never a tag URI, nor an id made absolute
+    against the feed's URL, which would invent a page (docs/decisions.md)."""
+    link = _text(entry.get("link"))
+    if entry.get("guidislink") and link == _text(entry.get("id")):
+        return link if is_http_url(link) else None
+    return _joined(base, link)
 
 
 def _body(entry: Mapping[str, Any]) -> tuple[str, str]:
@@ -211,9 +224,26 @@ def _entry_images(entry: Mapping[str, Any]) -> Iterator[str]:
         yield image.get("href") or ""
 
 
-def _person(item: Mapping[str, Any]) -> str | None:
-    detail = item.get("author_detail") or {}
-    return _text(detail.get("name")) or _text(item.get("author"))
+def _entry_media(entry: Mapping[str, Any]) -> Iterator[str]:
+    """Enclosure URLs, then media:content URLs, each in document order, whatever their type."""
+    for link in entry.get("links") or ():
+        if link.get("rel") == "enclosure":
+            yield link.get("href") or ""
+    for media in entry.get("media_content") or ():
+        yield media.get("url") or ""
+
+
+def _people(item: Mapping[str, Any]) -> str | None:
+    """Every author's name (``author``, ``dc:creator``, Atom ``author``) in document order, as
+    one string (docs/decisions.md, "Several authors"); feedparser's own ``author`` keeps only
+    the last. An author given only as an e-mail address is that address."""
+    names = [_text(person.get("name")) for person in item.get("authors") or ()]
+    return _joined_names(names) or _text(item.get("author"))
+
+
+def _joined_names(names: Iterable[str | None]) -> str | None:
+    """``names`` without blanks and repeats, in their order, joined by ", "; None if none."""
+    return ", ".join(dict.fromkeys(name for name in names if name)) or None
 
 
 def _struct_to_utc(value: time.struct_time | None) -> datetime | None:
@@ -286,13 +316,13 @@ def _json_entry(item: object, base: str) -> RawEntry:
             (item[k] for k in ("content_text", "summary") if isinstance(item.get(k), str)), ""
         )
         body = text_to_html(text)
-    attachments = _list(item.get("attachments"))
+    attachments = [a for a in _list(item.get("attachments")) if isinstance(a, dict)]
     images = [item.get("image"), item.get("banner_image")] + [
-        a.get("url")
-        for a in attachments
-        if isinstance(a, dict) and str(a.get("mime_type", "")).startswith("image/")
+        a.get("url") for a in attachments if str(a.get("mime_type", "")).startswith("image/")
     ]
-    tags = _list(item.get("tags"))
+    tags = item.get("tags")
+    # A comma-separated string is a common mistake for the array the spec asks for.
+    tags = tags.split(",") if isinstance(tags, str) else _list(tags)
     item_id = item.get("id")
     return RawEntry(
         guid=str(item_id) if isinstance(item_id, str | int) and str(item_id) else None,
@@ -306,16 +336,15 @@ def _json_entry(item: object, base: str) -> RawEntry:
         updated=_iso_to_utc(item.get("date_modified")),
         tags=tuple(t for tag in tags if isinstance(tag, str) and (t := tag.strip())),
         images=tuple(u for u in images if isinstance(u, str)),
+        media=tuple(u for a in attachments if isinstance(u := a.get("url"), str)),
     )
 
 
 def _json_author(item: dict[str, Any]) -> str | None:
+    """Every name of ``authors`` (JSON Feed 1.1), else of ``author`` (1.0), joined as in XML."""
     authors = item.get("authors")
     candidates = authors if isinstance(authors, list) else [item.get("author")]
-    for author in candidates:
-        if isinstance(author, dict) and (name := _text(author.get("name"))):
-            return name
-    return None
+    return _joined_names(_text(a.get("name")) for a in candidates if isinstance(a, dict))
 
 
 def _iso_to_utc(value: object) -> datetime | None:
