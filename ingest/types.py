@@ -58,6 +58,8 @@ class RawEntry:
     tags: tuple[str, ...]
     images: tuple[str, ...]
     """Image URLs from media:thumbnail, media:content, enclosures or JSON Feed ``image``."""
+    unreadable_dates: tuple[str, ...] = ()
+    """Date texts the entry carried that could not be read (``ingest.digest.dates``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,9 @@ class Digest:
     ttl_s: int | None = None
     published_dates: tuple[datetime, ...] = ()
     """The dates entries really carried (undated entries excluded): the publishing rate's input."""
+    unreadable_dates: tuple[str, ...] = ()
+    """Date texts that could not be read: those entries fell back to their updated date or to
+    the first-seen time (DESIGN §1). Counted in the log as ``dates_unreadable``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,24 @@
 """Reading dates as tables of named cases: each form, each language, zones, nonsense and a
-second opinion that contradicts its text."""
+second opinion that contradicts its text; then the same through a whole document and a pass."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
+from ingest.config import load_settings
 from ingest.digest.dates import agrees, parse_date, read_date, unreadable
+from ingest.digest.document import digest_feed
+from ingest.types import SourceSpec
+from scheduler.driver import run_once
+from storage import open_store
+from tests.conftest import write_config
+
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def utc(year: int, month: int, day: int, *clock: int) -> datetime:
@@ -177,3 +188,66 @@ def test_unreadable_keeps_the_texts_nothing_could_read_shortened() -> None:
         "soon",
     )
     assert unreadable((long, None)) == ("x" * 64,)
+
+
+# --- through a document and a pass -------------------------------------------------------------
+
+RSS = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>T</title>
+<item><guid>slash</guid><title>Slash</title><pubDate>2021/3/7 09:05:00</pubDate></item>
+<item><guid>pt</guid><title>Pt</title><pubDate>Ter, 05 Mar 2019 08:15:00 -0300</pubDate></item>
+<item><guid>de</guid><title>De</title><pubDate>Mi, 03 Okt 2018 10:00:00 +0200</pubDate></item>
+<item><guid>fr</guid><title>Fr</title><pubDate>lun., 03 déc. 2018 10:00:00 +0100</pubDate></item>
+<item><guid>to-updated</guid><title>Up</title><pubDate>soon</pubDate>
+  <dc:date>2020-01-02T03:04:05Z</dc:date></item>
+<item><guid>to-now</guid><title>Now</title><pubDate>2021/13/7 09:05</pubDate></item>
+</channel></rss>
+"""
+
+
+def test_a_document_stores_the_dates_its_text_states_and_counts_the_unreadable() -> None:
+    digest = digest_feed(
+        RSS.encode(), spec=SourceSpec(url="https://h.example/feed"), comments=False, now=NOW
+    )
+
+    assert {p.guid: p.published for p in digest.posts} == {
+        "slash": utc(2021, 3, 7, 9, 5),  # was 2021-12-01 00:00
+        "pt": utc(2019, 3, 5, 11, 15),  # was the first-seen time
+        "de": utc(2018, 10, 3, 8),
+        "fr": utc(2018, 12, 3, 9),
+        "to-updated": utc(2020, 1, 2, 3, 4, 5),
+        "to-now": NOW,  # was 2021-12-01 00:00: feedparser's reading contradicts the text
+    }
+    assert digest.unreadable_dates == ("soon", "2021/13/7 09:05")
+    assert utc(2021, 12, 1) not in digest.published_dates
+
+
+def test_json_feed_dates_are_read_by_the_same_rules() -> None:
+    document = (
+        '{"items": [{"id": "a", "title": "A", "date_published": "2021/3/7 09:05:00"},'
+        ' {"id": "b", "title": "B", "date_published": "someday"}]}'
+    )
+
+    digest = digest_feed(
+        document.encode(), spec=SourceSpec(url="https://h.example/j"), comments=False, now=NOW
+    )
+
+    assert [p.published for p in digest.posts] == [utc(2021, 3, 7, 9, 5), NOW]
+    assert digest.unreadable_dates == ("someday",)
+
+
+def test_a_pass_logs_the_unreadable_dates_of_each_source(tmp_path: Path, sqlite_url: str) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_text(RSS, encoding="utf-8")
+    settings = load_settings(write_config(tmp_path, [{"url": str(feed)}]), env={})
+    store = open_store(sqlite_url)
+    try:
+        with capture_logs() as logs:
+            asyncio.run(run_once(store, settings))
+    finally:
+        store.close()
+
+    (event,) = [e for e in logs if e["event"] == "source_processed"]
+    assert event["dates_unreadable"] == 2
+    assert event["dates_unreadable_first"] == ["soon", "2021/13/7 09:05"]
+    assert event["skipped"] == 0

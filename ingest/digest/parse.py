@@ -28,6 +28,7 @@ import feedparser
 import frontmatter
 import yaml
 
+from ingest.digest.dates import read_date, unreadable
 from ingest.digest.encoding import decode
 from ingest.digest.sanitize import text_to_html
 from ingest.errors import DocumentError, ErrorKind
@@ -162,6 +163,11 @@ def _parse_xml_feed(text: str, *, source: str, url: str) -> RawFeed:
 def _raw_entry(entry: dict[str, Any], fallback_base: str) -> RawEntry:
     body, base = _body(entry)
     title_detail = entry.get("title_detail") or {}
+    # Our reading of the text first; feedparser's only where it agrees (ingest.digest.dates).
+    # dict.get: feedparser's own get() maps updated to published, with a warning.
+    published_text, updated_text = dict.get(entry, "published"), dict.get(entry, "updated")
+    published = read_date(published_text, _struct_to_utc(entry.get("published_parsed")))
+    updated = read_date(updated_text, _struct_to_utc(dict.get(entry, "updated_parsed")))
     return RawEntry(
         guid=_text(entry.get("id")),
         link=_joined(fallback_base, _text(entry.get("link"))),
@@ -170,15 +176,15 @@ def _raw_entry(entry: dict[str, Any], fallback_base: str) -> RawEntry:
         body_html=body,
         base=_joined(fallback_base, base) or fallback_base,
         author=_person(entry),
-        published=_struct_to_utc(entry.get("published_parsed")),
-        # dict.get: feedparser's own get() maps updated to published, with a warning.
-        updated=_struct_to_utc(dict.get(entry, "updated_parsed")),
+        published=published,
+        updated=updated,
         tags=tuple(
             t
             for tag in entry.get("tags") or ()
             if (t := _text(tag.get("label") or tag.get("term")))
         ),
         images=tuple(_entry_images(entry)),
+        unreadable_dates=unreadable((published_text, published), (updated_text, updated)),
     )
 
 
@@ -294,6 +300,8 @@ def _json_entry(item: object, base: str) -> RawEntry:
     ]
     tags = _list(item.get("tags"))
     item_id = item.get("id")
+    published_text, updated_text = item.get("date_published"), item.get("date_modified")
+    published, updated = read_date(published_text), read_date(updated_text)
     return RawEntry(
         guid=str(item_id) if isinstance(item_id, str | int) and str(item_id) else None,
         link=_text(item.get("url")) or _text(item.get("external_url")),
@@ -302,10 +310,11 @@ def _json_entry(item: object, base: str) -> RawEntry:
         body_html=body,
         base=base,
         author=_json_author(item),
-        published=_iso_to_utc(item.get("date_published")),
-        updated=_iso_to_utc(item.get("date_modified")),
+        published=published,
+        updated=updated,
         tags=tuple(t for tag in tags if isinstance(tag, str) and (t := tag.strip())),
         images=tuple(u for u in images if isinstance(u, str)),
+        unreadable_dates=unreadable((published_text, published), (updated_text, updated)),
     )
 
 
@@ -316,16 +325,6 @@ def _json_author(item: dict[str, Any]) -> str | None:
         if isinstance(author, dict) and (name := _text(author.get("name"))):
             return name
     return None
-
-
-def _iso_to_utc(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=parsed.tzinfo or UTC).astimezone(UTC)
 
 
 # --- front matter -----------------------------------------------------------------------------
