@@ -182,12 +182,13 @@ def test_agrees(text: str, value: datetime, expected: bool) -> None:
     assert agrees(text, value) is expected
 
 
-def test_unreadable_keeps_the_texts_nothing_could_read_shortened() -> None:
+def test_unreadable_keeps_the_texts_nothing_could_read_printable_and_short() -> None:
     long = "x" * 100
     assert unreadable(("soon", None), ("2021", utc(2021, 1, 1)), (None, None), (" ", None)) == (
         "soon",
     )
     assert unreadable((long, None)) == ("x" * 64,)
+    assert unreadable(("\x1b[2Jsoon\u200b\n later", None)) == ("[2Jsoon later",)
 
 
 # --- through a document and a pass -------------------------------------------------------------

@@ -240,10 +240,11 @@ def agrees(text: str, value: datetime) -> bool:
 
 
 def unreadable(*dates: tuple[object, datetime | None]) -> tuple[str, ...]:
-    """The texts of (text, value read) pairs that hold a date none could read, shortened to
-    ``UNREADABLE_TEXT_CHARS`` for the log."""
+    """The texts of (text, value read) pairs that hold a date none could read, for the log:
+    whitespace collapsed, characters that do not print (a terminal's escapes) left out, and
+    shortened to ``UNREADABLE_TEXT_CHARS``."""
     return tuple(
-        " ".join(text.split())[:UNREADABLE_TEXT_CHARS]
+        "".join(c for c in " ".join(text.split()) if c.isprintable())[:UNREADABLE_TEXT_CHARS]
         for text, value in dates
         if value is None and isinstance(text, str) and text.strip()
     )
