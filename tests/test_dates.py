@@ -92,7 +92,11 @@ def utc(year: int, month: int, day: int, *clock: int) -> datetime:
         pytest.param(
             "Mon, 01 Jan 2024 01:00:00 +0200", utc(2023, 12, 31, 23), id="zone-moves-the-year"
         ),
+        pytest.param(
+            "2021-03-07 09:05:00.5 +0800 CST", utc(2021, 3, 7, 1, 5), id="zone-go-offset-label"
+        ),
         pytest.param("  Sun,\n 07  Mar 2021\t09:05 GMT ", utc(2021, 3, 7, 9, 5), id="whitespace"),
+        pytest.param("Sun , 07 Mar 2021 09:05 GMT", utc(2021, 3, 7, 9, 5), id="space-before-comma"),
     ],
 )
 def test_forms_languages_and_zones_read(text: str, expected: datetime) -> None:
@@ -111,6 +115,7 @@ def test_forms_languages_and_zones_read(text: str, expected: datetime) -> None:
         pytest.param("9:05 pm, no date", id="time-alone"),
         pytest.param("Sun, 07 Foo 2021 09:05:00 GMT", id="unknown-month"),
         pytest.param("Sun, 07 Mar 2021 09:05:00 XYZ", id="unknown-zone"),
+        pytest.param("Sun, 07 Mar 2021 09:05:00 GMT CST", id="two-zone-names"),
         pytest.param("Sun, 07 Mar 2021 09:05:00 +1500", id="offset-beyond-14h"),
         pytest.param("Sun, 07 Mar 2021 13:05 pm", id="pm-after-noon"),
         pytest.param("2021-03-07 and more", id="trailing-text"),
@@ -153,6 +158,15 @@ FEEDPARSER_SLASH_READING = utc(2021, 12, 1)  # what feedparser makes of "2021/3/
             utc(2021, 3, 7, 9, 5),
             utc(2021, 3, 7, 9, 5),
             id="unknown-zone-reading-kept-same-day",
+        ),
+        pytest.param(
+            "2021-155", utc(2022, 3, 1), None, id="ordinal-date-feedparser-misreads-dropped"
+        ),
+        pytest.param(
+            "Sun Mar  7 09:05:00 2021",
+            utc(2021, 3, 7, 9, 5),
+            utc(2021, 3, 7, 9, 5),
+            id="asctime-read-by-feedparser-kept",
         ),
         pytest.param("soon", None, None, id="unread-text-no-reading"),
         pytest.param("7 " * 500, utc(2021, 3, 7), None, id="too-long-reading-dropped"),

@@ -15,15 +15,17 @@ The forms read (whitespace collapsed, case ignored, a leading weekday name ignor
 - the same with the month first, ``Mon D, YYYY [H:M[:S] [am|pm]] [zone]``;
 - numbers, year first: ``Y-M-D``, ``Y/M/D``, ``Y.M.D``, each with an optional ``H:M[:S[.f]]``
   after a space or ``T`` and an optional zone (so RFC 3339 and ISO 8601 with or without a zone);
-  ``YYYY年M月D日 [H:M[:S]]``; ISO 8601's other forms (``20210307T0905``, week and ordinal dates);
+  ``YYYY年M月D日 [H:M[:S]]``; the other ISO 8601 forms ``datetime.fromisoformat`` reads
+  (``20210307T0905``, week dates);
   W3C-DTF's reduced ``YYYY-MM`` and ``YYYY`` (the first day of the month or year);
 - numbers, day first with dots: ``D.M.YYYY [H:M[:S]] [zone]``.
 
 A slash or dash date with the year last (``3/7/2021``) is not read: it means 3 July in most of the
 world and March 7 in the US, and the text alone cannot say which.
 
-Zones: ``±HH:MM``, ``±HHMM``, ``±H``, a name of ``_ZONES`` (RFC 822's and common ones), or a
-name followed by an offset (``GMT+8``). **A date without a zone is UTC**: no feed format states a
+Zones: ``±HH:MM``, ``±HHMM``, ``±H``, a name of ``_ZONES`` (RFC 822's and common ones), a
+name followed by an offset (``GMT+8``), or an offset followed by its name (Go's
+``+0800 CST``: the offset counts). **A date without a zone is UTC**: no feed format states a
 zone for the feed as a whole, and UTC is what feedparser, RFC 3339's ``-00:00`` and W3C-DTF's
 readers assume, so every path gives the same instant (docs/decisions.md). A zone name not
 known here makes the text unreadable by these rules (the second opinion may still be kept).
@@ -152,8 +154,13 @@ _TIME = (
     r"(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:[.,]\d+)?)?"
     r"(?:\s?(?P<ampm>[ap])\.?m\.?)?"
 )
-_ZONE = r"(?:(?P<zname>[a-z]{1,5})?\s?(?P<zoff>[+-]\d{1,2}(?::?\d{2})?)?)(?:\s?\([^)]*\))?"
-_WEEKDAY = rf"(?:{_WORD}(?:,\s?|\s))?"
+# A zone name, an offset, or both; after an offset a name is only its label (Go's
+# "+0800 CST"), and a comment may follow ("+0000 (UTC)").
+_ZONE = (
+    r"(?:(?P<zname>[a-z]{1,5})?\s?(?:(?P<zoff>[+-]\d{1,2}(?::?\d{2})?)(?:\s[a-z]{1,5})?)?)"
+    r"(?:\s?\([^)]*\))?"
+)
+_WEEKDAY = rf"(?:{_WORD}\s?(?:,\s?|\s))?"
 _END = rf"\s?{_ZONE}$"
 
 _FORMS = tuple(
