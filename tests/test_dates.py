@@ -119,6 +119,9 @@ def test_forms_languages_and_zones_read(text: str, expected: datetime) -> None:
         pytest.param("Sun, 07 Mar 2021 09:05:00 +1500", id="offset-beyond-14h"),
         pytest.param("Sun, 07 Mar 2021 13:05 pm", id="pm-after-noon"),
         pytest.param("2021-03-07 and more", id="trailing-text"),
+        pytest.param("0001-01-01 00:00 +0100", id="before-year-1-in-utc"),
+        pytest.param("9999-12-31T23:59:00-01:00", id="after-year-9999-in-utc-iso"),
+        pytest.param("Fri, 31 Dec 9999 23:59:00 -0100", id="after-year-9999-in-utc-rfc822"),
         pytest.param("Sun, 07 Mar 2021 09:05:00 GMT" + " " * 200, id="too-long"),
     ],
 )
@@ -190,6 +193,8 @@ def test_read_date_prefers_ours_and_drops_a_contradicting_reading(
         pytest.param("07 Okt 2018", utc(2018, 10, 7), True, id="month-named"),
         pytest.param("2018 7 3 blah", utc(2018, 12, 3), True, id="unknown-word-may-be-month"),
         pytest.param("2018 7 3", utc(2018, 12, 3), False, id="month-number-not-written"),
+        pytest.param("0001-01-01", utc(1, 1, 1), True, id="first-day-datetime-holds"),
+        pytest.param("9999-12-31", utc(9999, 12, 31), True, id="last-day-datetime-holds"),
     ],
 )
 def test_agrees(text: str, value: datetime, expected: bool) -> None:
@@ -237,18 +242,19 @@ def test_a_document_stores_the_dates_its_text_states_and_counts_the_unreadable()
     assert utc(2021, 12, 1) not in digest.published_dates
 
 
-def test_json_feed_dates_are_read_by_the_same_rules() -> None:
+def test_json_feed_dates_are_read_by_the_same_rules_and_one_before_year_1_is_no_crash() -> None:
     document = (
         '{"items": [{"id": "a", "title": "A", "date_published": "2021/3/7 09:05:00"},'
-        ' {"id": "b", "title": "B", "date_published": "someday"}]}'
+        ' {"id": "b", "title": "B", "date_published": "someday"},'
+        ' {"id": "c", "title": "C", "date_published": "0001-01-01T00:00:00+01:00"}]}'
     )
 
     digest = digest_feed(
         document.encode(), spec=SourceSpec(url="https://h.example/j"), comments=False, now=NOW
     )
 
-    assert [p.published for p in digest.posts] == [utc(2021, 3, 7, 9, 5), NOW]
-    assert digest.unreadable_dates == ("someday",)
+    assert [p.published for p in digest.posts] == [utc(2021, 3, 7, 9, 5), NOW, NOW]
+    assert digest.unreadable_dates == ("someday", "0001-01-01T00:00:00+01:00")
 
 
 def test_a_pass_logs_the_unreadable_dates_of_each_source(tmp_path: Path, sqlite_url: str) -> None:

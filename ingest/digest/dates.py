@@ -33,6 +33,7 @@ known here makes the text unreadable by these rules (the second opinion may stil
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
@@ -233,7 +234,7 @@ def agrees(text: str, value: datetime) -> bool:
     words = [_fold(w) for w in re.findall(r"[^\W\d_]+", date_part)]
     named = {MONTHS[w] for w in words if w in MONTHS}
     unknown_words = any(w not in MONTHS and w not in _ZONES for w in words)
-    for day in (value - ZONE_DAY_SLACK, value, value + ZONE_DAY_SLACK):
+    for day in _days_around(value):
         if years and day.year not in years:
             continue
         if small and day.day not in small:
@@ -244,6 +245,15 @@ def agrees(text: str, value: datetime) -> bool:
             continue
         return True
     return False
+
+
+def _days_around(value: datetime) -> list[datetime]:
+    """``value`` and the days either side of it that ``datetime`` can hold."""
+    days = [value]
+    for step in (-ZONE_DAY_SLACK, ZONE_DAY_SLACK):
+        with contextlib.suppress(OverflowError):
+            days.append(value + step)
+    return days
 
 
 def unreadable(*dates: tuple[object, datetime | None]) -> tuple[str, ...]:
@@ -275,10 +285,10 @@ def _from_match(parts: dict[str, str | None]) -> datetime | None:
             int(parts.get("minute") or 0),
             int(parts.get("second") or 0),
             tzinfo=timezone(timedelta(minutes=zone)),
-        )
-    except ValueError:  # 30 February, 25 o'clock, 61 seconds
+        ).astimezone(UTC)
+    except (ValueError, OverflowError):  # 30 February, 25 o'clock; 0001-01-01 00:00 +0100
         return None
-    return value.astimezone(UTC)
+    return value
 
 
 def _from_iso(text: str) -> datetime | None:
@@ -287,9 +297,9 @@ def _from_iso(text: str) -> datetime | None:
         return None
     try:
         value = datetime.fromisoformat(text)
-    except ValueError:
+        return value.replace(tzinfo=value.tzinfo or UTC).astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: a zone moves it out of years 1-9999
         return None
-    return value.replace(tzinfo=value.tzinfo or UTC).astimezone(UTC)
 
 
 def _year(digits: str) -> int:
