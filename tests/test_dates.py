@@ -41,6 +41,7 @@ def utc(year: int, month: int, day: int, *clock: int) -> datetime:
         pytest.param("07.03.2021", utc(2021, 3, 7), id="dots-day-first"),
         pytest.param("7.3.2021 09:05", utc(2021, 3, 7, 9, 5), id="dots-day-first-with-time"),
         pytest.param("2021年3月7日 09:05", utc(2021, 3, 7, 9, 5), id="chinese"),
+        pytest.param("2021년 3월 7일 09:05", utc(2021, 3, 7, 9, 5), id="korean"),
         pytest.param("2021-03-07T09:05:00", utc(2021, 3, 7, 9, 5), id="iso-without-zone"),
         pytest.param("2021-03-07T09:05:00Z", utc(2021, 3, 7, 9, 5), id="rfc3339-z"),
         pytest.param(

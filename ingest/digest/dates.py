@@ -15,9 +15,9 @@ The forms read (whitespace collapsed, case ignored, a leading weekday name ignor
 - the same with the month first, ``Mon D, YYYY [H:M[:S] [am|pm]] [zone]``;
 - numbers, year first: ``Y-M-D``, ``Y/M/D``, ``Y.M.D``, each with an optional ``H:M[:S[.f]]``
   after a space or ``T`` and an optional zone (so RFC 3339 and ISO 8601 with or without a zone);
-  ``YYYY年M月D日 [H:M[:S]]``; the other ISO 8601 forms ``datetime.fromisoformat`` reads
-  (``20210307T0905``, week dates);
-  W3C-DTF's reduced ``YYYY-MM`` and ``YYYY`` (the first day of the month or year);
+  ``YYYY年M月D日 [H:M[:S]]`` (and Korean's 년월일); the other ISO 8601 forms that
+  ``datetime.fromisoformat`` reads (``20210307T0905``, week dates); W3C-DTF's reduced
+  ``YYYY-MM`` and ``YYYY`` (the first day of the month or year);
 - numbers, day first with dots: ``D.M.YYYY [H:M[:S]] [zone]``.
 
 A slash or dash date with the year last (``3/7/2021``) is not read: it means 3 July in most of the
@@ -176,8 +176,8 @@ _FORMS = tuple(
         # Year, month, day in numbers: ISO 8601 / RFC 3339 and the slash and dot forms.
         rf"^{_WEEKDAY}(?P<year>\d{{4}})(?P<sep>[-/.])(?P<month>\d{{1,2}})(?P=sep)"
         rf"(?P<day>\d{{1,2}})\.?(?:(?:t|\s|t\s){_TIME})?{_END}",
-        # The same in Chinese and Japanese: 2021年3月7日 09:05.
-        rf"^(?P<year>\d{{4}})\s?年\s?(?P<month>\d{{1,2}})\s?月\s?(?P<day>\d{{1,2}})\s?日"
+        # The same in Chinese and Japanese, 2021年3月7日 09:05, and Korean, 2021년 3월 7일.
+        rf"^(?P<year>\d{{4}})\s?[年년]\s?(?P<month>\d{{1,2}})\s?[月월]\s?(?P<day>\d{{1,2}})\s?[日일]"
         rf"(?:\s?{_TIME})?{_END}",
         # Day, month, year with dots: 07.03.2021 09:05.
         rf"^{_WEEKDAY}(?P<day>\d{{1,2}})\.\s?(?P<month>\d{{1,2}})\.\s?(?P<year>\d{{4}})"
