@@ -61,6 +61,8 @@ class RawEntry:
     media: tuple[str, ...] = ()
     """What the entry carries besides its body: enclosure, media:content and JSON Feed
     attachment URLs of any type, in document order (part of its content, DESIGN §4)."""
+    unreadable_dates: tuple[str, ...] = ()
+    """Date texts the entry carried that could not be read (``ingest.digest.dates``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,9 @@ class Digest:
     ttl_s: int | None = None
     published_dates: tuple[datetime, ...] = ()
     """The dates entries really carried (undated entries excluded): the publishing rate's input."""
+    unreadable_dates: tuple[str, ...] = ()
+    """Date texts that could not be read: those entries fell back to their updated date or to
+    the first-seen time (DESIGN §1). Counted in the log as ``dates_unreadable``."""
 
 
 @dataclass(frozen=True, slots=True)

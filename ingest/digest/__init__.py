@@ -6,6 +6,7 @@ In the order a document goes through it:
 - ``encoding``: the bytes' character encoding, declared or sniffed;
 - ``parse``: feed documents (RSS, Atom, JSON Feed through feedparser) and front-matter posts
   to ``RawFeed``/``RawEntry``: the only module that imports feedparser;
+- ``dates``: the dates entries carry, read by our rules, feedparser's reading a second opinion;
 - ``sanitize``: HTML made safe to store and publish: the only module that imports nh3;
 - ``normalize``: a raw entry to a ``Post`` in the schema of DESIGN §1.
 

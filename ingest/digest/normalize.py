@@ -10,12 +10,12 @@ absolute http(s) one as a browser reads it (DESIGN §3): ``_post`` passes every 
 
 from __future__ import annotations
 
-import email.utils
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from ingest.digest.dates import parse_date
 from ingest.digest.sanitize import clean_text, first_image, html_to_text, sanitize_html
 from ingest.errors import EntryError
 from ingest.identity import content_hash
@@ -170,7 +170,8 @@ def _first_web_url(urls: Iterable[str], base: str) -> str | None:
 
 
 def _front_matter_date(value: object, key: str) -> datetime | None:
-    """A front-matter ``date``: RFC 2822 or ISO 8601 text, or a YAML date/timestamp; UTC."""
+    """A front-matter ``date``: text in a form ``parse_date`` reads, or a YAML date/timestamp;
+    UTC."""
     if value is None or value == "":
         return None
     parsed: datetime | None = None
@@ -179,18 +180,7 @@ def _front_matter_date(value: object, key: str) -> datetime | None:
     elif isinstance(value, date):
         parsed = datetime.combine(value, time())
     elif isinstance(value, str):
-        parsed = _parse_date_text(value.strip())
+        parsed = parse_date(value)
     if parsed is None:
-        raise EntryError(f"{key}: date {value!r} is neither RFC 2822 nor ISO 8601")
+        raise EntryError(f"{key}: date {value!r} is not a date format feed-ingest reads")
     return parsed.replace(tzinfo=parsed.tzinfo or UTC).astimezone(UTC)
-
-
-def _parse_date_text(text: str) -> datetime | None:
-    try:
-        return email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        pass
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None

@@ -28,6 +28,7 @@ import feedparser
 import frontmatter
 import yaml
 
+from ingest.digest.dates import read_date, unreadable
 from ingest.digest.encoding import decode
 from ingest.digest.prefilter import without_strays
 from ingest.digest.sanitize import text_to_html
@@ -163,6 +164,11 @@ def _parse_xml_feed(text: str, *, source: str, url: str) -> RawFeed:
 def _raw_entry(entry: dict[str, Any], fallback_base: str) -> RawEntry:
     body, base = _body(entry)
     title_detail = entry.get("title_detail") or {}
+    # Our reading of the text first; feedparser's only where it agrees (ingest.digest.dates).
+    # dict.get: feedparser's own get() maps updated to published, with a warning.
+    published_text, updated_text = dict.get(entry, "published"), dict.get(entry, "updated")
+    published = read_date(published_text, _struct_to_utc(entry.get("published_parsed")))
+    updated = read_date(updated_text, _struct_to_utc(dict.get(entry, "updated_parsed")))
     return RawEntry(
         guid=_text(entry.get("id")),
         link=_entry_link(entry, fallback_base),
@@ -171,9 +177,8 @@ def _raw_entry(entry: dict[str, Any], fallback_base: str) -> RawEntry:
         body_html=body,
         base=_joined(fallback_base, base) or fallback_base,
         author=_people(entry),
-        published=_struct_to_utc(entry.get("published_parsed")),
-        # dict.get: feedparser's own get() maps updated to published, with a warning.
-        updated=_struct_to_utc(dict.get(entry, "updated_parsed")),
+        published=published,
+        updated=updated,
         tags=tuple(
             t
             for tag in entry.get("tags") or ()
@@ -181,6 +186,7 @@ def _raw_entry(entry: dict[str, Any], fallback_base: str) -> RawEntry:
         ),
         images=tuple(_entry_images(entry)),
         media=tuple(_entry_media(entry)),
+        unreadable_dates=unreadable((published_text, published), (updated_text, updated)),
     )
 
 
@@ -324,6 +330,8 @@ def _json_entry(item: object, base: str) -> RawEntry:
     # A comma-separated string is a common mistake for the array the spec asks for.
     tags = tags.split(",") if isinstance(tags, str) else _list(tags)
     item_id = item.get("id")
+    published_text, updated_text = item.get("date_published"), item.get("date_modified")
+    published, updated = read_date(published_text), read_date(updated_text)
     return RawEntry(
         guid=str(item_id) if isinstance(item_id, str | int) and str(item_id) else None,
         link=_text(item.get("url")) or _text(item.get("external_url")),
@@ -332,11 +340,12 @@ def _json_entry(item: object, base: str) -> RawEntry:
         body_html=body,
         base=base,
         author=_json_author(item),
-        published=_iso_to_utc(item.get("date_published")),
-        updated=_iso_to_utc(item.get("date_modified")),
+        published=published,
+        updated=updated,
         tags=tuple(t for tag in tags if isinstance(tag, str) and (t := tag.strip())),
         images=tuple(u for u in images if isinstance(u, str)),
         media=tuple(u for a in attachments if isinstance(u := a.get("url"), str)),
+        unreadable_dates=unreadable((published_text, published), (updated_text, updated)),
     )
 
 
@@ -345,16 +354,6 @@ def _json_author(item: dict[str, Any]) -> str | None:
     authors = item.get("authors")
     candidates = authors if isinstance(authors, list) else [item.get("author")]
     return _joined_names(_text(a.get("name")) for a in candidates if isinstance(a, dict))
-
-
-def _iso_to_utc(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=parsed.tzinfo or UTC).astimezone(UTC)
 
 
 # --- front matter -----------------------------------------------------------------------------

@@ -355,6 +355,9 @@ def _log(outcome: SourceOutcome, digest: Digest | None, failure: Failure | None)
     }
     if digest and digest.skipped:
         fields["skipped_first"] = list(digest.skipped[:3])
+    if digest and digest.unreadable_dates:
+        fields["dates_unreadable"] = len(digest.unreadable_dates)
+        fields["dates_unreadable_first"] = list(digest.unreadable_dates[:3])
     if outcome.lease_lost:
         log.warning(
             "lease_lost", **fields, reason="another process took the source over; check dropped"
