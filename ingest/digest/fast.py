@@ -432,13 +432,25 @@ def _escape_xhtml(text: str) -> str:
 class _Context:
     """One feedparser context (the feed, or one entry) and the state feedparser keeps for it."""
 
-    __slots__ = ("d", "has_content", "summary_key", "title_depth")
+    __slots__ = ("d", "depths", "entry", "has_content", "title_depth")
 
-    def __init__(self, d: Dict) -> None:
-        self.d = d
+    def __init__(self, *, entry: bool) -> None:
+        self.d: Dict = {}
+        self.entry = entry
         self.title_depth = -1
         self.has_content = False
-        self.summary_key = ""
+        self.depths: dict[str, int] = {}
+
+    def store(self, name: str, value: str, depth: int, detail: Dict | None = None) -> None:
+        """feedparser's ``pop`` storing ``name``: in an entry, a deeper element does not replace
+        what a shallower one set (its detail still does); in the feed, the last one wins."""
+        old = self.depths.get(name) if self.entry else None
+        if old is None or depth <= old:
+            if self.entry:
+                self.depths[name] = depth
+            self.d[name] = value
+        if detail is not None:
+            self.d[f"{name}_detail"] = detail
 
 
 class _Reader:
@@ -465,7 +477,7 @@ class _Reader:
         if _HAS_BASE(root):
             self._track_bases(root)
         key = self._key(root)
-        feed = _Context({})
+        feed = _Context(entry=False)
         entries: list[Dict] = []
         if key == "rss":
             self.version = "rss20"  # any 'rss' version: none changes what is read here
@@ -705,7 +717,7 @@ class _Reader:
 
     def _entry(self, element: Any, depth: int) -> Dict:
         self._check_container_attributes(element)
-        entry = _Context({})
+        entry = _Context(entry=True)
         about = self._attrs(element).get("rdf:about")
         if about:
             entry.d["id"] = about
@@ -767,8 +779,7 @@ class _Reader:
         detail = self._content(child, "title", "text/plain")
         if -1 < ctx.title_depth <= depth:
             return
-        ctx.d["title"] = detail["value"]
-        ctx.d["title_detail"] = detail
+        ctx.store("title", detail["value"], depth, detail)
         if detail["value"] and key != "media_title":
             ctx.title_depth = depth
 
@@ -777,19 +788,16 @@ class _Reader:
             self._unknown_children(child)  # the feed's subtitle: not read
             return
         if key == "abstract":
-            self._store_summary(ctx, self._content(child, "description", "text/plain"))
+            detail = self._content(child, "description", "text/plain")
         elif "summary" in ctx.d and not ctx.has_content:
             # feedparser's _start_summary/_start_description: a second one is content.
             self._store_content(ctx, self._content(child, "content", "text/plain"))
+            return
         elif key in ("summary", "itunes_summary"):
-            self._store_summary(ctx, self._content(child, "summary", "text/plain"))
+            detail = self._content(child, "summary", "text/plain")
         else:
-            self._store_summary(ctx, self._content(child, "description", "text/html"))
-
-    @staticmethod
-    def _store_summary(ctx: _Context, detail: Dict) -> None:
-        ctx.d["summary"] = detail["value"]
-        ctx.d["summary_detail"] = detail
+            detail = self._content(child, "description", "text/html")
+        ctx.store("summary", detail["value"], depth, detail)
 
     @staticmethod
     def _store_content(ctx: _Context, detail: Dict) -> None:
@@ -836,7 +844,7 @@ class _Reader:
     def _guid(self, child: Any, key: str, depth: int, ctx: _Context, in_entry: bool) -> None:
         guidislink = self._attrs(child).get("ispermalink", "true") == "true"
         value = self._text(child, "id", guidislink=guidislink)
-        ctx.d["id"] = value
+        ctx.store("id", value, depth)
         if guidislink:
             ctx.d.setdefault("link", value)
 
@@ -849,14 +857,19 @@ class _Reader:
                 pieces.append(part.tail or "")
                 continue
             part_key = self._key(part)
-            if part_key not in _PERSON_PARTS or len(part):
-                raise _DeclineError
-            pieces.append(part.tail or "")
-            if part_key in ("name", "email"):
-                _save_author(d, part_key, self._leaf(part).strip())
+            if part_key in _PERSON_PARTS:
+                if part_key in ("name", "email"):
+                    _save_author(d, part_key, self._leaf(part).strip())
+                else:
+                    _save_author(d, "href", self._text(part, "href"))
+            elif part_key in _SENSITIVE:
+                raise _DeclineError(part_key)
             else:
-                _save_author(d, "href", self._text(part, "href"))
-        d["author"] = _finish("".join(pieces).strip())
+                self._unknown(part)
+                if part.attrib:  # no handler and attributes: feedparser pushes nothing for it
+                    pieces.append(self._leaf(part))
+            pieces.append(part.tail or "")
+        ctx.store("author", _finish("".join(pieces).strip()), depth)
         _sync_author(d)
 
     def _date(self, child: Any, key: str, depth: int, ctx: _Context, in_entry: bool) -> None:
@@ -907,7 +920,7 @@ class _Reader:
     def _media_group(self, child: Any, key: str, depth: int, ctx: _Context, in_entry: bool) -> None:
         for inner in self._children(child):
             inner_key = self._key(inner)
-            if inner_key in ("media_content", "media_thumbnail", "media_category"):
+            if inner_key in _IN_MEDIA_GROUP:
                 self._field(inner, inner_key, depth + 1, ctx, in_entry=in_entry)
             elif inner_key in _SENSITIVE and inner_key not in _HARMLESS:
                 raise _DeclineError(inner_key)
@@ -920,7 +933,7 @@ class _Reader:
         ctx.d.setdefault("media_content", []).append(self._attrs(child))
         for inner in self._children(child):
             inner_key = self._key(inner)
-            if inner_key in ("media_thumbnail", "media_category"):
+            if inner_key in _IN_MEDIA_CONTENT:
                 self._field(inner, inner_key, depth + 1, ctx, in_entry=in_entry)
             elif inner_key in _SENSITIVE and inner_key not in _HARMLESS:
                 raise _DeclineError(inner_key)
@@ -947,12 +960,42 @@ class _Reader:
             ctx.d["image"] = {"href": attrs["url"]}
         self._unknown_children(child)
 
+    def _image_in_entry(
+        self, child: Any, key: str, depth: int, ctx: _Context, in_entry: bool
+    ) -> None:
+        """An ``<image>`` inside an item: feedparser reads its title as the item's (at its depth);
+        its link and URL go nowhere read."""
+        if not in_entry:
+            raise _DeclineError
+        ctx.title_depth = -1
+        for inner in self._children(child):
+            inner_key = self._key(inner)
+            if inner_key == "title":
+                self._title(inner, inner_key, depth + 1, ctx, in_entry)
+            elif inner_key in ("link", "url", "href", "width", "height"):
+                self._leaf(inner)
+            else:
+                raise _DeclineError(inner_key)
+
+    def _chapters(self, child: Any, key: str, depth: int, ctx: _Context, in_entry: bool) -> None:
+        """Podlove chapters: stored apart, nothing read from them."""
+        for inner in child.iter():
+            nested = inner is not child and isinstance(inner.tag, str)
+            if nested and (self._key(inner) != "psc_chapter" or len(inner)):
+                raise _DeclineError
+
     def _source(self, child: Any, key: str, depth: int, ctx: _Context, in_entry: bool) -> None:
         if self._children(child):
             raise _DeclineError  # Atom's source: a whole feed's metadata inside the entry
         ctx.title_depth = -1
 
 
+# Media RSS elements read at their depth inside a group or a media:content (the item's own
+# title and description are not replaced by them, as feedparser's depth rule has it).
+_IN_MEDIA_CONTENT = frozenset(
+    {"media_thumbnail", "media_category", "media_title", "media_description", "media_keywords"}
+)
+_IN_MEDIA_GROUP = _IN_MEDIA_CONTENT | {"media_content"}
 _PUBLISHED = frozenset({"published", "pubdate", "issued", "dcterms_issued"})
 
 _Handler = Callable[[_Reader, Any, str, int, _Context, bool], None]
@@ -994,6 +1037,8 @@ _FIELDS: dict[str, _Handler] = {
     "media_thumbnail": _Reader._media_thumbnail,
     **dict.fromkeys(("itunes_image", "itunes_link"), _Reader._itunes_image),
     "source": _Reader._source,
+    "image": _Reader._image_in_entry,
+    "psc_chapters": _Reader._chapters,
 }
 
 
