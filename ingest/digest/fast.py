@@ -463,6 +463,7 @@ class _Reader:
         self.start_base: dict[Any, str] = {}
         self.end_base: dict[Any, str] = {}
         self.tracks_base = False
+        self.xlink = False
 
     # -- document ------------------------------------------------------------------------------
 
@@ -530,6 +531,8 @@ class _Reader:
                     self.version = "atom10"
             if "backend.userland.com/rss" in lower:
                 lower = "http://backend.userland.com/rss"
+            if prefix and uri == "http://www.w3.org/1999/xlink":
+                self.xlink = True
             standard = _NAMESPACES.get(lower)
             if standard is not None:
                 if prefix and prefix != standard and prefix in _STANDARD_PREFIXES:
@@ -658,10 +661,13 @@ class _Reader:
         ctype = _content_type(attrs.get("type", default_type))
         if ctype not in _PLAIN_TYPES:
             raise _DeclineError  # base64 or XML content: rare, and read differently
-        text = self._leaf(element)
-        if ctype == "application/xhtml+xml":
-            text = _escape_xhtml(text)
-        output = text.strip()
+        if ctype == "application/xhtml+xml" and self.version == "atom10" and len(element):
+            output = "".join(self._xhtml_pieces(element)).strip()
+        else:
+            text = self._leaf(element)
+            if ctype == "application/xhtml+xml":
+                text = _escape_xhtml(text)
+            output = text.strip()
         if (
             not self.version.startswith("atom")
             and ctype == "text/plain"
@@ -678,6 +684,62 @@ class _Reader:
         if name == "content" and attrs.get("src"):
             detail["src"] = attrs["src"]
         return detail
+
+    def _xhtml_pieces(self, element: Any) -> list[str]:
+        """Atom XHTML content as feedparser serializes it: its pieces, the one ``<div>`` around
+        them all removed (``feedparser.mixin._FeedParserMixin.pop``)."""
+        pieces: list[str] = []
+        if element.text:
+            pieces.append(_escape_xhtml(element.text))
+        for child in element:
+            self._serialize(child, pieces)
+        while len(pieces) > 1 and not pieces[-1].strip():
+            del pieces[-1]
+        while len(pieces) > 1 and not pieces[0].strip():
+            del pieces[0]
+        opens = pieces and (pieces[0] == "<div>" or pieces[0].startswith("<div "))
+        if opens and pieces[-1] == "</div>":
+            depth = 0
+            for piece in pieces[:-1]:
+                if piece.startswith("</"):
+                    depth -= 1
+                    if depth == 0:
+                        break
+                elif piece.startswith("<") and not piece.endswith("/>"):
+                    depth += 1
+            else:
+                pieces = pieces[1:-1]
+        return pieces
+
+    def _serialize(self, element: Any, pieces: list[str]) -> None:
+        if isinstance(element.tag, str):
+            key = self._key(element)
+            local = element.tag.rsplit("}", 1)[-1].lower()
+            if key in _SENSITIVE or local in ("svg", "math") or self.xlink:
+                # feedparser runs its end-tag handler even inside content; SVG and MathML are
+                # serialized with namespaces of their own, and an xlink declaration becomes an
+                # attribute of the next element.
+                raise _DeclineError(key)
+            attrs: dict[str, str] = {}
+            for name, value in element.items():
+                if name[0] == "{":
+                    raise _DeclineError  # namespaced attributes: written twice, in an order
+                lower = name.lower()
+                if lower in attrs:
+                    raise _DeclineError
+                attrs[lower] = value.lower() if lower in ("rel", "type") else value
+            written = "".join(
+                f' {name}="{_escape_xhtml(value).replace(chr(34), "&quot;")}"'
+                for name, value in attrs.items()
+            )
+            pieces.append(f"<{local}{written}>")
+            if element.text:
+                pieces.append(_escape_xhtml(element.text))
+            for child in element:
+                self._serialize(child, pieces)
+            pieces.append(f"</{local}>")
+        if element.tail:
+            pieces.append(_escape_xhtml(element.tail))
 
     # -- containers ----------------------------------------------------------------------------
 
