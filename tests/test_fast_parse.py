@@ -298,6 +298,24 @@ MADE_UP: dict[str, tuple[str, bool]] = {
         ),
         True,
     ),
+    # Where feedparser's strict parser fails (and its loose one reads on), lxml must fail too.
+    "an undeclared prefix (declined)": (
+        RSS.format(channel="<item><title>a</title><foo:bar>x</foo:bar></item>"),
+        False,
+    ),
+    "an HTML entity (declined)": (
+        RSS.format(channel="<item><title>a&nbsp;b</title></item>"),
+        False,
+    ),
+    "content after the root (declined)": (
+        RSS.format(channel="<item><title>a</title></item>") + "<junk/>",
+        False,
+    ),
+    "a noncharacter (declined)": (RSS.format(channel="<item><title>a\ufffe</title></item>"), False),
+    "XML 1.1": (
+        RSS.format(channel="<item><title>a</title></item>").replace('"1.0"', '"1.1"', 1),
+        True,
+    ),
 }
 
 

@@ -572,9 +572,12 @@ class _Reader:
 
     def _attrs(self, element: Any) -> dict[str, str]:
         """The attributes as feedparser's strict parser hands them to its handlers."""
+        items = element.items()
+        if not items:
+            return {}
         attrs: dict[str, str] = {}
         bare: dict[str, str] = {}
-        for name, value in element.attrib.items():
+        for name, value in items:
             if name[0] == "{":
                 uri, local = name[1:].split("}", 1)
                 prefix = _NAMESPACES.get(uri.lower(), "")
