@@ -411,6 +411,11 @@ def _looks_like_html(s: str) -> bool:
     return all(e in html.entities.entitydefs for e in _NAMED_ENTITY.findall(s))
 
 
+def _query_fixed(url: str) -> str:
+    """feedparser's repair of ``?a=1&b=2`` read as an entity reference (``&b;`` becomes ``&b``)."""
+    return _QUERY_ENTITY.sub(r"&\g<1>", url) if "&" in url else url
+
+
 def _content_type(value: str) -> str:
     value = value.lower()
     if value in ("text", "plain"):
@@ -899,12 +904,12 @@ class _Reader:
             return
         output = self._text(child, "link")
         if in_entry:
-            output = _QUERY_ENTITY.sub(r"&\g<1>", output.replace("&amp;", "&"))
+            output = _query_fixed(output.replace("&amp;", "&"))
             ctx.d["link"] = output
             if output:
                 links[-1]["href"] = output
         else:
-            ctx.d["link"] = links[-1]["href"] = _QUERY_ENTITY.sub(r"&\g<1>", output)
+            ctx.d["link"] = links[-1]["href"] = _query_fixed(output)
 
     def _guid(self, child: Any, key: str, depth: int, ctx: _Context, in_entry: bool) -> None:
         guidislink = self._attrs(child).get("ispermalink", "true") == "true"
