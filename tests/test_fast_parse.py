@@ -224,6 +224,18 @@ MADE_UP: dict[str, tuple[str, bool]] = {
         ),
         True,
     ),
+    "atom sources": (
+        ATOM.format(
+            attrs="",
+            feed="<entry><id>1</id><title>Own</title><source><title>Src</title><id>s</id>"
+            '<link href="https://src.example.com/"/><author><name>S</name></author>'
+            "<updated>2020-01-01T00:00:00Z</updated></source><content>c</content></entry>"
+            "<entry><id>2</id><source><title>Src</title></source><title>Late own</title>"
+            "</entry><entry><id>3</id><source><title></title></source><title>T3</title>"
+            "<source><id>x</id></source></entry>",
+        ),
+        True,
+    ),
     "categories": (
         RSS.format(
             channel="<item><title>a</title><category>One</category>"

@@ -1055,9 +1055,25 @@ class _Reader:
                 raise _DeclineError
 
     def _source(self, child: Any, key: str, depth: int, ctx: _Context, in_entry: bool) -> None:
-        if self._children(child):
-            raise _DeclineError  # Atom's source: a whole feed's metadata inside the entry
+        """RSS's ``<source>`` (a name) or Atom's (the metadata of the feed the entry came from):
+        feedparser stores what is inside apart, but starts counting titles afresh and takes
+        the source's own title as the level's first."""
         ctx.title_depth = -1
+        for inner in self._children(child):
+            inner_key = self._key(inner)
+            if inner_key not in _IN_SOURCE:
+                raise _DeclineError(inner_key)
+            if inner_key in ("author", "contributor"):
+                for part in inner.iter():
+                    part_key = self._key(part) if isinstance(part.tag, str) else ""
+                    if part is not inner and part_key and part_key not in _PERSON_PARTS:
+                        raise _DeclineError(part_key)
+            elif inner_key == "title":
+                detail = self._content(inner, "title", "text/plain")
+                if detail["value"] and not -1 < ctx.title_depth <= depth + 1:
+                    ctx.title_depth = depth + 1
+            else:
+                self._unknown_children(inner)
 
 
 # Media RSS elements read at their depth inside a group or a media:content (the item's own
@@ -1066,6 +1082,11 @@ _IN_MEDIA_CONTENT = frozenset(
     {"media_thumbnail", "media_category", "media_title", "media_description", "media_keywords"}
 )
 _IN_MEDIA_GROUP = _IN_MEDIA_CONTENT | {"media_content"}
+# What an Atom <source> may hold for the fast path: all of it is stored apart from the entry.
+_IN_SOURCE = frozenset(
+    {"title", "subtitle", "id", "link", "updated", "published", "author", "contributor"}
+    | {"rights", "generator", "icon", "logo", "category"}
+)
 _PUBLISHED = frozenset({"published", "pubdate", "issued", "dcterms_issued"})
 
 _Handler = Callable[[_Reader, Any, str, int, _Context, bool], None]
