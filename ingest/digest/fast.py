@@ -478,7 +478,7 @@ class _Reader:
             root = etree.fromstring(self.text.encode("utf-8"), _parser())
         except (etree.XMLSyntaxError, ValueError) as exc:
             raise _DeclineError from exc
-        if root.tag == _XML_BASE or not isinstance(root.tag, str):
+        if not isinstance(root.tag, str):
             raise _DeclineError
         if _HAS_BASE(root):
             self._track_bases(root)
