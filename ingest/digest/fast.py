@@ -40,6 +40,7 @@ from feedparser.datetimes import _parse_date
 from feedparser.html import _cp1252
 from feedparser.sanitizer import _HTMLSanitizer
 from feedparser.urls import _urljoin, make_safe_absolute_uri
+from feedparser.util import FeedParserDict
 from lxml import etree
 
 ENABLED = True
@@ -514,7 +515,17 @@ class _Reader:
             self._container(root, 1, feed, entries, channel=False)
         else:
             raise _DeclineError
-        return {"feed": feed.d, "entries": entries, "version": self.version, "bozo": False}
+        # The top level as feedparser's own type (built from plain dicts, which is cheap), so its
+        # computed keys (``enclosures``, ``category``) and aliases (``guid``) read the same;
+        # nested values stay plain dicts, as most of feedparser's are (built here, a
+        # FeedParserDict costs a Python call per item set or read).
+        result: Dict = FeedParserDict(
+            feed=FeedParserDict(feed.d),
+            entries=[FeedParserDict(entry) for entry in entries],
+            version=self.version,
+            bozo=False,
+        )
+        return result
 
     def _namespaces(self) -> None:
         """Replay feedparser's ``track_namespace`` over the document's declarations, in order.
