@@ -138,7 +138,7 @@ def _parse_xml_feed(text: str, *, source: str, url: str) -> RawFeed:
             response_headers={"content-type": "application/xml; charset=utf-8"},
         )
     feed: Mapping[str, Any] = parsed.get("feed", {})
-    if not parsed.get("version") and not parsed["entries"]:
+    if not parsed.get("version") and not parsed.entries:
         problem = parsed.get("bozo_exception")
         detail = f" ({problem})" if problem else ""
         raise DocumentError(
@@ -149,7 +149,7 @@ def _parse_xml_feed(text: str, *, source: str, url: str) -> RawFeed:
     fallback_base = url or (feed_link if feed_link and is_http_url(feed_link) else "")
     entries: list[RawEntry] = []
     bad: list[str] = []
-    for index, entry in enumerate(parsed["entries"]):
+    for index, entry in enumerate(parsed.entries):
         try:
             entries.append(_raw_entry(entry, fallback_base))
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
