@@ -200,7 +200,7 @@ def _fast_path_documents(parse_all: Callable[[], object]) -> int:
     read = fast.read
     taken = 0
 
-    def counting(text: str) -> dict[str, Any] | None:
+    def counting(text: str) -> Any:
         nonlocal taken
         result = read(text)
         taken += result is not None

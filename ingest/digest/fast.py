@@ -380,7 +380,7 @@ def _parser() -> etree.XMLParser:
     return parser
 
 
-def read(text: str) -> Dict | None:
+def read(text: str) -> FeedParserDict | None:
     """feedparser's result for ``text`` (DOCTYPE removed, declared UTF-8), as far as
     ``ingest.digest.parse`` reads it, or None to leave the document to feedparser."""
     if not ENABLED:
@@ -473,7 +473,7 @@ class _Reader:
 
     # -- document ------------------------------------------------------------------------------
 
-    def read(self) -> Dict:  # noqa: PLR0912  (one branch per dialect's root)
+    def read(self) -> FeedParserDict:  # noqa: PLR0912  (one branch per dialect's root)
         self._namespaces()
         try:
             root = etree.fromstring(self.text.encode("utf-8"), _parser())
@@ -519,7 +519,7 @@ class _Reader:
         # computed keys (``enclosures``, ``category``) and aliases (``guid``) read the same;
         # nested values stay plain dicts, as most of feedparser's are (built here, a
         # FeedParserDict costs a Python call per item set or read).
-        result: Dict = FeedParserDict(
+        result: FeedParserDict = FeedParserDict(
             feed=FeedParserDict(feed.d),
             entries=[FeedParserDict(entry) for entry in entries],
             version=self.version,
