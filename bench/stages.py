@@ -1,9 +1,11 @@
 """Entries per second of each stage of a cold pass, in-process, on one core.
 
-``python -m bench.stages [--feeds K] [--items M] [--rounds R] [--json FILE]``
+``python -m bench.stages [--feeds K] [--items M] [--rounds R] [--corpus DIR] [--json FILE]``
 
-On the farm's own documents (the first K feeds of ``bench.corpus``), each stage is timed alone,
-R rounds, and the median kept:
+On the farm's own documents (the first K feeds of ``bench.corpus``), or with ``--corpus`` on every
+feed file under DIR that digests (``tests/data/corpus``: real feeds of every format, the ones
+feedparser reads and the fast path declines included), each stage is timed alone, R rounds, and
+the median kept:
 
 - parse: ``ingest.digest.parse.parse_feed`` (encoding, DOCTYPE removal, feedparser, raw entries);
 - normalize: ``ingest.digest.normalize.post_from_entry`` for every raw entry (nh3 sanitizing, text
@@ -36,11 +38,13 @@ import structlog
 from bench.corpus import SEED, feed_document
 from bench.farm import feed_url
 from ingest.config import ScheduleSettings
+from ingest.digest import fast
 from ingest.digest.document import digest_feed, fallback_name
 from ingest.digest.normalize import FeedContext, post_from_entry
 from ingest.digest.parse import parse_feed
+from ingest.errors import EntryError, SourceError
 from ingest.identity import decide
-from ingest.types import Check, Digest, Fetched, Post, RawFeed, SourceSpec
+from ingest.types import Check, Digest, Fetched, Post, RawEntry, RawFeed, SourceSpec
 from scheduler.policy import after_success
 from storage import open_store
 
@@ -67,6 +71,34 @@ def measure(feeds: int, items: int, *, rounds: int = 3, seed: int = SEED) -> dic
     """Each stage's entries per second over ``feeds`` documents of ``items`` entries."""
     urls = [feed_url(_PORT, feed) for feed in range(feeds)]
     documents = [feed_document(feed, items, seed=seed) for feed in range(feeds)]
+    return measure_documents(urls, documents, rounds=rounds)
+
+
+def corpus_documents(folder: Path) -> tuple[list[str], list[bytes]]:
+    """Every file under ``folder`` that digests into posts, with a made-up URL for each."""
+    urls: list[str] = []
+    documents: list[bytes] = []
+    now = datetime.now(UTC)
+    for index, path in enumerate(sorted(p for p in folder.rglob("*") if p.is_file())):
+        if path.suffix in (".md", ".tsv"):
+            continue
+        url = f"https://feeds{index}.example.com/{path.name}"
+        data = path.read_bytes()
+        try:
+            digest = digest_feed(data, spec=SourceSpec(url=url), comments=False, now=now, url=url)
+        except SourceError:
+            continue
+        if digest.posts:
+            urls.append(url)
+            documents.append(data)
+    return urls, documents
+
+
+def measure_documents(
+    urls: Sequence[str], documents: Sequence[bytes], *, rounds: int = 3
+) -> dict[str, Any]:
+    """Each stage's entries per second over ``documents`` (fetched from ``urls``)."""
+    feeds = len(documents)
     now = datetime.now(UTC)
 
     def parse_all() -> list[RawFeed]:
@@ -89,7 +121,7 @@ def measure(feeds: int, items: int, *, rounds: int = 3, seed: int = SEED) -> dic
 
     def normalize_all() -> list[list[Post]]:
         return [
-            [post_from_entry(raw, ctx) for raw in feed.entries]
+            [post for raw in feed.entries if (post := _normalized(raw, ctx))]
             for feed, ctx in zip(parsed, contexts, strict=True)
         ]
 
@@ -99,6 +131,7 @@ def measure(feeds: int, items: int, *, rounds: int = 3, seed: int = SEED) -> dic
             digest_feed(data, spec=spec, comments=False, now=now, url=url)
 
     posts = normalize_all()
+    parse_fast = _fast_path_documents(parse_all)
     seconds = {
         "parse": _median_seconds(rounds, parse_all),
         "normalize": _median_seconds(rounds, normalize_all),
@@ -112,6 +145,7 @@ def measure(feeds: int, items: int, *, rounds: int = 3, seed: int = SEED) -> dic
         "entries": entries,
         "document_bytes": sum(map(len, documents)),
         "rounds": rounds,
+        "fast_path_documents": parse_fast,
         "entries_per_s": {**rates, "serial_estimate": serial},
         "stored_posts": sum(map(len, posts)),
     }
@@ -123,6 +157,7 @@ def _store_all(urls: Sequence[str], posts: Sequence[Sequence[Post]], now: dateti
     seconds = 0.0
     with tempfile.TemporaryDirectory(prefix="bench-store-") as folder:
         store = open_store(f"sqlite:///{Path(folder) / 'stage.db'}")
+        posts = [_unique_keys(feed_posts) for feed_posts in posts]
         try:
             store.apply_sources([SourceSpec(url=url) for url in urls], origin="config", now=now)
             for state, feed_posts in zip(store.load_states(), posts, strict=True):
@@ -144,6 +179,41 @@ def _store_all(urls: Sequence[str], posts: Sequence[Sequence[Post]], now: dateti
     return seconds
 
 
+def _normalized(raw: RawEntry, ctx: FeedContext) -> Post | None:
+    """The entry's post, or None for an entry digesting skips (real feeds have some)."""
+    try:
+        return post_from_entry(raw, ctx)
+    except EntryError:
+        return None
+
+
+def _unique_keys(posts: Sequence[Post]) -> list[Post]:
+    """One post per entry key: real feeds repeat guids, which one check may not store twice."""
+    seen: dict[str, Post] = {}
+    for post in posts:
+        seen.setdefault(post.entry_key, post)
+    return list(seen.values())
+
+
+def _fast_path_documents(parse_all: Callable[[], object]) -> int:
+    """How many documents ``parse_all`` has the fast path read (rather than decline)."""
+    read = fast.read
+    taken = 0
+
+    def counting(text: str) -> Any:
+        nonlocal taken
+        result = read(text)
+        taken += result is not None
+        return result
+
+    fast.read = counting
+    try:
+        parse_all()
+    finally:
+        fast.read = read
+    return taken
+
+
 def quiet_logs() -> None:
     """structlog's default prints every event (``store_migrated``...) on stdout: warnings only."""
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
@@ -155,10 +225,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--items", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--corpus", type=Path, help="measure on the feed files under this folder")
+    parser.add_argument("--no-fast", action="store_true", help="feedparser alone (the reference)")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args(argv)
     quiet_logs()
-    figures = measure(args.feeds, args.items, rounds=args.rounds, seed=args.seed)
+    fast.ENABLED = not args.no_fast
+    if args.corpus:
+        figures = measure_documents(*corpus_documents(args.corpus), rounds=args.rounds)
+    else:
+        figures = measure(args.feeds, args.items, rounds=args.rounds, seed=args.seed)
+    print(
+        f"{figures['documents']} documents, {figures['entries']} entries; "
+        f"{figures['fast_path_documents']} read by the fast path"
+    )
     for stage, rate in figures["entries_per_s"].items():
         print(f"{stage:<16} {rate:>10,.0f} entries/s")
     if args.json:

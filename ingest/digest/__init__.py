@@ -5,7 +5,10 @@ In the order a document goes through it:
 - ``document``: the step itself (``digest_feed``, ``digest_posts``) with its CPU budget;
 - ``encoding``: the bytes' character encoding, declared or sniffed;
 - ``parse``: feed documents (RSS, Atom, JSON Feed through feedparser) and front-matter posts
-  to ``RawFeed``/``RawEntry``: the only module that imports feedparser;
+  to ``RawFeed``/``RawEntry``: the only module that calls feedparser;
+- ``prefilter``: nested elements an item does not own hidden from both parsers;
+- ``fast``: well-formed RSS and Atom read with lxml exactly as feedparser reads them (parse
+  tries it first; it declines what it cannot match): the only module that imports lxml;
 - ``dates``: the dates entries carry, read by our rules, feedparser's reading a second opinion;
 - ``sanitize``: HTML made safe to store and publish: the only module that imports nh3;
 - ``normalize``: a raw entry to a ``Post`` in the schema of DESIGN §1.
