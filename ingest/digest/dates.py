@@ -1,6 +1,6 @@
 """Reading the dates feeds write: pure functions from a date's text to a UTC instant.
 
-A date read wrong is worse than no date (issue 13): a post filed on the wrong day and month is
+A date read wrong is worse than no date: a post filed on the wrong day and month is
 never noticed, an undated one falls back to its updated date, then to its first-seen time
 (DESIGN §1), and is counted. So the text is read here first, by rules stated below, and another
 parser's reading of it (feedparser's ``*_parsed``) is only a second opinion, kept when it
