@@ -257,11 +257,21 @@ MADE_UP: dict[str, tuple[str, bool]] = {
         RSS.format(channel='<ttl unit="m">30</ttl><item><title>a</title></item>'),
         True,
     ),
-    # Hidden by ``ingest.digest.prefilter`` before either path reads it, so read fast.
-    "a nested description": (
+    # feedparser reads it only after ``ingest.digest.prefilter`` hides the nested one; the fast
+    # path leaves it to that.
+    "a nested description (declined)": (
         RSS.format(
             channel="<item><title>a</title><description>long</description>"
             "<social><description>blurb</description></social></item>"
+        ),
+        False,
+    ),
+    "an empty href is no link": (
+        ATOM.format(
+            attrs=' xml:base="https://example.com/blog/"',
+            feed='<title>T</title><entry><title>a</title><link href=""/><id>https://x.example/a</id>'
+            '<content>d</content></entry><entry><title>b</title><link rel="alternate" href=" "/>'
+            "<id>urn:b</id><content>e</content></entry>",
         ),
         True,
     ),

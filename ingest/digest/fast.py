@@ -897,6 +897,8 @@ class _Reader:
 
     def _link(self, child: Any, key: str, depth: int, ctx: _Context, in_entry: bool) -> None:
         attrs = self._attrs(child)
+        if "href" in attrs and not attrs["href"].strip():
+            return  # no link at all, as ``ingest.digest.prefilter`` makes it for feedparser
         attrs.setdefault("rel", "alternate")
         attrs.setdefault("type", "application/atom+xml" if attrs["rel"] == "self" else "text/html")
         href = attrs.get("url", attrs.get("uri", attrs.get("href")))

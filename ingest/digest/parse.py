@@ -127,18 +127,16 @@ def _html_page_reason(text: str, url: str) -> str:
 
 
 def _parse_xml_feed(text: str, *, source: str, url: str) -> RawFeed:
-    # Nested elements an item does not own are hidden first (``ingest.digest.prefilter``), from
-    # both parsers. Well-formed RSS 2.0, RSS 1.0 and Atom then go through lxml when it reads them
-    # exactly as feedparser does (``ingest.digest.fast``); everything else, and anything it
-    # declines, through feedparser.
-    encoded = text.encode("utf-8")
-    filtered = without_strays(encoded)
-    parsed = fast.read(text if filtered is encoded else filtered.decode("utf-8"))
+    # Well-formed RSS 2.0, RSS 1.0 and Atom go through lxml when it reads them exactly as
+    # feedparser does (``ingest.digest.fast``), which reads an item's own children and no empty
+    # link by itself. Everything else, and anything it declines, goes through feedparser, with
+    # the elements it would misread hidden first (``ingest.digest.prefilter``).
+    parsed = fast.read(text)
     if parsed is None:
         # No content-location: given one, feedparser joins URLs on every start tag (13 % of its
         # time). It still applies xml:base; what stays relative is joined here, once per entry.
         parsed = feedparser.parse(
-            filtered,
+            without_strays(text.encode("utf-8")),
             sanitize_html=False,
             resolve_relative_uris=False,
             response_headers={"content-type": "application/xml; charset=utf-8"},
