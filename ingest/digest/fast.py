@@ -1002,22 +1002,22 @@ class _Reader:
         self._unknown_children(child)
 
     def _media_group(self, child: Any, key: str, depth: int, ctx: _Context, in_entry: bool) -> None:
-        for inner in self._children(child):
-            inner_key = self._key(inner)
-            if inner_key in _IN_MEDIA_GROUP:
-                self._field(inner, inner_key, depth + 1, ctx, in_entry=in_entry)
-            elif inner_key in _SENSITIVE and inner_key not in _HARMLESS:
-                raise _DeclineError(inner_key)
-            else:
-                self._unknown_children(inner)
+        self._media_children(child, _IN_MEDIA_GROUP, depth, ctx, in_entry)
 
     def _media_content(
         self, child: Any, key: str, depth: int, ctx: _Context, in_entry: bool
     ) -> None:
         ctx.d.setdefault("media_content", []).append(self._attrs(child))
+        self._media_children(child, _IN_MEDIA_CONTENT, depth, ctx, in_entry)
+
+    def _media_children(
+        self, child: Any, read: frozenset[str], depth: int, ctx: _Context, in_entry: bool
+    ) -> None:
+        """Read the children of a media element that feedparser reads there (``read``), one
+        level deeper; decline one it would read elsewhere."""
         for inner in self._children(child):
             inner_key = self._key(inner)
-            if inner_key in _IN_MEDIA_CONTENT:
+            if inner_key in read:
                 self._field(inner, inner_key, depth + 1, ctx, in_entry=in_entry)
             elif inner_key in _SENSITIVE and inner_key not in _HARMLESS:
                 raise _DeclineError(inner_key)
@@ -1117,20 +1117,7 @@ _FIELDS: dict[str, _Handler] = {
     **dict.fromkeys(
         ("author", "managingeditor", "dc_author", "dc_creator", "itunes_author"), _Reader._author
     ),
-    **dict.fromkeys(
-        (
-            "published",
-            "pubdate",
-            "issued",
-            "dcterms_issued",
-            "updated",
-            "modified",
-            "lastbuilddate",
-            "dc_date",
-            "dcterms_modified",
-        ),
-        _Reader._date,
-    ),
+    **dict.fromkeys(_DATES, _Reader._date),
     **dict.fromkeys(
         ("category", "keywords", "dc_subject", "media_category", "itunes_category"),
         _Reader._category,
