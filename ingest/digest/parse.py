@@ -1,7 +1,8 @@
 """Reading feed documents and front-matter posts into format-neutral raw entries.
 
-feedparser is imported here and nowhere else. Three of its defaults are unsafe or slow for a
-poller, so it is always called the same way (docs/decisions.md, "Parsing and normalizing"):
+feedparser is called here and nowhere else (``ingest.digest.fast`` borrows a few of its helpers,
+to read exactly alike). Three of its defaults are unsafe or slow for a poller, so it is always
+called the same way (docs/decisions.md, "Parsing and normalizing"):
 
 - the DOCTYPE is cut out of the prolog first: feedparser's loose fallback parser expands internal
   entities without limit, so one large entity referenced thousands of times costs gigabytes;
