@@ -156,7 +156,9 @@ def _parse_xml_feed(text: str, *, source: str, url: str) -> RawFeed:
     bad: list[str] = []
     for index, entry in enumerate(parsed.entries):
         try:
-            entries.append(_raw_entry(entry, fallback_base))
+            # As a plain dict: every key read here is one feedparser stores as is, and a
+            # FeedParserDict's get() is a Python call per read (a fifth of parsing).
+            entries.append(_raw_entry(dict(entry), fallback_base))
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             bad.append(f"entry {index + 1}: {exc}")
     return RawFeed(
@@ -173,10 +175,10 @@ def _raw_entry(entry: dict[str, Any], fallback_base: str) -> RawEntry:
     body, base = _body(entry)
     title_detail = entry.get("title_detail") or {}
     # Our reading of the text first; feedparser's only where it agrees (ingest.digest.dates).
-    # dict.get: feedparser's own get() maps updated to published, with a warning.
-    published_text, updated_text = dict.get(entry, "published"), dict.get(entry, "updated")
+    # A plain dict's get: feedparser's own maps updated to published, with a warning.
+    published_text, updated_text = entry.get("published"), entry.get("updated")
     published = read_date(published_text, _struct_to_utc(entry.get("published_parsed")))
-    updated = read_date(updated_text, _struct_to_utc(dict.get(entry, "updated_parsed")))
+    updated = read_date(updated_text, _struct_to_utc(entry.get("updated_parsed")))
     return RawEntry(
         guid=_text(entry.get("id")),
         link=_entry_link(entry, fallback_base),
