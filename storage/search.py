@@ -3,11 +3,12 @@
 The index (``posts_fts``, migration 0003) holds each post's title and plain body text, rewritten
 by ``storage.searchtext`` so that Chinese, Japanese and Korean are searchable.
 
-Indexing is kept off the ingestion path: storing a post only puts its id on ``search_backlog``
-(``enqueue``), and ``index_backlog`` indexes the backlog in large batches -- between the
-daemon's ticks, and before every search, so a search always sees every stored post. Indexing a
-post costs more than storing it (tokenizing ~3 KB into FTS5's b-tree); done per source check it
-would halve ingestion, done in batches of a thousand it is several times cheaper.
+Indexing is kept out of a check's transaction: storing a post only puts its id on
+``search_backlog`` (``enqueue``), and ``index_backlog`` indexes the backlog in batches -- by the
+pipeline's writer thread whenever no check is waiting, between the daemon's ticks, and before
+every search, so a search always sees every stored post. Indexing a post costs more than
+storing it (tokenizing ~3 KB into FTS5's b-tree); done per source check it would halve
+ingestion, done in batches it is several times cheaper.
 
 A query's terms (``storage.searchtext.query_terms``) must all occur in a post. The index finds
 the matches, newest first, and keeps at most ``CANDIDATES``; those are ranked by how often each

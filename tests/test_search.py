@@ -13,7 +13,7 @@ import pytest
 
 from storage import Store, open_store, search
 from tests.builders import NOW, a_post, a_source, ok, record_check, store_posts
-from tests.conftest import SEED, Cli, write_config
+from tests.conftest import CNBETA, SEED, Cli, write_config
 
 SEED_TITLE = "Nature 证实：学术界刮起离职潮 大批学者涌向工业界"
 
@@ -137,14 +137,26 @@ def test_index_backlog_works_in_bounded_batches(store: Store) -> None:
     assert store.index_backlog() == 0
 
 
-def test_db_index_brings_the_index_up_to_date(store_url: str, tmp_path: Path) -> None:
-    cli = Cli(store_url, write_config(tmp_path, [{"url": str(SEED)}]))
-    cli("run")
+def test_a_run_leaves_every_post_it_stored_searchable(store_url: str, tmp_path: Path) -> None:
+    cli = Cli(store_url, write_config(tmp_path, [{"url": str(SEED)}, {"url": str(CNBETA)}]))
+    assert cli("run").exit_code == 0
+
+    store = open_store(store_url)
+    try:
+        assert store.backlog_size() == 0  # the first search has nothing left to index
+    finally:
+        store.close()
+    assert cli("db", "index", "--json").json() == {"indexed": 0}
+
+
+def test_db_index_brings_the_index_up_to_date(store: Store, store_url: str) -> None:
+    store_posts(store, [a_post(str(i), f"post number {i}") for i in range(3)])
+    cli = Cli(store_url, None)
 
     first = cli("db", "index", "--json").json()
     second = cli("db", "index", "--json").json()
 
-    assert (first, second) == ({"indexed": 1}, {"indexed": 0})
+    assert (first, second) == ({"indexed": 3}, {"indexed": 0})
 
 
 def test_replicas_indexing_at_once_share_the_backlog_without_conflict(store_url: str) -> None:

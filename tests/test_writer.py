@@ -13,9 +13,9 @@ from dataclasses import replace
 from datetime import datetime
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from ingest.digest.document import digest_feed
 from ingest.errors import SourceError
@@ -41,7 +41,13 @@ def _check(state: SourceState) -> Check:
 def test_checks_queued_during_a_write_are_committed_together(store: Store) -> None:
     states = _sources(store, 50)
     commits: list[int] = []
-    event.listen(store.database.engine, "commit", lambda conn: commits.append(1))
+    record_checks = store.record_checks
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        commits.append(1)
+        return record_checks(*args, **kwargs)
+
+    store.record_checks = counted  # type: ignore[method-assign]
     gate = threading.Event()
 
     async def scenario() -> None:

@@ -11,6 +11,12 @@ that failed gets the error.
 
 The writer hands the store ``ingest.identity.decide``, which the store calls inside each
 check's transaction (read what is known, decide, write: DESIGN §4).
+
+Search indexing rides on the same thread, in the time no write is waiting: after a commit that
+stored new or revised posts, whenever its queue is empty, the writer indexes the search backlog
+``INDEX_SLICE`` posts at a time until it is empty, and ``close`` indexes what is left. So a pass
+or the daemon keeps the index current as it goes, off the fetch path, and the first search after
+any pass has nothing left to index; a check that arrives meanwhile waits for one slice at most.
 """
 
 from __future__ import annotations
@@ -24,12 +30,20 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
+import structlog
+
+from ingest.errors import StoreError
 from ingest.identity import decide
 from ingest.types import Change, Check
 from storage import Store
 
 T = TypeVar("T")
 MAX_GROUP = 64
+INDEX_SLICE = 200
+"""Posts indexed between two looks at the queue: about a tenth of a second of work."""
+_STORES_TEXT = frozenset({Change.NEW, Change.UPDATED})
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(slots=True)
@@ -45,6 +59,7 @@ class StoreWriter:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._unindexed = False  # whether a commit may have left posts on the search backlog
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self._thread.start()
 
@@ -74,10 +89,10 @@ class StoreWriter:
         held: _Job | None = None
         stopping = False
         while not stopping:
-            job = held if held is not None else self._jobs.get()
+            job = held if held is not None else self._next_job()
             held = None
             if job is None:
-                return
+                break
             if not isinstance(job.work, Check):
                 self._call(job, job.work)
                 continue
@@ -95,6 +110,29 @@ class StoreWriter:
                     break
                 group.append(more)
             self._commit(group)
+        while self._unindexed:
+            self._index_slice()
+
+    def _next_job(self) -> _Job | None:
+        """The next queued job; while none is queued, the search backlog is indexed."""
+        while self._unindexed:
+            try:
+                return self._jobs.get_nowait()
+            except queue.Empty:
+                self._index_slice()
+        return self._jobs.get()
+
+    def _index_slice(self) -> None:
+        """Index one slice of the backlog. A failure leaves it on the backlog, which the next
+        search, tick or ``ingest db index`` indexes; it never stops the writer."""
+        indexed = 0
+        try:
+            indexed = self.store.index_backlog(most=INDEX_SLICE)
+        except StoreError as exc:
+            log.warning("search_indexing_failed", error=exc.reason)
+        except Exception:  # a bug: logged with its traceback, and writing goes on
+            log.exception("search_indexing_bug")
+        self._unindexed = indexed == INDEX_SLICE
 
     @staticmethod
     def _call(job: _Job, work: Callable[[], Any]) -> None:
@@ -117,6 +155,8 @@ class StoreWriter:
                     self._commit([job])
             return
         _resolve_all([(job, result, None) for job, result in zip(group, results, strict=True)])
+        if any(changes and not _STORES_TEXT.isdisjoint(changes) for changes in results):
+            self._unindexed = True
 
 
 def _resolve(job: _Job, result: Any, error: BaseException | None) -> None:
