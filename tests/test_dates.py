@@ -247,15 +247,17 @@ def test_json_feed_dates_are_read_by_the_same_rules_and_one_before_year_1_is_no_
     document = (
         '{"items": [{"id": "a", "title": "A", "date_published": "2021/3/7 09:05:00"},'
         ' {"id": "b", "title": "B", "date_published": "someday"},'
-        ' {"id": "c", "title": "C", "date_published": "0001-01-01T00:00:00+01:00"}]}'
+        ' {"id": "c", "title": "C", "date_published": "0001-01-01T00:00:00+01:00"},'
+        ' {"id": "d", "title": "D", "date_published": 1615107900}]}'
     )
 
     digest = digest_feed(
         document.encode(), spec=SourceSpec(url="https://h.example/j"), comments=False, now=NOW
     )
 
-    assert [p.published for p in digest.posts] == [utc(2021, 3, 7, 9, 5), NOW, NOW]
-    assert digest.unreadable_dates == ("someday", "0001-01-01T00:00:00+01:00")
+    assert [p.published for p in digest.posts] == [utc(2021, 3, 7, 9, 5), NOW, NOW, NOW]
+    # JSON Feed dates are RFC 3339 strings: a number is no date, but it is counted as one
+    assert digest.unreadable_dates == ("someday", "0001-01-01T00:00:00+01:00", "1615107900")
 
 
 def test_a_pass_logs_the_unreadable_dates_of_each_source(tmp_path: Path, sqlite_url: str) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tracemalloc
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from ingest.digest import fast
 from ingest.digest.document import digest_feed
 from ingest.digest.parse import parse_feed
 from ingest.errors import DocumentError, ErrorKind
@@ -327,6 +330,48 @@ def test_an_rss_guid_that_is_a_web_url_is_the_permalink() -> None:
 )
 def test_every_author_is_kept_in_document_order(document: bytes, authors: str) -> None:
     assert _digest(document).posts[0].author == authors
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "feedparser"])
+@pytest.mark.parametrize(
+    ("author", "name"),
+    [
+        ("editor@example.technology (Jane Doe)", "Jane Doe"),  # was "nology (Jane Doe"
+        ("Jane Doe &lt;jane@news.example.photography&gt;", "Jane Doe"),
+        ("jane@example.photography", "jane@example.photography"),  # was "ography"
+        ("editor@example.com (Jane Doe)", "Jane Doe"),
+    ],
+)
+def test_an_address_with_a_long_last_label_leaves_the_name_whole(
+    author: str, name: str, fast_path: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fast, "ENABLED", fast_path)
+    document = _rss_items(f"<item><title>T</title><author>{author}</author></item>")
+
+    assert _digest(document).posts[0].author == name
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "feedparser"])
+def test_a_huge_author_that_almost_holds_an_address_is_read_at_once(fast_path: bool) -> None:
+    """Both parsers once took seconds for 32 KB of it and hours for a megabyte (quadratic)."""
+    author = "a@" + "a." * 200_000 + "!"
+    script = (
+        "import sys; from ingest.digest import fast; from tests.test_parse import _digest, "
+        f"_rss_items; fast.ENABLED = {fast_path}; "
+        "post = _digest(_rss_items('<item><title>T</title><author>' + sys.stdin.read() + "
+        "'</author></item>')).posts[0]; print(post.title, bool(post.author))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        input=author,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["T", "True"]
 
 
 def test_json_feed_tags_given_as_one_string_are_a_list() -> None:

@@ -259,12 +259,19 @@ def _days_around(value: datetime) -> list[datetime]:
 def unreadable(*dates: tuple[object, datetime | None]) -> tuple[str, ...]:
     """The texts of (text, value read) pairs that hold a date none could read, for the log:
     whitespace collapsed, characters that do not print (a terminal's escapes) left out, and
-    shortened to ``UNREADABLE_TEXT_CHARS``."""
+    shortened to ``UNREADABLE_TEXT_CHARS``. A number where a date belongs (a JSON Feed date
+    must be a string) counts too."""
     return tuple(
-        "".join(c for c in " ".join(text.split()) if c.isprintable())[:UNREADABLE_TEXT_CHARS]
+        "".join(c for c in " ".join(str(text).split()) if c.isprintable())[:UNREADABLE_TEXT_CHARS]
         for text, value in dates
-        if value is None and isinstance(text, str) and text.strip()
+        if value is None and _stated(text)
     )
+
+
+def _stated(text: object) -> bool:
+    if isinstance(text, str):
+        return bool(text.strip())
+    return isinstance(text, int | float) and not isinstance(text, bool)
 
 
 # --- building the instant ---------------------------------------------------------------------

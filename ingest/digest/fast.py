@@ -17,9 +17,10 @@ their namespace; ``rel`` and ``type`` values are lower-cased; every text is stri
 when it is UTF-8 read as Latin-1 and has its C1 controls mapped to windows-1252; RSS titles that
 look like HTML are HTML; a second ``description``/``summary`` before any content becomes content
 (as ``text/plain``); the first non-empty title of a level wins; a permalink guid is the link when
-the item has none; authors go through feedparser's ``_sync_author_detail``; dates go through
-feedparser's own ``_parse_date``; ``xml:base`` is tracked with feedparser's stack (which keeps
-an inner base after its element closes when the outer level had none).
+the item has none; authors go through ``ingest.digest.people`` (feedparser's
+``_sync_author_detail`` with a better e-mail pattern, which feedparser is made to use too); dates
+go through feedparser's own ``_parse_date``; ``xml:base`` is tracked with feedparser's stack
+(which keeps an inner base after its element closes when the outer level had none).
 
 The parser is hardened: no DTD is loaded, no entity is resolved, nothing is fetched, and the
 document reaching it has had its DOCTYPE removed (``ingest.digest.parse``), so no entity can be
@@ -42,6 +43,8 @@ from feedparser.sanitizer import _HTMLSanitizer
 from feedparser.urls import _urljoin, make_safe_absolute_uri
 from feedparser.util import FeedParserDict
 from lxml import etree
+
+from ingest.digest.people import sync_person
 
 ENABLED = True
 """Whether ``ingest.digest.parse`` tries this path first; tests switch it off to compare."""
@@ -346,9 +349,6 @@ _XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
 _XMLNS_DECL = re.compile(r"""xmlns(?::([A-Za-z_][\w.-]*))?\s*=\s*(["'])(.*?)\2""")
 _C1_CONTROLS = re.compile("[\x80-\x9f]")
 _HAS_BASE = etree.XPath("boolean(//@*[local-name()='base'])")
-_EMAIL = re.compile(
-    r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?"""
-)
 _CLOSE_TAG = re.compile(r"</(\w+)>")
 _ENTITY_REF = re.compile(r"&#?\w+;")
 _TAG_NAME = re.compile(r"</?(\w+)")
@@ -831,7 +831,7 @@ class _Reader:
             if key not in ("itunes_name", "itunes_email", "name", "email"):
                 raise _DeclineError
             value = self._leaf(child).strip()
-            _sync_author(feed.d)
+            sync_person(feed.d, "author", dict)
             feed.d.setdefault("authors", [{}])[-1][key.removeprefix("itunes_")] = value
 
     # -- one child of a channel or an item ------------------------------------------------------
@@ -954,7 +954,7 @@ class _Reader:
                     pieces.append(self._leaf(part))
             pieces.append(part.tail or "")
         ctx.store("author", _finish("".join(pieces).strip()), depth)
-        _sync_author(d)
+        sync_person(d, "author", dict)
 
     def _date(self, child: Any, key: str, depth: int, ctx: _Context, in_entry: bool) -> None:
         name = "published" if key in _PUBLISHED else "updated"
@@ -1139,42 +1139,8 @@ _FIELDS: dict[str, _Handler] = {
 
 def _save_author(d: Dict, key: str, value: str) -> None:
     d.setdefault("author_detail", {})[key] = value
-    _sync_author(d)
+    sync_person(d, "author", dict)
     d.setdefault("authors", [{}])[-1][key] = value
-
-
-def _sync_author(d: Dict) -> None:
-    """feedparser's ``_sync_author_detail`` for the key ``author``."""
-    detail = d.get("authors", [{}])[-1]
-    if detail:
-        name = detail.get("name")
-        email = detail.get("email")
-        if name and email:
-            d["author"] = f"{name} ({email})"
-        elif name:
-            d["author"] = name
-        elif email:
-            d["author"] = email
-        return
-    author, email = d.get("author"), None
-    if not author:
-        return
-    match = _EMAIL.search(author)
-    if match:
-        email = match.group(0)
-        author = author.replace(email, "").replace("()", "").replace("<>", "")
-        author = author.replace("&lt;&gt;", "").strip()
-        if author and author[0] == "(":
-            author = author[1:]
-        if author and author[-1] == ")":
-            author = author[:-1]
-        author = author.strip()
-    if author or email:
-        d.setdefault("author_detail", detail)
-    if author:
-        detail["name"] = author
-    if email:
-        detail["email"] = email
 
 
 def _add_tag(tags: list[Dict], term: str | None, scheme: str | None, label: str | None) -> None:

@@ -32,11 +32,14 @@ import yaml
 from ingest.digest import fast
 from ingest.digest.dates import read_date, unreadable
 from ingest.digest.encoding import decode
+from ingest.digest.people import patch_feedparser
 from ingest.digest.prefilter import without_strays
 from ingest.digest.sanitize import text_to_html
 from ingest.errors import DocumentError, ErrorKind
 from ingest.types import RawEntry, RawFeed
 from ingest.urls import is_http_url, link_base
+
+patch_feedparser()  # its author split, fixed (ingest.digest.people), before any document
 
 _XML_DECL_ENCODING = re.compile(r"""^(<\?xml[^>]*?\bencoding\s*=\s*)(["'])[^"']*\2""")
 _HTML_START = re.compile(r"<(?:html|head|body)[\s>]", re.IGNORECASE)
