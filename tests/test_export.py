@@ -155,6 +155,20 @@ def test_a_revised_post_moves_and_leaves_no_stale_copy(tmp_path: Path) -> None:
     assert summary.removed == 1
 
 
+def test_a_post_moved_out_of_its_tag_folders_leaves_none_behind(tmp_path: Path) -> None:
+    tagged = ("Group", "Site", "tag 1", "tag 2")
+    export_posts([stored(1, "Post", "<p>p</p>", tagged)], tmp_path, Layout.HEXO)
+    (tmp_path / "Group" / "Site" / "tag 1" / "mine.txt").write_text("mine", encoding="utf-8")
+
+    summary = export_posts(
+        [stored(1, "Post", "<p>p</p>", tagged, source_categories=2)], tmp_path, Layout.HEXO
+    )
+
+    assert summary.removed == 1
+    assert folders(tmp_path) == ["Group", "Group/Site", "Group/Site/tag 1"]  # not empty
+    assert files(tmp_path) == ["Group/Site/Post.md"]
+
+
 def test_names_are_safe_on_every_filesystem() -> None:
     assert safe_name('a/b\\c:d*e?f"g<h>i|j') == "a-b-c-d-e-f-g-h-i-j"
     assert safe_name("...") == "untitled"

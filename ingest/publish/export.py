@@ -10,7 +10,8 @@ Layouts (DESIGN §8):
 - ``flat``: ``DIR/<16 hex of the content hash>.md``.
 
 A manifest (``DIR/.ingest-export.json``, post id -> path) remembers what was written where, so a
-post whose title or content changed moves to its new path instead of leaving a stale copy.
+post whose title, content or folders changed moves to its new path instead of leaving a stale
+copy, and the folders the move leaves empty are removed.
 Files are only rewritten when their bytes change, via a temporary file and a rename.
 
 Integrity:
@@ -154,7 +155,7 @@ def export_posts(posts: Iterable[StoredPost], root: Path, layout: Layout) -> Exp
         new_manifest[str(stored.id)] = relative
         if previous and previous != relative:
             try:  # the new copy is written and recorded; a failure here is reported once
-                removed += _remove(_inside(root, previous), root / relative)
+                removed += _remove(_inside(root, previous), root / relative, root)
             except ExportError as exc:
                 failures.append(f"post {stored.id}: {exc}")
     if new_manifest != manifest:
@@ -214,8 +215,9 @@ def _write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def _remove(path: Path, current: Path) -> int:
-    """Remove the old copy at ``path``, unless it is ``current`` (a case-insensitive disk)."""
+def _remove(path: Path, current: Path, root: Path) -> int:
+    """Remove the old copy at ``path``, unless it is ``current`` (a case-insensitive disk), and
+    the folders inside ``root`` it leaves empty (a layout's old folders do not linger)."""
     try:
         if path.samefile(current):
             return 0
@@ -224,4 +226,11 @@ def _remove(path: Path, current: Path) -> int:
         return 0
     except OSError as exc:
         raise ExportError(f"{path}: cannot remove the old copy: {exc.strerror}") from exc
+    folder = path.parent.resolve()  # links resolved: only folders really inside ``root``
+    while folder != root and folder.is_relative_to(root):
+        try:
+            folder.rmdir()  # refuses a folder that is not empty: the user's files stay
+        except OSError:
+            break
+        folder = folder.parent
     return 1
