@@ -98,6 +98,10 @@ class Post:
     key: str | None = None
     """The entry's identity when its guid or link alone is shared with a different entry of
     the same document (``ingest.identity.keyed``); None: the usual rule of ``entry_key``."""
+    source_categories: int = 0
+    """How many of ``categories``, from the first, are its source's own rather than the entry's
+    tags: the configured categories and the feed's name; for a front-matter file, its own
+    categories too (they are the folders it was filed in). The folders of a Hexo export."""
 
     @property
     def entry_key(self) -> str:

@@ -74,6 +74,7 @@ _POST_COLUMNS = (
     "link",
     "guid",
     "media",
+    "source_categories",
     "updated_at",
 )
 _JSON_COLUMNS = frozenset({"categories", "media"})
@@ -190,5 +191,6 @@ def _post_values(bulk: Bulk, post: Post, seen: Any) -> tuple[Any, ...]:
         post.link,
         post.guid,
         bulk.json(list(post.media)),
+        post.source_categories,
         seen,
     )

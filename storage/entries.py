@@ -101,6 +101,7 @@ def stored_post(row: RowMapping) -> StoredPost:
             link=row["link"],
             content_hash=row["content_hash"],
             media=tuple(row["media"] or ()),
+            source_categories=row["source_categories"],
         ),
         source=row["source_url"],
         revision=row["revision"],

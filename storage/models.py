@@ -162,6 +162,10 @@ class PostRow(SQLModel, table=True):
         sa_type=JSON,
         description="enclosure and media URLs, hashed with title and body (§4); [] before 0005",
     )
+    source_categories: int = Field(
+        default=0,
+        description="how many leading categories are the source's own: the export's folders",
+    )
     source_id: int | None = Field(
         default=None,
         foreign_key="sources.id",

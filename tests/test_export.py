@@ -13,12 +13,17 @@ from ingest.errors import ExportError
 from ingest.identity import content_hash
 from ingest.publish.export import MANIFEST, Layout, export_posts, safe_name
 from ingest.types import Post, StoredPost
-from tests.conftest import CNBETA, write_config
+from tests.conftest import CNBETA, SEED, write_config
 
 
 def stored(
-    post_id: int, title: str, body: str, categories: tuple[str, ...] = ("A", "B")
+    post_id: int,
+    title: str,
+    body: str,
+    categories: tuple[str, ...] = ("A", "B"),
+    source_categories: int | None = None,
 ) -> StoredPost:
+    """A stored post; its categories are all its source's unless ``source_categories`` says."""
     return StoredPost(
         id=post_id,
         post=Post(
@@ -33,6 +38,7 @@ def stored(
             guid=None,
             link=None,
             content_hash=content_hash(title, body),
+            source_categories=len(categories) if source_categories is None else source_categories,
         ),
         source=None,
         revision=1,
@@ -41,6 +47,76 @@ def stored(
 
 def files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.md"))
+
+
+def folders(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_dir())
+
+
+def tagged_feed(path: Path, titles: list[str], tags: list[str]) -> Path:
+    """An RSS file titled "Site" whose items (one per title) each carry every one of ``tags``."""
+    categories = "".join(f"<category>{tag}</category>" for tag in tags)
+    items = "".join(
+        f"<item><title>{title}</title><guid>{index}</guid><description>{title} text"
+        f"</description>{categories}</item>"
+        for index, title in enumerate(titles)
+    )
+    path.write_text(
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Site</title>'
+        f"<link>https://site.example/</link>{items}</channel></rss>",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_hexo_folders_are_the_sources_categories_and_never_the_entries_tags(
+    tmp_path: Path, cli_for: Any
+) -> None:
+    tags = [f"标签 {index} " + "很长的标签" * 20 for index in range(40)]  # 40 tags of 316 bytes
+    feed = tagged_feed(tmp_path / "feed.xml", ["First", "Second", "Third"], tags)
+    cli = cli_for(write_config(tmp_path, [{"url": str(feed), "categories": ["Group"]}]))
+    assert cli("run").exit_code == 0
+    site = tmp_path / "site"
+
+    result = cli("export", "--layout", "hexo", str(site))
+
+    assert result.exit_code == 0, result.stderr
+    assert folders(site) == ["Group", "Group/Site"]
+    assert files(site) == ["Group/Site/First.md", "Group/Site/Second.md", "Group/Site/Third.md"]
+    front_matter = (site / "Group" / "Site" / "First.md").read_text("utf-8").split("---")[1]
+    assert all(f" - {tag}\n" in front_matter for tag in tags)  # the tags stay in the post
+
+
+def test_the_seed_is_exported_into_its_group_site_and_route(tmp_path: Path, cli_for: Any) -> None:
+    cli = cli_for(write_config(tmp_path, [{"url": str(SEED.parent)}]))
+    assert cli("run").exit_code == 0
+
+    assert cli("export", str(tmp_path / "site")).exit_code == 0
+
+    assert files(tmp_path / "site") == [
+        "新媒体/cnBeta/最新/Nature 证实：学术界刮起离职潮 大批学者涌向工业界.md"
+    ]
+
+
+def test_long_source_categories_make_short_distinct_folders(tmp_path: Path, cli_for: Any) -> None:
+    shared = "长" * 100  # 300 bytes: both names must be cut, and stay two folders
+    sources = [
+        {"url": str(tagged_feed(tmp_path / f"{end}.xml", [f"Post {end}"], [])), "categories": c}
+        for end, c in (("a", [f"{shared}A", "_hidden"]), ("b", [f"{shared}B", "CON"]))
+    ]
+    cli = cli_for(write_config(tmp_path, sources))
+    assert cli("run").exit_code == 0
+    site = tmp_path / "site"
+
+    assert cli("export", str(site)).exit_code == 0
+
+    written = files(site)
+    assert len({path.split("/")[0] for path in written}) == 2
+    assert sorted(path.split("/")[1:] for path in written) == [
+        ["CON_", "Site", "Post b.md"],
+        ["hidden", "Site", "Post a.md"],
+    ]
+    assert all(len(part.encode()) <= 255 for path in written for part in path.split("/"))
 
 
 def test_hexo_layout_nests_categories_and_escapes_braces(tmp_path: Path) -> None:
@@ -79,11 +155,29 @@ def test_a_revised_post_moves_and_leaves_no_stale_copy(tmp_path: Path) -> None:
     assert summary.removed == 1
 
 
+def test_a_post_moved_out_of_its_tag_folders_leaves_none_behind(tmp_path: Path) -> None:
+    tagged = ("Group", "Site", "tag 1", "tag 2")
+    export_posts([stored(1, "Post", "<p>p</p>", tagged)], tmp_path, Layout.HEXO)
+    (tmp_path / "Group" / "Site" / "tag 1" / "mine.txt").write_text("mine", encoding="utf-8")
+
+    summary = export_posts(
+        [stored(1, "Post", "<p>p</p>", tagged, source_categories=2)], tmp_path, Layout.HEXO
+    )
+
+    assert summary.removed == 1
+    assert folders(tmp_path) == ["Group", "Group/Site", "Group/Site/tag 1"]  # not empty
+    assert files(tmp_path) == ["Group/Site/Post.md"]
+
+
 def test_names_are_safe_on_every_filesystem() -> None:
     assert safe_name('a/b\\c:d*e?f"g<h>i|j') == "a-b-c-d-e-f-g-h-i-j"
     assert safe_name("...") == "untitled"
     assert safe_name("CON") == "CON_"
     assert len(safe_name("长" * 200).encode()) <= 200
+    assert safe_name("长" * 100 + "A") != safe_name("长" * 100 + "B")
+    assert safe_name("长" * 100 + "A").startswith("长" * 63)  # cut between characters
+    assert safe_name("_drafts") == "drafts"  # Hexo skips names starting with _ or .
+    assert safe_name("a\x85b") == "a-b"
     assert safe_name("Nature 证实：学术界") == "Nature 证实：学术界"
 
 

@@ -105,7 +105,8 @@ def test_an_old_store_upgrades_on_open_with_every_post_intact_and_searchable(
 
     assert current_revision(store.database.engine) == head_revision()
     after = store.list_posts()
-    assert {p.post for p in after} == set(OLD_POSTS)
+    # Revision 0006: the source's categories (none here) and the feed's name are the folders.
+    assert {p.post for p in after} == {replace(p, source_categories=1) for p in OLD_POSTS}
     assert {(p.source, p.revision) for p in after} == {("https://x.example/feed", 1)}
     assert [p.post.title for p in store.search_posts("离职潮")] == ["Nature 证实：离职潮"]
     assert [p.post.guid for p in store.search_posts("学者")] == ["zh"]
@@ -235,3 +236,34 @@ def test_posts_hashed_before_media_counted_keep_their_hash_and_split_when_seen_a
         _episode("b").content_hash,
     }
     store.close()
+
+
+def test_posts_stored_before_0006_export_into_their_sources_folders_not_their_tags(
+    store_url: str, tmp_path: Path
+) -> None:
+    """Before 0006 a post's tags could not be told from its source's categories; the upgrade
+    takes the source's configured categories and the feed's name after them."""
+    store = open_store(store_url, migrate=False)
+    upgrade(store.database.engine, "0005")
+    tagged = replace(a_post("t", "tagged"), categories=("Group", "Site", "tag 1", "tag 2"))
+    with store.database.write() as conn:
+        source_id = conn.execute(
+            text(
+                "INSERT INTO sources (url, categories, origin, enabled, created_at, error_count,"
+                " redirect_count, previous_urls) VALUES ('https://x.example/feed', '[\"Group\"]',"
+                " 'config', true, :now, 0, 0, '[]') RETURNING id"
+            ),
+            {"now": NOW.replace(tzinfo=None)},
+        ).scalar_one()
+        for post, source in ((tagged, source_id), (a_post("orphan", "no source"), None)):
+            row = {**_post_columns(post), "source_id": source, "first_seen_at": NOW}
+            insert_old_post(conn, {**row, "revision": 1})
+    store.close()
+    site = tmp_path / "site"
+
+    assert Cli(store_url, None)("export", str(site)).exit_code == 0
+
+    assert sorted(p.relative_to(site).as_posix() for p in site.rglob("*.md")) == [
+        "Group/Site/T tagged.md",
+        "T no source.md",
+    ]

@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from ingest.config import load_settings
 from ingest.errors import StoreError
-from ingest.pipeline import runner
+from ingest.pipeline import acquire, runner
 from ingest.pipeline.runner import Pass
 from ingest.types import RunSummary
 from scheduler.driver import run_once
@@ -77,7 +77,7 @@ def test_cnbeta_item_renders_the_seed_front_matter_and_body(tmp_path: Path, cli_
     assert _html_facts(shown.content) == _html_facts(seed.content)
 
 
-def test_export_writes_the_seed_under_its_categories_and_rewrites_nothing_twice(
+def test_export_writes_the_seed_under_its_sources_categories_and_rewrites_nothing_twice(
     tmp_path: Path, cli_for: Any
 ) -> None:
     cli = cli_for(write_config(tmp_path, [{"url": str(CNBETA), "categories": ["新媒体"]}]))
@@ -85,9 +85,8 @@ def test_export_writes_the_seed_under_its_categories_and_rewrites_nothing_twice(
     out = tmp_path / "site"
 
     first = cli("export", str(out))
-    exported = (
-        out / "新媒体" / "cnBeta" / "最新" / "Nature 证实：学术界刮起离职潮 大批学者涌向工业界.md"
-    )
+    # The configured category and the feed's name; the item's own category 最新 is a tag.
+    exported = out / "新媒体" / "cnBeta" / "Nature 证实：学术界刮起离职潮 大批学者涌向工业界.md"
     stamp = exported.stat().st_mtime_ns
     second = cli("export", str(out))
 
@@ -299,7 +298,7 @@ def test_a_bug_met_on_a_document_is_a_bug_not_the_feeds_fault_and_the_source_bac
     def crash(*_: object, **__: object) -> None:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(runner, "digest_feed", crash)
+    monkeypatch.setattr(acquire, "digest_feed", crash)
     summary, logs = _pass_over_cnbeta(tmp_path, sqlite_url)
 
     assert summary.failed == []

@@ -35,6 +35,7 @@ from ingest.cli.base import (
     run_async,
 )
 from ingest.cli.feeds import feeds_app
+from ingest.cli.parse import parse
 from ingest.cli.progress import pass_progress
 from ingest.config import SETTINGS, display_value
 from ingest.errors import ErrorKind
@@ -59,6 +60,7 @@ config_app = typer.Typer(help="Inspect the settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(db_app, name="db")
+app.command()(parse)
 
 
 @app.callback()

@@ -48,7 +48,8 @@ def post_from_entry(raw: RawEntry, ctx: FeedContext) -> Post:
     headimg = first_image(body) or _first_web_url(raw.images, raw.base)
     return _post(
         title=title,
-        categories=(*ctx.categories, ctx.feed_name, *raw.tags),
+        source_categories=(*ctx.categories, ctx.feed_name),
+        tags=raw.tags,
         headimg=headimg,
         author=_name(raw.author) or _name(ctx.feed_author) or ctx.feed_name,
         comments=ctx.comments,
@@ -70,7 +71,9 @@ def post_from_front_matter(
     comments = meta.get("comments")
     return _post(
         title=str(meta.get("title") or ""),
-        categories=(*ctx.categories, *_as_list(meta.get("categories"))),
+        # A front-matter file's categories are the folders it was filed in (Hexo reads them
+        # as a hierarchy), not loose tags: they stay the source's own.
+        source_categories=(*ctx.categories, *_as_list(meta.get("categories"))),
         headimg=headimg,
         author=_name(_scalar(meta.get("author"))) or ctx.feed_name,
         comments=comments if isinstance(comments, bool) else ctx.comments,
@@ -93,7 +96,8 @@ def _body(markup: str, base: str, entry: str | None) -> str:
 def _post(
     *,
     title: str,
-    categories: Iterable[str],
+    source_categories: Iterable[str],
+    tags: Iterable[str] = (),
     headimg: str | None,
     author: str,
     comments: bool,
@@ -111,9 +115,10 @@ def _post(
     title = title or html_to_text(body)[:TITLE_FROM_BODY_CHARS].rstrip() or link or ""
     if not title:
         raise EntryError(f"entry {guid or '(no id)'} has no title, no text and no link")
+    own = _unique(source_categories)
     return Post(
         title=title,
-        categories=_unique(categories),
+        categories=(*own, *(tag for tag in _unique(tags) if tag not in own)),
         headimg=headimg,
         author=clean_text(author),
         comments=comments,
@@ -124,6 +129,7 @@ def _post(
         link=link,
         content_hash=content_hash(title, body, media),
         media=media,
+        source_categories=len(own),
     )
 
 

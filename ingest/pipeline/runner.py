@@ -4,10 +4,11 @@
 
     claim      scheduler/driver.py ─► Pass.claim ─► Store.claim_due       leased, in batches
       │
-    fetch      Pass._check ─► ingest/fetch/client.py (network.py, body.py, classify.py)
-      │          or ingest/fetch/local.py  ─► Fetched | NotModified | Gone | RetryLater | Failed
-    digest     ingest/pipeline/workers.py ─► ingest/digest/document.py     worker processes
-      │          (parse.py, sanitize.py, normalize.py)                      ─► Digest of posts
+    fetch      Pass._check ─► ingest/pipeline/acquire.py ─► ingest/fetch/client.py (network.py,
+      │          body.py, classify.py) or ingest/fetch/local.py
+      │          ─► Fetched | NotModified | Gone | RetryLater | Failed
+    digest     (acquire.py) ingest/pipeline/workers.py ─► ingest/digest/document.py
+      │          (parse.py, sanitize.py, normalize.py), in worker processes ─► Digest of posts
     decide     Pass._decide ─► scheduler/policy.py                          ─► SourceUpdate
       │
     write      ingest/pipeline/writer.py ─► Store.record_checks with ingest/identity.py's
@@ -43,17 +44,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
-from functools import partial
 from types import TracebackType
 from typing import Any
 
 import structlog
 
 from ingest.config import Settings
-from ingest.digest.document import digest_feed, digest_posts
 from ingest.errors import ErrorKind, SourceError, StoreError
 from ingest.fetch.client import Fetcher
-from ingest.fetch.local import LocalFeed, read_local
+from ingest.pipeline.acquire import acquire
 from ingest.pipeline.workers import Digester
 from ingest.pipeline.writer import StoreWriter
 from ingest.types import (
@@ -63,7 +62,6 @@ from ingest.types import (
     Due,
     Failed,
     Failure,
-    Fetched,
     FetchResult,
     LeaseHolder,
     SourceOutcome,
@@ -281,29 +279,16 @@ class Pass:
         self, state: SourceState, now: datetime
     ) -> tuple[FetchResult | None, Digest | None]:
         """``_check``, raising SourceError for a document or local source that fails."""
-        max_body = state.spec.max_body or self.settings.fetch.max_body
-        comments = (
-            state.spec.comments
-            if state.spec.comments is not None
-            else self.settings.defaults.comments
+        return await acquire(
+            state.url,
+            state.spec,
+            settings=self.settings,
+            fetcher=self.fetcher,
+            digester=self._digester,
+            now=now,
+            etag=state.etag,
+            last_modified=state.last_modified,
         )
-        run_digest = partial(
-            self._digester.run, state.url, spec=state.spec, comments=comments, now=now
-        )
-        if state.is_remote:
-            result = await self.fetcher.fetch(
-                state.url, etag=state.etag, last_modified=state.last_modified, max_body=max_body
-            )
-            if not isinstance(result, Fetched):
-                return result, None
-            digest = await run_digest(
-                digest_feed, result.document, url=result.url, charset=result.charset
-            )
-            return result, digest
-        local = await asyncio.to_thread(read_local, state.url, max_body=max_body)
-        if isinstance(local, LocalFeed):
-            return None, await run_digest(digest_feed, local.data)
-        return None, await run_digest(digest_posts, local.files, local.skipped)
 
     def _decide(
         self, state: SourceState, result: FetchResult | None, digest: Digest | None, now: datetime

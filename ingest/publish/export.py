@@ -2,20 +2,27 @@
 
 Layouts (DESIGN §8):
 
-- ``hexo``: ``DIR/<category>/<category>/.../<title>.md``, a Hexo ``source/_posts`` tree. Names are
-  made filesystem-safe; when two posts would share a path, the later one (by id) gets a short
-  hash suffix, so names stay stable across runs.
+- ``hexo``: ``DIR/<category>/<category>/.../<title>.md``, a Hexo ``source/_posts`` tree. The
+  folders are the post's source's own categories (``Post.source_categories``: the configured
+  categories, then the feed's name; a front-matter file's own categories), never the entry's
+  tags, which stay in the front matter. Names are made filesystem-safe; when two posts would
+  share a path, the later one (by id) gets a short hash suffix, so names stay stable across runs.
 - ``flat``: ``DIR/<16 hex of the content hash>.md``.
 
 A manifest (``DIR/.ingest-export.json``, post id -> path) remembers what was written where, so a
-post whose title or content changed moves to its new path instead of leaving a stale copy.
+post whose title, content or folders changed moves to its new path instead of leaving a stale
+copy, and the folders the move leaves empty are removed.
 Files are only rewritten when their bytes change, via a temporary file and a rename.
 
 Integrity:
 
-- Names fit every filesystem: a file or folder name has at most ``MAX_NAME_BYTES`` bytes (255
-  with a collision hash and ``.md``), a path inside ``DIR`` at most ``MAX_PATH_BYTES``: a post
-  with more folders than fit is written higher up, its deepest category folders left out (its
+- Names fit every filesystem and Hexo: a file or folder name has at most ``MAX_NAME_BYTES``
+  bytes of UTF-8 (255 with a collision hash and ``.md``), cut between characters, and a name
+  that had to be cut ends in a hash of the whole one, so two long names never become one. No
+  separators, control characters, ``..``, Windows-reserved names (``CON`` becomes ``CON_``) or
+  leading ``.`` and ``_`` (Hexo skips such files and folders in ``_posts``). A post has at
+  most ``MAX_FOLDERS`` folders, and a path inside ``DIR`` at most ``MAX_PATH_BYTES``: a post
+  with more folders than fit is written higher up, its deepest folders left out (its
   categories stay whole in the front matter).
 - A post that cannot be written fails alone: the others are written and the manifest saved,
   then ``ExportError`` names each failure.
@@ -26,6 +33,7 @@ Integrity:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -41,12 +49,14 @@ from ingest.types import StoredPost
 
 MANIFEST = ".ingest-export.json"
 MAX_NAME_BYTES = 200
+MAX_FOLDERS = 8
+"""Folders above a post: its source's categories are a few (the seed's are three)."""
 MAX_PATH_BYTES = 1024
 """Bytes of a path inside the export folder: well below PATH_MAX (1024 on macOS), whatever
 folder the export goes to."""
 MAX_FAILURES_SHOWN = 10
 _SUFFIX_BYTES = len("-12345678.md")
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f/\\:*?"<>|]+')
 _WINDOWS_RESERVED = re.compile(r"(?i)(con|prn|aux|nul|com\d|lpt\d)(\..*)?")
 
 
@@ -68,10 +78,13 @@ def hexo_body(body: str) -> str:
 
 
 def safe_name(text: str, fallback: str = "untitled") -> str:
-    """``text`` usable as one file or folder name on Linux, macOS and Windows."""
-    name = _UNSAFE.sub("-", text).strip(" .-")
-    encoded = name.encode("utf-8")[:MAX_NAME_BYTES]
-    name = encoded.decode("utf-8", errors="ignore").rstrip(" .")
+    """``text`` usable as one file or folder name on Linux, macOS and Windows, and by Hexo;
+    distinct long texts stay distinct (see the module docstring)."""
+    name = _UNSAFE.sub("-", text).lstrip(" ._-").rstrip(" .-")
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        mark = "-" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
+        cut = name.encode("utf-8")[: MAX_NAME_BYTES - len(mark)]
+        name = cut.decode("utf-8", errors="ignore").rstrip(" .-") + mark
     if not name:
         return fallback
     return f"{name}_" if _WINDOWS_RESERVED.fullmatch(name) else name
@@ -88,7 +101,7 @@ def planned_path(stored: StoredPost, layout: Layout, taken: set[str]) -> str:
     else:
         stem = safe_name(post.title)
         folders = _fitting(
-            [safe_name(c) for c in post.categories],
+            [safe_name(c) for c in post.categories[: post.source_categories][:MAX_FOLDERS]],
             MAX_PATH_BYTES - len(stem.encode()) - _SUFFIX_BYTES,
         )
         path = str(PurePosixPath(*folders, f"{stem}.md"))
@@ -142,7 +155,7 @@ def export_posts(posts: Iterable[StoredPost], root: Path, layout: Layout) -> Exp
         new_manifest[str(stored.id)] = relative
         if previous and previous != relative:
             try:  # the new copy is written and recorded; a failure here is reported once
-                removed += _remove(_inside(root, previous), root / relative)
+                removed += _remove(_inside(root, previous), root / relative, root)
             except ExportError as exc:
                 failures.append(f"post {stored.id}: {exc}")
     if new_manifest != manifest:
@@ -202,8 +215,9 @@ def _write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def _remove(path: Path, current: Path) -> int:
-    """Remove the old copy at ``path``, unless it is ``current`` (a case-insensitive disk)."""
+def _remove(path: Path, current: Path, root: Path) -> int:
+    """Remove the old copy at ``path``, unless it is ``current`` (a case-insensitive disk), and
+    the folders inside ``root`` it leaves empty (a layout's old folders do not linger)."""
     try:
         if path.samefile(current):
             return 0
@@ -212,4 +226,11 @@ def _remove(path: Path, current: Path) -> int:
         return 0
     except OSError as exc:
         raise ExportError(f"{path}: cannot remove the old copy: {exc.strerror}") from exc
+    folder = path.parent.resolve()  # links resolved: only folders really inside ``root``
+    while folder != root and folder.is_relative_to(root):
+        try:
+            folder.rmdir()  # refuses a folder that is not empty: the user's files stay
+        except OSError:
+            break
+        folder = folder.parent
     return 1

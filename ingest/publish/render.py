@@ -79,8 +79,11 @@ def render_post(post: Post, *, body: str | None = None) -> str:
     return front_matter(post) + "\n" + (post.body if body is None else body) + "\n"
 
 
-def post_json(post: Post, *, post_id: int, source: str, revision: int) -> dict[str, Any]:
-    """A post as the JSON object of DESIGN §8: the schema keys plus provenance."""
+def post_json(
+    post: Post, *, post_id: int | None, source: str, revision: int | None
+) -> dict[str, Any]:
+    """A post as the JSON object of DESIGN §8: the schema keys plus provenance (``post_id``
+    and ``revision`` None, shown as null, for a post that is not stored: ``ingest parse``)."""
     return {
         "id": post_id,
         "title": post.title,

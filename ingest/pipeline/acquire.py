@@ -1,0 +1,69 @@
+"""The first half of a check: fetch (or read) one source and digest its document, storing nothing.
+
+``Pass`` takes this step for every source of a pass, with its shared fetcher and digesters, and
+then decides and stores; ``ingest parse`` takes it alone (``preview``), to show what a source
+would give. Either way the document goes through the same guarded fetcher (address guard,
+size and time caps) and the same digest, so what ``parse`` prints is what ``run`` would store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from functools import partial
+
+from ingest.config import Settings
+from ingest.digest.document import digest_feed, digest_posts
+from ingest.fetch.client import Fetcher
+from ingest.fetch.local import LocalFeed, read_local
+from ingest.pipeline.workers import Digester
+from ingest.types import Digest, Fetched, FetchResult, SourceSpec
+from ingest.urls import is_http_url
+
+
+async def acquire(
+    url: str,
+    spec: SourceSpec,
+    *,
+    settings: Settings,
+    fetcher: Fetcher,
+    digester: Digester,
+    now: datetime,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> tuple[FetchResult | None, Digest | None]:
+    """(what fetching or reading ``url`` came to, the digest of its new document).
+
+    ``url`` is where the source is now (``spec.url`` unless it moved); the result is None for
+    a local source, read whole. Raises SourceError for a document or local source that fails
+    (no feed, a missing file, a dead worker); what the server or the network does is a value.
+    """
+    max_body = spec.max_body or settings.fetch.max_body
+    comments = spec.comments if spec.comments is not None else settings.defaults.comments
+    run_digest = partial(digester.run, url, spec=spec, comments=comments, now=now)
+    if is_http_url(url):
+        result = await fetcher.fetch(url, etag=etag, last_modified=last_modified, max_body=max_body)
+        if not isinstance(result, Fetched):
+            return result, None
+        digest = await run_digest(
+            digest_feed, result.document, url=result.url, charset=result.charset
+        )
+        return result, digest
+    local = await asyncio.to_thread(read_local, url, max_body=max_body)
+    if isinstance(local, LocalFeed):
+        return None, await run_digest(digest_feed, local.data)
+    return None, await run_digest(digest_posts, local.files, local.skipped)
+
+
+async def preview(
+    spec: SourceSpec, settings: Settings, now: datetime
+) -> tuple[FetchResult | None, Digest | None]:
+    """``acquire`` for one source on its own, with a fetcher and a digest thread of its own."""
+    digester = Digester(0)
+    try:
+        async with Fetcher(settings.fetch) as fetcher:
+            return await acquire(
+                spec.url, spec, settings=settings, fetcher=fetcher, digester=digester, now=now
+            )
+    finally:
+        digester.close()
