@@ -9,7 +9,6 @@ file. Any unknown or invalid key is refused with the key, where it came from, an
 from __future__ import annotations
 
 import os
-import socket
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -21,7 +20,7 @@ from ingest import __version__
 from ingest.errors import ConfigError
 from ingest.types import DEFAULT_MAX_BODY, SourceSpec
 from ingest.units import format_duration, parse_duration, parse_size
-from ingest.urls import is_http_url
+from ingest.urls import is_http_url, source_url
 
 CONFIG_FILE_NAME = "ingest.toml"
 ENV_PREFIX = "INGEST_"
@@ -364,7 +363,8 @@ def _categories(value: object) -> tuple[str, ...]:
 
 
 def canonical_source_url(url: str, base: Path) -> str:
-    """How a source is stored: its http(s) URL as given, or the absolute path of a local one.
+    """How a source is stored: its http(s) URL in canonical form (``ingest.urls.source_url``),
+    or the absolute path of a local one.
 
     ``base`` is the folder relative paths are taken from (the config file's). Raises ValueError
     for any other scheme: nothing but http(s) and local files is ever read (DESIGN §3).
@@ -372,7 +372,7 @@ def canonical_source_url(url: str, base: Path) -> str:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if is_http_url(url):
-        return http_source_url(url)
+        return source_url(url)
     if scheme == "file":
         return str(Path(unquote(parts.path)).resolve())
     if scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
@@ -380,35 +380,3 @@ def canonical_source_url(url: str, base: Path) -> str:
             f"{url!r}: the {scheme}: scheme is not supported; use http(s), file:// or a path"
         )
     return str((base / Path(url).expanduser()).resolve())
-
-
-def http_source_url(url: str) -> str:
-    """``url``, an http(s) URL, as stored; ValueError when it has no host or a host we refuse.
-
-    The scheme is stored in lower case: the store tells remote sources from local paths by it.
-    """
-    if any(ord(char) < 0x20 or char == "\x7f" for char in url):
-        raise ValueError(f"{url!r} contains control characters")
-    url = url.strip()
-    parts = urlsplit(url)
-    if not parts.hostname:
-        raise ValueError(f"{url!r} has no host name")
-    _refuse_legacy_ipv4(url, parts.hostname)
-    return parts.scheme.lower() + url[len(parts.scheme) :]
-
-
-def _refuse_legacy_ipv4(url: str, host: str) -> None:
-    """Refuse an IPv4 address in a legacy spelling (octal ``0177.0.0.1``, hex, ``127.1``...).
-
-    The C resolver reads them as addresses, httpx refuses some and passes others on, and a
-    reader of the config cannot tell where they point; the dotted-decimal form says it plainly.
-    """
-    try:
-        address = socket.inet_ntoa(socket.inet_aton(host))
-    except OSError:
-        return  # a host name, or not IPv4 at all
-    if address != host:
-        raise ValueError(
-            f"{url!r}: {host} is a legacy spelling of the IPv4 address {address}; "
-            f"write {address} if that is what you mean"
-        )

@@ -9,6 +9,8 @@
     │   ├── FetchError            the server or the network failed us (status, timeout, size, ...)
     │   └── DocumentError         the bytes are not a feed or post we can use
     ├── EntryError                one entry is unusable; it is skipped and counted, the feed goes on
+    ├── SourceChoiceError         a source named on the command line is unknown, already
+    │                             stored, or cannot be checked as asked (exit 1)
     ├── StoreError                the store cannot be opened, migrated or written
     └── ExportError               an exported file cannot be written
 
@@ -165,6 +167,14 @@ class DocumentError(SourceError):
 
 class EntryError(IngestError):
     """One entry of a document cannot be made into a post (no title and no text, bad date...)."""
+
+
+class SourceChoiceError(IngestError):
+    """A source named on the command line (an id, a URL or a path) is unknown, is already
+    stored, or cannot be checked as asked; the message names it and says what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact_text(message))
 
 
 class StoreError(IngestError):

@@ -36,6 +36,8 @@ class SourceSpec:
     interval_s: int | None = None
     comments: bool | None = None
     max_body: int | None = None
+    site_url: str | None = None
+    """The site's home page (OPML ``htmlUrl``): kept to be exported, never a setting."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,11 +301,50 @@ class StoredSource:
     enabled: bool
     title: str | None
     created_at: datetime
+    previous_urls: tuple[str, ...] = ()
+    """URLs it was permanently redirected away from, oldest first."""
+    disabled_reason: str | None = None
+    retired_at: datetime | None = None
+    """When the config stopped listing it (and so it stopped being polled); None otherwise."""
 
     @property
     def label(self) -> str:
         """What to call it: the configured name, else the feed's title, else its URL."""
         return self.spec.name or self.title or self.spec.url
+
+    @property
+    def retired(self) -> bool:
+        """Whether it is not polled because it left the config (``SourcesPlan.retire``)."""
+        return self.retired_at is not None and not self.enabled
+
+
+@dataclass(frozen=True, slots=True)
+class SourcesPlan:
+    """What applying the config does to the store's sources (``ingest.sources.plan_config``):
+    sources to add, settings to change (by id), ids to retire (not polled any more, posts
+    kept) and retired ids to poll again, since the config lists them again."""
+
+    add: tuple[SourceSpec, ...] = ()
+    update: tuple[tuple[int, SourceSpec], ...] = ()
+    retire: tuple[int, ...] = ()
+    revive: tuple[int, ...] = ()
+
+
+class SourcesPlanner(Protocol):
+    """Plans applying ``wanted`` (the config's sources) to ``stored`` (every source).
+
+    Called by the store inside the write transaction that applies the plan, like ``Decider``.
+    """
+
+    def __call__(
+        self, stored: Sequence[StoredSource], wanted: Sequence[SourceSpec]
+    ) -> SourcesPlan: ...
+
+
+class DuplicateFinder(Protocol):
+    """The stored source that already is ``url`` (``ingest.sources.duplicate_of``), or None."""
+
+    def __call__(self, stored: Sequence[StoredSource], url: str) -> StoredSource | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +359,8 @@ class Due:
     now: datetime
     force: bool = False
     fresh_since: datetime | None = None
+    only: frozenset[int] | None = None
+    """``ingest run ID...``: just these sources (with ``force``: due or not)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,12 +489,15 @@ class RunSummary:
     """Every outcome of a pass, in the order sources finished.
 
     ``interrupted`` names the signal that cut the pass short; ``held_elsewhere`` lists the
-    processes that held sources this pass wanted, which it therefore left alone.
+    processes that held sources this pass wanted, which it therefore left alone; ``retired``
+    and ``revived`` are the sources the config stopped and started listing again.
     """
 
     outcomes: list[SourceOutcome] = field(default_factory=list)
     interrupted: signal.Signals | None = None
     held_elsewhere: list[LeaseHolder] = field(default_factory=list)
+    retired: list[StoredSource] = field(default_factory=list)
+    revived: list[StoredSource] = field(default_factory=list)
 
     @property
     def succeeded(self) -> list[SourceOutcome]:

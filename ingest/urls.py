@@ -16,7 +16,8 @@ a message, and ``link_base`` is the URL a document's relative links resolve agai
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote_plus
+import socket
+from urllib.parse import unquote_plus, urlsplit
 
 from ada_url import URL, join_url, normalize_url
 
@@ -55,6 +56,50 @@ def is_http_url(value: object) -> bool:
     linked (DESIGN §3); local paths, ``file:``, ``tag:`` and nonsense are not. The one test of
     it, for every caller."""
     return isinstance(value, str) and value.lstrip(_LEADING)[:8].lower().startswith(_WEB_PREFIXES)
+
+
+def source_url(url: str) -> str:
+    """``url``, an http(s) URL, in the one form a source is stored and compared in; ValueError,
+    naming ``url`` and what is wrong, when it has no host, a host we refuse, or is no URL.
+
+    Two spellings of one feed are one source: the URL is normalized as a browser reads it
+    (scheme and host in lower case, the default port dropped, an empty path made ``/``, IDNA
+    host names encoded, unsafe characters percent-encoded) and its fragment, which is never
+    sent to a server, is dropped. ``https://EXAMPLE.org:443/feed#x`` is
+    ``https://example.org/feed``.
+    """
+    if any(ord(char) < 0x20 or char == "\x7f" for char in url):
+        raise ValueError(f"{url!r} contains control characters")
+    url = url.strip()
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise ValueError(f"{url!r} has no host name")
+    _refuse_legacy_ipv4(url, parts.hostname)
+    try:
+        parsed = URL(url)
+    except ValueError:
+        raise ValueError(f"{url!r} is not a valid URL") from None
+    if not is_http_url(parsed.href):
+        raise ValueError(f"{url!r} is not an http(s) URL")
+    parsed.hash = ""
+    return parsed.href
+
+
+def _refuse_legacy_ipv4(url: str, host: str) -> None:
+    """Refuse an IPv4 address in a legacy spelling (octal ``0177.0.0.1``, hex, ``127.1``...).
+
+    The C resolver reads them as addresses, httpx refuses some and passes others on, and a
+    reader of the config cannot tell where they point; the dotted-decimal form says it plainly.
+    """
+    try:
+        address = socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return  # a host name, or not IPv4 at all
+    if address != host:
+        raise ValueError(
+            f"{url!r}: {host} is a legacy spelling of the IPv4 address {address}; "
+            f"write {address} if that is what you mean"
+        )
 
 
 def web_url(value: str, base: str = "") -> str | None:

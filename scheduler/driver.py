@@ -228,19 +228,23 @@ async def run_once(
     settings: Settings,
     *,
     force: bool = False,
+    only: Callable[[Store], Collection[int]] | None = None,
     on_start: Callable[[int], None] | None = None,
     on_outcome: Callable[[SourceOutcome], None] | None = None,
 ) -> RunSummary:
     """``ingest run``: apply the config's sources, then process every source that is due
     (``force``: every enabled one) until none is left or a signal stops the pass.
 
-    ``on_start`` hears how many sources the pass wants, ``on_outcome`` each outcome as it comes.
+    ``only`` picks, once the config is applied, the sources to check now, due or not, and
+    leaves the others alone (``ingest run ID...``). ``on_start`` hears how many sources the
+    pass wants, ``on_outcome`` each outcome as it comes.
     """
     stop = _Stop()
     with stopping_on_signals(stop):
         started = utc_now()
-        sync_config_sources(store, settings, started)
-        due = Due(now=started, force=force, fresh_since=started)
+        synced = sync_config_sources(store, settings, started)
+        chosen = None if only is None else frozenset(only(store))
+        due = Due(now=started, force=force or chosen is not None, fresh_since=started, only=chosen)
         wanted = store.count_wanted(due)
         if on_start:
             on_start(wanted)
@@ -253,6 +257,7 @@ async def run_once(
             finally:  # a failed claim too: end what is in flight, release what is not
                 await driver.drain(settings.serve.grace)
             summary.held_elsewhere = await runner.held_elsewhere(due)
+    summary.retired, summary.revived = synced.retired, synced.revived
     return summary
 
 

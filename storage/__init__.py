@@ -12,16 +12,16 @@ sightings), ``entries`` (reading posts), ``search`` with ``searchtext``, ``stats
 """
 
 from storage.entries import PostFilter
-from storage.sources import AddAction, ImportResult, Removal
+from storage.sources import ImportResult, Removal, SourceSync
 from storage.stats import SourceHealth, StoreStats
 from storage.store import Store, open_store
 
 __all__ = [
-    "AddAction",
     "ImportResult",
     "PostFilter",
     "Removal",
     "SourceHealth",
+    "SourceSync",
     "Store",
     "StoreStats",
     "open_store",

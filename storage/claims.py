@@ -113,11 +113,14 @@ def lease_holders(store: Database, *, due: Due | None = None) -> list[LeaseHolde
 
 
 def wanted(due: Due) -> ColumnElement[bool]:
-    """``scheduler.policy.is_due`` over the sources table, plus the pass's ``fresh_since``."""
+    """``scheduler.policy.is_due`` over the sources table, plus the pass's ``fresh_since``
+    and ``only``."""
     conditions = [
         T.enabled.is_(True),
         or_(T.retry_after_until.is_(None), T.retry_after_until <= due.now),
     ]
+    if due.only is not None:
+        conditions.append(T.id.in_(list(due.only)))
     if not due.force:
         conditions.append(or_(T.next_check_at.is_(None), T.next_check_at <= due.now))
     if due.fresh_since is not None:

@@ -97,8 +97,13 @@ class SourceRow(SQLModel, table=True):
     interval_s: int | None = Field(default=None, description="poll interval; NULL: the default")
     comments: bool | None = Field(default=None, description="posts' comments; NULL: the default")
     max_body: int | None = Field(default=None, description="size cap in bytes; NULL: the default")
+    site_url: str | None = Field(
+        default=None, sa_type=Text, description="the site's home page (OPML htmlUrl)"
+    )
     origin: str = Field(default="config", description="config, cli or opml: who added it")
-    enabled: bool = Field(default=True, description="false: never polled (410 Gone, or by hand)")
+    enabled: bool = Field(
+        default=True, description="false: not polled (410 Gone, retired, by hand)"
+    )
     title: str | None = Field(default=None, description="the feed's own title, as last seen")
     created_at: datetime = Field(sa_type=UTCDateTime, description="when the source was added")
     last_checked_at: datetime | None = Field(
@@ -121,6 +126,9 @@ class SourceRow(SQLModel, table=True):
         default=None, description="its kind (ingest.errors.ErrorKind): timeout, gone, internal..."
     )
     disabled_reason: str | None = Field(default=None, description="why enabled is false")
+    retired_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="the config stopped listing it then"
+    )
     retry_after_until: datetime | None = Field(
         default=None, sa_type=UTCDateTime, description="server asked us to wait until then"
     )

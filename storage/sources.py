@@ -1,14 +1,18 @@
 """The ``sources`` table: sources from the config and from ``ingest feeds``, their state.
 
 Contract: each function taking a ``Database`` is one transaction; ``save_updates`` writes inside
-the caller's (the check's). ``apply_sources`` is idempotent (an unchanged config changes
-nothing) and never deletes. ``import_sources`` adds every new source of a list or, on any error,
-none. ``remove_source`` deletes the source and its sightings; its posts stay (their
-``source_id`` becomes NULL) unless ``purge`` is asked, which deletes the posts no other source
-has seen, and keeps those another source also served.
+the caller's (the check's). ``sync_sources`` applies the config as the caller's planner says
+(``ingest.sources.plan_config``): it adds, updates, retires (disables, keeping every post and
+sighting) and revives, never deletes, and an unchanged config changes nothing.
+``apply_sources`` only adds and updates. ``add_source`` and ``import_sources`` add only URLs
+the caller's ``DuplicateFinder`` does not find stored; ``import_sources`` adds every new source
+of a list or, on any error, none. ``remove_source`` deletes the source and its sightings; its
+posts stay (their ``source_id`` becomes NULL) unless ``purge`` is asked, which deletes the
+posts no other source has seen, and keeps those another source also served.
 
 URLs arrive as they are stored (``ingest.config.canonical_source_url``): the caller
-canonicalises what a user typed, so this module compares URLs as strings.
+canonicalises what a user typed; whether two stored spellings are one source is the caller's
+rule, handed in.
 """
 
 from __future__ import annotations
@@ -16,24 +20,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ingest.types import SourceSpec, SourceState, SourceUpdate, StoredSource
+from ingest.errors import ErrorKind
+from ingest.types import (
+    DuplicateFinder,
+    SourceSpec,
+    SourcesPlanner,
+    SourceState,
+    SourceUpdate,
+    StoredSource,
+)
 from storage.bulk import Bulk
 from storage.engine import Database
 from storage.models import POSTS, SIGHTINGS, SOURCES, T
 
 _CHUNK = 500
-
-
-class AddAction(StrEnum):
-    ADDED = "added"
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +59,8 @@ class Removal:
 
 
 def merged_spec(old: SourceSpec, given: SourceSpec) -> SourceSpec:
-    """``old`` with the settings ``given`` sets (a name, categories, an interval) replacing it."""
+    """``old`` with the settings ``given`` sets (a name, categories, an interval) replacing it;
+    its ``site_url``, not a setting, kept."""
     return SourceSpec(
         url=old.url,
         name=given.name if given.name is not None else old.name,
@@ -62,13 +68,14 @@ def merged_spec(old: SourceSpec, given: SourceSpec) -> SourceSpec:
         interval_s=given.interval_s if given.interval_s is not None else old.interval_s,
         comments=given.comments if given.comments is not None else old.comments,
         max_body=given.max_body if given.max_body is not None else old.max_body,
+        site_url=old.site_url,
     )
 
 
 def list_sources(store: Database) -> list[StoredSource]:
     """Every source, by id."""
     with store.read() as conn:
-        return [_stored(row) for row in conn.execute(select(SOURCES).order_by(T.id)).mappings()]
+        return _all(conn)
 
 
 def find_source(store: Database, key: str, urls: Sequence[str] = ()) -> StoredSource | None:
@@ -84,43 +91,96 @@ def find_source(store: Database, key: str, urls: Sequence[str] = ()) -> StoredSo
 
 
 def add_source(
-    store: Database, spec: SourceSpec, *, origin: str, now: datetime
-) -> tuple[StoredSource, AddAction]:
-    """Add ``spec``; for a URL already stored, apply the settings ``spec`` gives instead.
-
-    Settings ``spec`` leaves unset (None, no categories) keep their stored values, so adding
-    a known feed again never loses its configuration.
-    """
+    store: Database, spec: SourceSpec, *, origin: str, now: datetime, duplicate: DuplicateFinder
+) -> tuple[StoredSource, bool]:
+    """Add ``spec``, unless ``duplicate`` finds it stored; the source, and whether it is new."""
     with store.write() as conn:
-        source_id = known_urls(conn).get(spec.url)
-        if source_id is None:
-            return _get(conn, insert_source(conn, spec, origin=origin, now=now)), AddAction.ADDED
-        old = _get(conn, source_id)
-        new = merged_spec(old.spec, spec)
-        if new == old.spec:
-            return old, AddAction.UNCHANGED
-        conn.execute(update(SOURCES).where(T.id == source_id).values(**spec_columns(new)))
-        return _get(conn, source_id), AddAction.UPDATED
+        existing = duplicate(_all(conn), spec.url)
+        if existing is not None:
+            return existing, False
+        return _get(conn, insert_source(conn, spec, origin=origin, now=now)), True
 
 
 def import_sources(
-    store: Database, specs: Sequence[SourceSpec], *, origin: str, now: datetime
+    store: Database,
+    specs: Sequence[SourceSpec],
+    *,
+    origin: str,
+    now: datetime,
+    duplicate: DuplicateFinder,
 ) -> ImportResult:
-    """Add every source of ``specs`` whose URL is new, in order; skip the others, saying why."""
+    """Add every source of ``specs`` that is new, in order; skip the others, saying why."""
     added: list[StoredSource] = []
     skipped: list[tuple[str, str]] = []
     with store.write() as conn:
-        known = known_urls(conn)
-        first_of: dict[str, int] = {}
+        stored = _all(conn)
         for spec in specs:
-            if spec.url in first_of:
+            if duplicate(added, spec.url) is not None:
                 skipped.append((spec.url, "repeated in the file"))
-            elif spec.url in known:
-                skipped.append((spec.url, f"already stored as source {known[spec.url]}"))
+            elif (existing := duplicate(stored, spec.url)) is not None:
+                skipped.append((spec.url, f"already stored as source {existing.id}"))
             else:
-                first_of[spec.url] = insert_source(conn, spec, origin=origin, now=now)
-                added.append(_get(conn, first_of[spec.url]))
+                added.append(_get(conn, insert_source(conn, spec, origin=origin, now=now)))
     return ImportResult(added, skipped)
+
+
+def update_source(store: Database, source_id: int, given: SourceSpec) -> StoredSource | None:
+    """Apply the settings ``given`` sets to source ``source_id`` (``merged_spec``); None if
+    there is no such source."""
+    with store.write() as conn:
+        row = conn.execute(select(SOURCES).where(T.id == source_id)).mappings().first()
+        if row is None:
+            return None
+        new = merged_spec(spec_from_row(row), given)
+        conn.execute(update(SOURCES).where(T.id == source_id).values(**spec_columns(new)))
+        return _get(conn, source_id)
+
+
+def set_enabled(
+    store: Database, source_id: int, *, enabled: bool, reason: str | None = None
+) -> StoredSource | None:
+    """Poll source ``source_id`` again, or stop polling it for ``reason``; None if there is no
+    such source.
+
+    Either way it is no longer retired: enabling a source the config retired makes it one the
+    user manages (origin ``cli``), since the config would retire it again.
+    """
+    with store.write() as conn:
+        row = conn.execute(select(SOURCES).where(T.id == source_id)).mappings().first()
+        if row is None:
+            return None
+        values: dict[str, Any] = {
+            "enabled": enabled,
+            "disabled_reason": None if enabled else reason,
+            "retired_at": None,
+        }
+        if enabled and row["retired_at"] is not None and not row["enabled"]:
+            values["origin"] = "cli"
+        conn.execute(update(SOURCES).where(T.id == source_id).values(**values))
+        return _get(conn, source_id)
+
+
+def reset_errors(store: Database, source_id: int) -> StoredSource | None:
+    """Forget source ``source_id``'s failures (count, last error, backoff, a server's
+    Retry-After, a 410 Gone that disabled it) so it is due now; None if there is none.
+
+    A source disabled by hand or retired by the config stays so.
+    """
+    with store.write() as conn:
+        row = conn.execute(select(SOURCES).where(T.id == source_id)).mappings().first()
+        if row is None:
+            return None
+        values: dict[str, Any] = {
+            "error_count": 0,
+            "last_error": None,
+            "last_error_kind": None,
+            "retry_after_until": None,
+            "next_check_at": None,
+        }
+        if not row["enabled"] and row["last_error_kind"] == ErrorKind.GONE.value:
+            values.update(enabled=True, disabled_reason=None)
+        conn.execute(update(SOURCES).where(T.id == source_id).values(**values))
+        return _get(conn, source_id)
 
 
 def remove_source(store: Database, source_id: int, *, purge: bool) -> Removal | None:
@@ -156,6 +216,10 @@ def _get(conn: Connection, source_id: int) -> StoredSource:
     return _stored(conn.execute(select(SOURCES).where(T.id == source_id)).mappings().one())
 
 
+def _all(conn: Connection) -> list[StoredSource]:
+    return [_stored(row) for row in conn.execute(select(SOURCES).order_by(T.id)).mappings()]
+
+
 def _stored(row: RowMapping) -> StoredSource:
     return StoredSource(
         id=row["id"],
@@ -164,7 +228,59 @@ def _stored(row: RowMapping) -> StoredSource:
         enabled=row["enabled"],
         title=row["title"],
         created_at=row["created_at"],
+        previous_urls=tuple(row["previous_urls"] or ()),
+        disabled_reason=row["disabled_reason"],
+        retired_at=row["retired_at"],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSync:
+    """What ``sync_sources`` did: the sources it added, retired and revived."""
+
+    added: list[StoredSource]
+    retired: list[StoredSource]
+    revived: list[StoredSource]
+
+
+def sync_sources(
+    store: Database,
+    specs: Sequence[SourceSpec],
+    *,
+    plan: SourcesPlanner,
+    reason: str,
+    now: datetime,
+) -> SourceSync:
+    """Apply the config's sources ``specs`` as ``plan`` says, in one transaction.
+
+    A retired source is disabled with ``reason`` and its retirement time; its posts and
+    sightings stay. A revived one is enabled again, due at once.
+    """
+    with store.write() as conn:
+        decided = plan(_all(conn), specs)
+        added = [insert_source(conn, spec, origin="config", now=now) for spec in decided.add]
+        if decided.update:
+            conn.execute(
+                _SAVE_SETTINGS,
+                [{**spec_columns(spec), "source_id": i} for i, spec in decided.update],
+            )
+        if decided.retire:
+            conn.execute(
+                update(SOURCES)
+                .where(T.id.in_(decided.retire))
+                .values(enabled=False, disabled_reason=reason, retired_at=now)
+            )
+        if decided.revive:
+            conn.execute(
+                update(SOURCES)
+                .where(T.id.in_(decided.revive))
+                .values(enabled=True, disabled_reason=None, retired_at=None, next_check_at=None)
+            )
+        return SourceSync(
+            added=[_get(conn, i) for i in added],
+            retired=[_get(conn, i) for i in decided.retire],
+            revived=[_get(conn, i) for i in decided.revive],
+        )
 
 
 def apply_sources(
@@ -207,7 +323,13 @@ def insert_source(conn: Connection, spec: SourceSpec, *, origin: str, now: datet
     An upsert: replicas starting at once on a fresh store all add the config's sources, and
     the ones that lose the race take the id the winner stored.
     """
-    row = {"url": spec.url, "origin": origin, "created_at": now, **spec_columns(spec)}
+    row = {
+        "url": spec.url,
+        "site_url": spec.site_url,
+        "origin": origin,
+        "created_at": now,
+        **spec_columns(spec),
+    }
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     added = conn.execute(
         insert(SOURCES).values(row).on_conflict_do_nothing(index_elements=["url"]).returning(T.id)
@@ -328,6 +450,7 @@ def spec_from_row(row: RowMapping) -> SourceSpec:
         interval_s=row["interval_s"],
         comments=row["comments"],
         max_body=row["max_body"],
+        site_url=row["site_url"],
     )
 
 

@@ -36,8 +36,10 @@ from ingest.types import (
     Check,
     Decider,
     Due,
+    DuplicateFinder,
     LeaseHolder,
     SourceSpec,
+    SourcesPlanner,
     SourceState,
     StoredPost,
     StoredSource,
@@ -45,7 +47,7 @@ from ingest.types import (
 from storage import apply, claims, entries, search, sources, stats
 from storage.engine import Database, migrate_database, open_database
 from storage.entries import PostFilter
-from storage.sources import AddAction, ImportResult, Removal
+from storage.sources import ImportResult, Removal, SourceSync
 from storage.stats import StoreStats
 
 
@@ -110,18 +112,50 @@ class Store:
         ``urls`` (the caller's canonical forms of ``key``); None if there is none."""
         return sources.find_source(self.database, key, urls)
 
+    def sync_sources(
+        self, specs: Sequence[SourceSpec], *, plan: SourcesPlanner, reason: str, now: datetime
+    ) -> SourceSync:
+        """Apply the config's sources as ``plan`` says: add, update, retire (disabled with
+        ``reason``, posts kept) and revive; what was added, retired and revived."""
+        return sources.sync_sources(self.database, specs, plan=plan, reason=reason, now=now)
+
     def add_source(
-        self, spec: SourceSpec, *, origin: str, now: datetime
-    ) -> tuple[StoredSource, AddAction]:
-        """Add ``spec``; for a URL already stored, apply only the settings ``spec`` sets."""
-        return sources.add_source(self.database, spec, origin=origin, now=now)
+        self, spec: SourceSpec, *, origin: str, now: datetime, duplicate: DuplicateFinder
+    ) -> tuple[StoredSource, bool]:
+        """Add ``spec`` unless ``duplicate`` finds it stored; the source and whether it is
+        new."""
+        return sources.add_source(self.database, spec, origin=origin, now=now, duplicate=duplicate)
 
     def import_sources(
-        self, specs: Sequence[SourceSpec], *, origin: str, now: datetime
+        self,
+        specs: Sequence[SourceSpec],
+        *,
+        origin: str,
+        now: datetime,
+        duplicate: DuplicateFinder,
     ) -> ImportResult:
-        """Add every source of ``specs`` whose URL is new, or none on error; skip the others,
-        saying why."""
-        return sources.import_sources(self.database, specs, origin=origin, now=now)
+        """Add every source of ``specs`` that ``duplicate`` does not find stored, or none on
+        error; skip the others, saying why."""
+        return sources.import_sources(
+            self.database, specs, origin=origin, now=now, duplicate=duplicate
+        )
+
+    def update_source(self, source_id: int, given: SourceSpec) -> StoredSource | None:
+        """Replace the settings ``given`` sets (name, categories, interval, comments,
+        max_body) of a source; None if there is none."""
+        return sources.update_source(self.database, source_id, given)
+
+    def set_enabled(
+        self, source_id: int, *, enabled: bool, reason: str | None = None
+    ) -> StoredSource | None:
+        """Poll a source again, or stop polling it for ``reason``; None if there is none.
+        Enabling a retired source hands it from the config to the user (origin ``cli``)."""
+        return sources.set_enabled(self.database, source_id, enabled=enabled, reason=reason)
+
+    def reset_errors(self, source_id: int) -> StoredSource | None:
+        """Forget a source's failures, backoff, Retry-After and 410 Gone: due now; None if
+        there is none."""
+        return sources.reset_errors(self.database, source_id)
 
     def remove_source(self, source_id: int, *, purge: bool) -> Removal | None:
         """Delete a source and its sightings (None if there is none); with ``purge`` also the

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SEED, Cli, write_config
+from tests.conftest import CNBETA, SEED, Cli, write_config
+from tests.feedserver import FeedServer, Reply, rss
 from tests.test_opml import NESTED
 
 SEED_TITLE = "Nature 证实：学术界刮起离职潮 大批学者涌向工业界"
@@ -43,7 +44,6 @@ def test_feeds_add_validates_and_reports_as_json(
         "2h",
         "--json",
     ).json()
-    assert added["action"] == "added"
     assert {k: added[k] for k in ("id", "url", "name", "categories", "interval", "origin")} == {
         "id": 1,
         "url": "https://a.example/f",
@@ -52,10 +52,12 @@ def test_feeds_add_validates_and_reports_as_json(
         "interval": "2h",
         "origin": "cli",
     }
-    again = cli("feeds", "add", "https://a.example/f", "--interval", "30m", "--json").json()
-    assert (again["action"], again["name"], again["interval"]) == ("updated", "A", "30m")
+    again = cli("feeds", "update", "1", "--interval", "30m", "--json").json()
+    assert (again["name"], again["categories"], again["interval"]) == ("A", ["科技", "AI"], "30m")
 
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "feeds").mkdir()
+    (tmp_path / "feeds" / "local.xml").write_bytes(CNBETA.read_bytes())
     local = cli("feeds", "add", "feeds/local.xml", "--local", "--json").json()
     assert local["url"] == str(tmp_path / "feeds" / "local.xml")
 
@@ -79,7 +81,15 @@ def test_feeds_add_validates_and_reports_as_json(
         (["https://a.example/f", "--interval", "often"], '--interval: "often" is not a duration'),
         (
             ["feeds/local.xml"],
-            "URL: 'feeds/local.xml' is a local file or folder; add --local to read it",
+            "URL: 'feeds/local.xml' is not an http(s) URL, nor a file or folder (those need",
+        ),
+        (["not a url"], "URL: 'not a url' is not an http(s) URL, nor a file or folder"),
+        (["3"], "URL: '3' is not an http(s) URL"),
+        (["https://exa mple.org/feed"], "URL: 'https://exa mple.org/feed' is not a valid URL"),
+        (["/no/such/feed.xml", "--local"], "URL: /no/such/feed.xml: no such file or folder"),
+        (
+            ["https://a.example/f", "--interval", "1s"],
+            "--interval: 1s is shorter than [schedule] min_interval (5m)",
         ),
         (
             ["file:///etc/shadow"],
@@ -200,7 +210,7 @@ def test_feeds_remove_by_url_keeps_or_purges_posts(tmp_path: Path, cli_for: Any)
 
     kept = cli("feeds", "remove", str(SEED), "--json")
     assert (kept.exit_code, kept.json()["posts_kept"], kept.json()["posts_deleted"]) == (0, 1, 0)
-    assert "comes from the config file" in kept.stderr
+    assert "the config still lists this source" in kept.stderr
     assert cli("entries", "list", "--json").json()[0]["source"] == ""
 
     cli("run")
@@ -227,3 +237,102 @@ def test_entries_search_finds_the_seed_by_its_chinese_words(tmp_path: Path, cli_
         2,
         "error: QUERY is empty: give a word or phrase to look for\n",
     )
+
+
+def test_one_feed_in_three_spellings_is_one_source_and_a_repeat_names_it(cli: Cli) -> None:
+    first = cli("feeds", "add", "https://EXAMPLE.org/feed", "--json").json()
+    assert first["url"] == "https://example.org/feed"
+
+    for spelling in ("https://example.org:443/feed", "https://example.org/feed#x"):
+        again = cli("feeds", "add", spelling)
+        assert again.exit_code == 1
+        assert again.stderr == (
+            f"error: {spelling!r} is already stored as source 1 (https://example.org/feed); "
+            "`ingest feeds update 1` changes it\n"
+        )
+    assert [s["url"] for s in cli("feeds", "list", "--json").json()] == [first["url"]]
+
+
+def test_an_opml_file_repeating_a_feed_in_another_spelling_adds_it_once(
+    cli: Cli, tmp_path: Path
+) -> None:
+    cli("feeds", "add", "https://example.org/feed")
+    document = tmp_path / "subs.opml"
+    document.write_text(
+        "<opml><body><outline xmlUrl='https://EXAMPLE.org:443/feed'/>"
+        "<outline xmlUrl='https://new.example/f#a'/><outline xmlUrl='https://new.example/f'/>"
+        "</body></opml>",
+        encoding="utf-8",
+    )
+
+    result = cli("feeds", "import", str(document))
+
+    assert result.stdout.splitlines() == [
+        "added source 2: https://new.example/f",
+        "skipped https://example.org/feed: already stored as source 1",
+        "skipped https://new.example/f: repeated in the file",
+        "1 added, 2 skipped",
+    ]
+
+
+def test_feeds_update_changes_only_what_is_given_and_refuses_config_sources(
+    tmp_path: Path, cli_for: Any
+) -> None:
+    cli = cli_for(write_config(tmp_path, [{"url": str(SEED)}]))
+    cli("feeds", "add", "https://a.example/f", "--name", "A", "--category", "x")
+    cli("run")
+
+    changed = cli(
+        "feeds", "update", "https://a.example/f", "--interval", "2h", "--no-comments",
+        "--max-body", "4MiB", "--category", "y", "--json",
+    ).json()  # fmt: skip
+
+    assert {k: changed[k] for k in ("name", "categories", "interval", "comments", "max_body")} == {
+        "name": "A",
+        "categories": ["y"],
+        "interval": "2h",
+        "comments": False,
+        "max_body": 4 * 1024 * 1024,
+    }
+    too_often = cli("feeds", "update", "1", "--interval", "10s")
+    assert (too_often.exit_code, too_often.stdout) == (2, "")
+    assert "shorter than [schedule] min_interval" in too_often.stderr
+    from_config = cli("feeds", "update", str(SEED), "--name", "Seeds")
+    assert from_config.exit_code == 2
+    assert "source 2: comes from the config file" in from_config.stderr
+    unknown = cli("feeds", "update", "99", "--name", "x")
+    assert (unknown.exit_code, unknown.stderr) == (
+        1,
+        "error: no source '99'; `ingest feeds list` shows them\n",
+    )
+
+
+def test_disable_enable_and_a_gone_feed_brought_back_by_reset_errors(
+    tmp_path: Path, cli_for: Any
+) -> None:
+    with FeedServer() as server:
+        server.routes["/f"] = Reply(410)
+        cli = cli_for(write_config(tmp_path, fetch={"allow_private_networks": True}))
+        cli("feeds", "add", server.url("/f"))
+        cli("feeds", "add", str(CNBETA), "--local")
+
+        assert cli("run").exit_code == 1  # 410 Gone disables source 1
+        refused = cli("run", "1")
+        assert refused.exit_code == 1
+        assert refused.stderr.startswith("error: source 1 (")
+        assert "is disabled: " in refused.stderr
+        assert refused.stderr.count("\n") == 1
+
+        server.routes["/f"] = Reply(200, rss("F", ("1", "back again")))
+        reset = cli("feeds", "reset-errors", "1")
+        assert reset.stdout == f"reset the errors of source 1: {server.url('/f')}\n"
+        back = cli("run", "1")
+        assert back.exit_code == 0
+        assert "sources: 1 ok, 0 failed" in back.stdout
+
+        assert cli("feeds", "disable", "2").stdout.startswith("disabled source 2:")
+        assert "disabled" in cli("feeds", "list").stdout.splitlines()[1]
+        assert cli("run", "--all").stdout.count("sources: 1 ok") == 1
+        assert cli("feeds", "enable", str(CNBETA)).stdout == f"enabled source 2: {CNBETA}\n"
+        listed = cli("feeds", "list", "--json").json()
+        assert [(s["enabled"], s["disabled_reason"]) for s in listed] == [(True, None)] * 2

@@ -438,7 +438,7 @@ def test_a_redirect_to_an_unusable_location_fails_the_feed_as_bad_input(
 
 def test_a_stored_url_httpx_cannot_parse_fails_the_feed_as_bad_input(harness: Harness) -> None:
     settings = harness.settings()
-    harness.store.add_source(SourceSpec(url="http://0177.0.0.1/feed"), origin="cli", now=NOW)
+    harness.store.apply_sources([SourceSpec(url="http://0177.0.0.1/feed")], origin="cli", now=NOW)
 
     (outcome,) = harness.run(settings).outcomes
 

@@ -54,8 +54,8 @@ def test_nested_outlines_become_categories_outermost_first() -> None:
 
 def test_an_upper_case_scheme_is_stored_in_lower_case() -> None:
     # The stored URL's scheme is what tells a remote source from a local path later.
-    specs = read('<opml><body><outline xmlUrl="HTTPS://X.example/F"/></body></opml>')
-    assert specs == [SourceSpec(url="https://X.example/F")]
+    specs = read('<opml><body><outline xmlUrl="HTTPS://X.example:443/F#top"/></body></opml>')
+    assert specs == [SourceSpec(url="https://x.example/F")]
 
 
 @pytest.mark.parametrize(
@@ -83,8 +83,52 @@ def test_written_opml_reads_back_to_the_same_sources_and_the_same_document() -> 
 
 
 def test_special_characters_survive_the_round_trip() -> None:
-    spec = SourceSpec(url="https://x.example/f?a=1&b=<2>", name='"Q" & <A>', categories=("a&b",))
+    spec = SourceSpec(
+        url="https://x.example/f?a=1&b=%3C2%3E", name='"Q" & <A>', categories=("a&b",)
+    )
     assert read(write_opml(stored([spec]), now=NOW)) == [spec]
+
+
+def test_settings_and_the_site_survive_the_round_trip_and_a_feed_title_is_no_name() -> None:
+    named = SourceSpec(
+        url="https://a.example/f",
+        name="Mine",
+        interval_s=7200,
+        comments=True,
+        max_body=4096,
+        site_url="https://a.example/",
+    )
+    plain = SourceSpec(url="https://b.example/f", categories=("x",))
+    sources = [
+        *stored([named]),
+        StoredSource(
+            id=2, spec=plain, origin="cli", enabled=True, title="B's own title", created_at=NOW
+        ),
+    ]
+
+    written = write_opml(sources, now=NOW)
+
+    assert read(written) == [named, plain]
+    assert 'text="B\'s own title"' in written  # what a reader shows, not a name
+    assert 'htmlUrl="https://a.example/"' in written
+
+
+def test_a_foreign_files_titles_are_names_and_its_html_url_is_kept() -> None:
+    specs = read(
+        '<opml><body><outline title="Site" xmlUrl="https://a.example/f" '
+        'htmlUrl="https://a.example/"/><outline text="x" xmlUrl="https://b.example/f" '
+        'htmlUrl="javascript:alert(1)"/></body></opml>'
+    )
+    assert specs == [
+        SourceSpec(url="https://a.example/f", name="Site", site_url="https://a.example/"),
+        SourceSpec(url="https://b.example/f", name="x"),
+    ]
+
+
+def test_a_bad_setting_of_ours_is_refused_naming_it() -> None:
+    document = write_opml(stored([SourceSpec(url="https://a.example/f", interval_s=60)]), now=NOW)
+    with pytest.raises(OpmlError, match='ingest:interval: "often" is not a duration'):
+        read(document.replace('ingest:interval="1m"', 'ingest:interval="often"'))
 
 
 def test_other_encodings_are_read() -> None:

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from ingest.cli.base import find_source
+from ingest.sources import duplicate_of
 from ingest.types import SourceSpec
-from storage import AddAction, PostFilter, Store
+from storage import PostFilter, Store
 from storage.models import PostRow, SightingRow
 from storage.sources import merged_spec
 from tests.builders import NOW, a_post, store_posts
@@ -26,20 +27,21 @@ def test_merged_spec_keeps_what_is_not_given() -> None:
     )
 
 
-def test_adding_a_known_url_updates_only_the_settings_given(store: Store) -> None:
-    first, done = store.add_source(
-        SourceSpec(url=A, name="A", interval_s=600), origin="cli", now=NOW
+def test_adding_a_url_stored_in_another_spelling_returns_the_stored_source(store: Store) -> None:
+    first, added = store.add_source(
+        SourceSpec(url=A, name="A", interval_s=600), origin="cli", now=NOW, duplicate=duplicate_of
     )
-    assert done is AddAction.ADDED
+    assert added
     assert first.origin == "cli"
 
-    again, done = store.add_source(SourceSpec(url=A, categories=("科技",)), origin="cli", now=NOW)
-    assert done is AddAction.UPDATED
-    assert again.spec == SourceSpec(url=A, name="A", categories=("科技",), interval_s=600)
-    assert store.add_source(SourceSpec(url=A), origin="cli", now=NOW) == (
-        again,
-        AddAction.UNCHANGED,
+    again, added = store.add_source(
+        SourceSpec(url="https://A.example/feed"), origin="cli", now=NOW, duplicate=duplicate_of
     )
+    assert (again, added) == (first, False)
+
+    updated = store.update_source(first.id, SourceSpec(url=A, categories=("科技",)))
+    assert updated is not None
+    assert updated.spec == SourceSpec(url=A, name="A", categories=("科技",), interval_s=600)
     assert [s.id for s in store.list_sources()] == [first.id]
 
 
@@ -48,8 +50,10 @@ def test_a_source_is_found_by_id_url_or_path(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # a relative path is taken from the current folder
     path = tmp_path / "feed.xml"
-    remote, _ = store.add_source(SourceSpec(url=A), origin="cli", now=NOW)
-    local, _ = store.add_source(SourceSpec(url=str(path)), origin="cli", now=NOW)
+    remote, _ = store.add_source(SourceSpec(url=A), origin="cli", now=NOW, duplicate=duplicate_of)
+    local, _ = store.add_source(
+        SourceSpec(url=str(path)), origin="cli", now=NOW, duplicate=duplicate_of
+    )
 
     assert find_source(store, str(remote.id)) == remote
     assert find_source(store, A) == remote
@@ -60,10 +64,10 @@ def test_a_source_is_found_by_id_url_or_path(
 
 
 def test_import_adds_new_urls_in_order_and_skips_known_and_repeated_ones(store: Store) -> None:
-    store.add_source(SourceSpec(url=A), origin="cli", now=NOW)
+    store.add_source(SourceSpec(url=A), origin="cli", now=NOW, duplicate=duplicate_of)
     specs = [SourceSpec(url=B, categories=("x",)), SourceSpec(url=A), SourceSpec(url=B)]
 
-    result = store.import_sources(specs, origin="opml", now=NOW)
+    result = store.import_sources(specs, origin="opml", now=NOW, duplicate=duplicate_of)
 
     assert [(s.spec, s.origin) for s in result.added] == [(specs[0], "opml")]
     assert result.skipped == [(A, "already stored as source 1"), (B, "repeated in the file")]

@@ -34,7 +34,7 @@ from ingest.cli.base import (
     print_json,
     run_async,
 )
-from ingest.cli.feeds import feeds_app
+from ingest.cli.feeds import feeds_app, sources_to_check
 from ingest.cli.parse import parse
 from ingest.cli.progress import pass_progress
 from ingest.config import SETTINGS, display_value
@@ -71,6 +71,14 @@ def main_options(ctx: typer.Context, db: DbOption = None, config: ConfigOption =
 @app.command()
 def run(
     ctx: typer.Context,
+    keys: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[ID|URL]...",
+            help="Check just these sources now, due or not, and leave the others alone.",
+            show_default=False,
+        ),
+    ] = None,
     all_sources: Annotated[
         bool,
         typer.Option(
@@ -82,7 +90,7 @@ def run(
     db: DbOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Check the sources that are due, store their posts, print a summary."""
+    """Check the sources that are due (or those named), store their posts, print a summary."""
     options: Context = ctx.obj
 
     def action() -> RunSummary:
@@ -93,6 +101,7 @@ def run(
                     store,
                     settings,
                     force=all_sources,
+                    only=sources_to_check(keys) if keys else None,
                     on_start=progress.on_start,
                     on_outcome=progress.on_outcome,
                 )
@@ -116,6 +125,10 @@ def _print_summary(summary: RunSummary) -> None:
         )
     for holder in summary.held_elsewhere:
         typer.echo(f"skipped: {_holder_line(holder)}")
+    for source in summary.retired:
+        typer.echo(f"retired: {redacted(source.spec.url)}: {source.disabled_reason}")
+    for source in summary.revived:
+        typer.echo(f"polled again: {redacted(source.spec.url)}: the config lists it again")
     if not summary.outcomes:
         if not summary.held_elsewhere and not summary.interrupted:
             typer.echo("nothing is due; `ingest run --all` checks every source now")

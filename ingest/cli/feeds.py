@@ -1,12 +1,21 @@
-"""``ingest feeds``: add, list, remove, import and export the sources kept in the store.
+"""``ingest feeds``: add, list, change, enable, disable, remove, import and export the sources
+kept in the store.
 
 Sources added here (origin ``cli``) or imported (origin ``opml``) live beside those of the
-config file (origin ``config``); ``ingest run`` reapplies the config's sources on every pass,
-so the config file stays the place to change or remove those.
+config file (origin ``config``); ``ingest run`` reapplies the config on every pass, so the config
+file (or ``INGEST_SOURCES``) stays the place to change or remove those: a source it stops
+listing is retired (``ingest.sources``). What is typed is checked at the door: a URL is stored
+in its canonical form (``ingest.urls.source_url``), one already stored is refused naming it, a
+local path must exist, an interval is at least ``[schedule] min_interval``.
+
+Exit codes: 0 done; 1 the source named is unknown or already stored (``SourceChoiceError``);
+2 a bad option or URL (``ConfigError``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -17,21 +26,34 @@ from ingest.cli.base import (
     Context,
     DbOption,
     JsonOption,
-    fail_no_source,
     find_source,
     guarded,
     print_json,
 )
 from ingest.config import canonical_source_url
-from ingest.errors import ConfigError, OpmlError
+from ingest.errors import ConfigError, OpmlError, SourceChoiceError
 from ingest.publish.opml import read_opml, write_opml
 from ingest.publish.render import iso_utc
+from ingest.sources import CONFIG_ORIGIN, duplicate_of, plan_config
 from ingest.types import SourceSpec, StoredSource
-from ingest.units import format_duration, parse_duration
+from ingest.units import format_duration, parse_duration, parse_size
 from ingest.urls import is_http_url, redacted
-from storage import AddAction, ImportResult, Removal, Store
+from storage import ImportResult, Removal, Store
 
 feeds_app = typer.Typer(help="Manage the sources kept in the store.", no_args_is_help=True)
+
+
+IntervalOption = Annotated[
+    str | None, typer.Option("--interval", help='Poll interval, e.g. "30m" or "2h".')
+]
+NameOption = Annotated[
+    str | None, typer.Option("--name", help="Name overriding the feed's own title.")
+]
+CategoryOption = Annotated[
+    list[str] | None,
+    typer.Option("--category", metavar="C", help="Category put first on every post; repeat."),
+]
+KeyArgument = Annotated[str, typer.Argument(metavar="ID_OR_URL", help="Source id or URL.")]
 
 
 @feeds_app.command("add")
@@ -48,40 +70,41 @@ def feeds_add(
             help="URL is a local file or folder to read (a feed, a post or a folder of posts).",
         ),
     ] = False,
-    name: Annotated[
-        str | None, typer.Option("--name", help="Name overriding the feed's own title.")
-    ] = None,
-    categories: Annotated[
-        list[str] | None,
-        typer.Option("--category", metavar="C", help="Category put first on every post; repeat."),
-    ] = None,
-    interval: Annotated[
-        str | None, typer.Option("--interval", help='Poll interval, e.g. "30m" or "2h".')
-    ] = None,
+    name: NameOption = None,
+    categories: CategoryOption = None,
+    interval: IntervalOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
 ) -> None:
-    """Add a source; for one already stored, change the settings given instead."""
+    """Add a source; one already stored (in any spelling of its URL) is refused, exit 1."""
     options: Context = ctx.obj
 
-    def action() -> tuple[StoredSource, AddAction]:
-        spec = _spec(url, name, categories or [], interval, local=local)
+    def action() -> StoredSource:
+        min_interval = options.settings(None).schedule.min_interval
+        spec = replace(
+            _settings(name, categories or [], interval, None, None, min_interval=min_interval),
+            url=_url(url, local=local),
+        )
         with options.store(db) as store:
-            return store.add_source(spec, origin="cli", now=datetime.now(UTC))
+            source, added = store.add_source(
+                spec, origin="cli", now=datetime.now(UTC), duplicate=duplicate_of
+            )
+        if not added:
+            raise SourceChoiceError(
+                f"{redacted(url)!r} is already stored as source {source.id} "
+                f"({redacted(source.spec.url)}); `ingest feeds update {source.id}` changes it"
+            )
+        return source
 
-    source, done = guarded(action)
+    source = guarded(action)
     if as_json:
-        print_json({**_source_json(source), "action": done.value})
-    elif done is AddAction.UNCHANGED:
-        typer.echo(f"source {source.id} already has these settings: {redacted(source.spec.url)}")
+        print_json(_source_json(source))
     else:
-        typer.echo(f"{done.value} source {source.id}: {redacted(source.spec.url)}")
+        typer.echo(f"added source {source.id}: {redacted(source.spec.url)}")
 
 
-def _spec(
-    url: str, name: str | None, categories: list[str], interval: str | None, *, local: bool
-) -> SourceSpec:
-    """The source the options describe; ConfigError (exit 2) naming the bad option.
+def _url(url: str, *, local: bool) -> str:
+    """``url`` as stored (``canonical_source_url``); ConfigError (exit 2) saying what is wrong.
 
     A local source reads this machine's files into posts, so it is taken only when asked for
     with ``--local``: a URL pasted from elsewhere never does that by accident.
@@ -90,20 +113,201 @@ def _spec(
         canonical = canonical_source_url(url.strip(), Path.cwd())
     except ValueError as exc:
         raise ConfigError("URL", str(exc)) from exc
-    if not local and not is_http_url(canonical):
-        raise ConfigError("URL", f"{url!r} is a local file or folder; add --local to read it")
+    if is_http_url(canonical):
+        return canonical
+    if not local:
+        found = Path(canonical).exists()
+        raise ConfigError(
+            "URL",
+            f"{url!r} is a local file or folder; add --local to read it"
+            if found
+            else f"{url!r} is not an http(s) URL, nor a file or folder (those need --local)",
+        )
+    if not Path(canonical).exists():
+        raise ConfigError("URL", f"{canonical}: no such file or folder")
+    return canonical
+
+
+def _settings(
+    name: str | None,
+    categories: list[str],
+    interval: str | None,
+    comments: bool | None,
+    max_body: str | None,
+    *,
+    min_interval: float,
+) -> SourceSpec:
+    """The settings the options give (no URL yet); ConfigError (exit 2) naming a bad option.
+
+    An interval below ``[schedule] min_interval`` is refused rather than stored: the schedule
+    would never poll that often, and the stored value would say otherwise.
+    """
     try:
         interval_s = round(parse_duration(interval)) if interval is not None else None
     except ValueError as exc:
         raise ConfigError("--interval", str(exc)) from exc
+    if interval_s is not None and interval_s < min_interval:
+        raise ConfigError(
+            "--interval",
+            f"{interval} is shorter than [schedule] min_interval "
+            f"({format_duration(min_interval)}); no source is polled more often",
+        )
+    try:
+        body_cap = parse_size(max_body) if max_body is not None else None
+    except ValueError as exc:
+        raise ConfigError("--max-body", str(exc)) from exc
     if name is not None and not name.strip():
         raise ConfigError("--name", "is empty; leave it out to use the feed's own title")
     return SourceSpec(
-        url=canonical,
+        url="",
         name=name.strip() if name else None,
         categories=tuple(dict.fromkeys(c.strip() for c in categories if c.strip())),
         interval_s=interval_s,
+        comments=comments,
+        max_body=body_cap,
     )
+
+
+@feeds_app.command("update")
+def feeds_update(
+    ctx: typer.Context,
+    *,
+    key: KeyArgument,
+    name: NameOption = None,
+    categories: CategoryOption = None,
+    interval: IntervalOption = None,
+    comments: Annotated[
+        bool | None,
+        typer.Option("--comments/--no-comments", help="The posts' `comments` value."),
+    ] = None,
+    max_body: Annotated[
+        str | None, typer.Option("--max-body", help='Largest response, e.g. "4MiB".')
+    ] = None,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+) -> None:
+    """Change a source's settings; those not given stay (categories given replace the list).
+
+    A source from the config file is changed there: the config sets it again on every run.
+    """
+    options: Context = ctx.obj
+
+    def action() -> StoredSource:
+        min_interval = options.settings(None).schedule.min_interval
+        given = _settings(
+            name, categories or [], interval, comments, max_body, min_interval=min_interval
+        )
+        with options.store(db) as store:
+            source = _find(store, key)
+            if source.origin == CONFIG_ORIGIN and not source.retired:
+                raise ConfigError(
+                    f"source {source.id}",
+                    "comes from the config file (or INGEST_SOURCES), which sets it again on "
+                    "every run; change it there",
+                )
+            return _known(store.update_source(source.id, replace(given, url=source.spec.url)), key)
+
+    _report("updated", guarded(action), as_json)
+
+
+@feeds_app.command("enable")
+def feeds_enable(
+    ctx: typer.Context, key: KeyArgument, as_json: JsonOption = False, db: DbOption = None
+) -> None:
+    """Poll a disabled source again (410 Gone included); one the config retired becomes
+    your own (origin cli)."""
+    options: Context = ctx.obj
+
+    def action() -> StoredSource:
+        with options.store(db) as store:
+            return _known(store.set_enabled(_find(store, key).id, enabled=True), key)
+
+    _report("enabled", guarded(action), as_json)
+
+
+@feeds_app.command("disable")
+def feeds_disable(
+    ctx: typer.Context, key: KeyArgument, as_json: JsonOption = False, db: DbOption = None
+) -> None:
+    """Stop polling a source; its posts stay, and `ingest feeds enable` polls it again."""
+    options: Context = ctx.obj
+    now = datetime.now(UTC)
+
+    def action() -> StoredSource:
+        with options.store(db) as store:
+            reason = f"disabled with `ingest feeds disable` on {now:%Y-%m-%d %H:%M} UTC"
+            return _known(
+                store.set_enabled(_find(store, key).id, enabled=False, reason=reason), key
+            )
+
+    _report("disabled", guarded(action), as_json)
+
+
+@feeds_app.command("reset-errors")
+def feeds_reset_errors(
+    ctx: typer.Context, key: KeyArgument, as_json: JsonOption = False, db: DbOption = None
+) -> None:
+    """Forget a source's failures: error count, backoff, a server's Retry-After and a
+    410 Gone (which disabled it); it is due at once."""
+    options: Context = ctx.obj
+
+    def action() -> StoredSource:
+        with options.store(db) as store:
+            return _known(store.reset_errors(_find(store, key).id), key)
+
+    _report("reset the errors of", guarded(action), as_json)
+
+
+def _find(store: Store, key: str) -> StoredSource:
+    """The source ``key`` names; SourceChoiceError (exit 1) when there is none."""
+    return _known(find_source(store, key), key)
+
+
+def _known(source: StoredSource | None, key: str) -> StoredSource:
+    if source is None:
+        raise SourceChoiceError(f"no source {redacted(key)!r}; `ingest feeds list` shows them")
+    return source
+
+
+def _report(done: str, source: StoredSource, as_json: bool) -> None:
+    if as_json:
+        print_json(_source_json(source))
+        return
+    state = "" if source.enabled else f" (still disabled: {source.disabled_reason})"
+    typer.echo(f"{done} source {source.id}: {redacted(source.spec.url)}{state}")
+
+
+def sources_to_check(keys: Sequence[str]) -> Callable[[Store], set[int]]:
+    """For ``ingest run ID|URL...``: the ids of the sources ``keys`` name, each of which must
+    be known, enabled and not waiting for a server's Retry-After; SourceChoiceError (exit 1)
+    naming the first that is not, and what to do about it."""
+
+    def choose(store: Store) -> set[int]:
+        now = datetime.now(UTC)
+        chosen = {key: _find(store, key) for key in keys}
+        states = {state.id: state for state in store.load_states([s.id for s in chosen.values()])}
+        for source in chosen.values():
+            state = states[source.id]
+            named = f"source {source.id} ({redacted(source.spec.url)})"
+            if source.retired:
+                raise SourceChoiceError(
+                    f"{named} is retired: {source.disabled_reason}; `ingest feeds enable "
+                    f"{source.id}` polls it as your own"
+                )
+            if not state.enabled:
+                raise SourceChoiceError(
+                    f"{named} is disabled: {state.disabled_reason}; "
+                    f"`ingest feeds enable {source.id}` polls it again"
+                )
+            if state.retry_after_until is not None and state.retry_after_until > now:
+                raise SourceChoiceError(
+                    f"{named}: its server asked to wait until "
+                    f"{state.retry_after_until:%Y-%m-%d %H:%M} UTC; `ingest feeds reset-errors "
+                    f"{source.id}` forgets that"
+                )
+        return {source.id for source in chosen.values()}
+
+    return choose
 
 
 @feeds_app.command("list")
@@ -122,7 +326,9 @@ def feeds_list(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = N
             details.append(f"categories: {', '.join(spec.categories)}")
         if spec.interval_s:
             details.append(f"every {format_duration(spec.interval_s)}")
-        if not source.enabled:
+        if source.retired:
+            details.append("retired: left the config")
+        elif not source.enabled:
             details.append("disabled")
         extra = f"  ({'; '.join(details)})" if details else ""
         typer.echo(f"{source.id:>4}  {source.origin:<6}  {redacted(spec.url)}{extra}")
@@ -142,14 +348,12 @@ def feeds_remove(
     """Remove a source and its sightings; its posts stay unless --purge."""
     options: Context = ctx.obj
 
-    def action() -> Removal | None:
+    def action() -> tuple[Removal, bool]:
         with options.store(db) as store:
-            source = find_source(store, key)
-            return None if source is None else store.remove_source(source.id, purge=purge)
+            removal = _known_removal(store.remove_source(_find(store, key).id, purge=purge), key)
+            return removal, _config_adds_back(options, store, removal.source)
 
-    removal = guarded(action)
-    if removal is None:
-        fail_no_source(key)
+    removal, comes_back = guarded(action)
     if as_json:
         print_json(
             {
@@ -166,12 +370,31 @@ def feeds_remove(
             f"removed source {removal.source.id} ({redacted(removal.source.spec.url)}): "
             f"{removal.posts_deleted} posts deleted, {kept}"
         )
-    if removal.source.origin == "config":
+    if comes_back:
         typer.echo(
-            "note: this source comes from the config file; remove it there too, or the next "
+            "note: the config still lists this source; remove it there too, or the next "
             "`ingest run` adds it again",
             err=True,
         )
+
+
+def _known_removal(removal: Removal | None, key: str) -> Removal:
+    if removal is None:  # removed by another process meanwhile
+        raise SourceChoiceError(f"no source {redacted(key)!r}; `ingest feeds list` shows them")
+    return removal
+
+
+def _config_adds_back(options: Context, store: Store, removed: StoredSource) -> bool:
+    """Whether the next ``ingest run`` adds ``removed`` again: the config in effect lists it
+    (judged as that run will, by ``plan_config``). A config that does not load says nothing
+    here; the run will say what is wrong with it."""
+    try:
+        settings = options.settings(None)
+    except ConfigError:
+        return False
+    builtin = settings.origins["sources"] == "default"
+    plan = plan_config(store.list_sources(), settings.sources, builtin=builtin)
+    return any(duplicate_of([removed], spec.url) for spec in plan.add)
 
 
 @feeds_app.command("import")
@@ -194,7 +417,9 @@ def feeds_import(
             raise OpmlError(str(path), f"cannot be read: {exc.strerror}") from exc
         specs = read_opml(data, where=str(path))
         with options.store(db) as store:
-            return store.import_sources(specs, origin="opml", now=datetime.now(UTC))
+            return store.import_sources(
+                specs, origin="opml", now=datetime.now(UTC), duplicate=duplicate_of
+            )
 
     result = guarded(action)
     if as_json:
@@ -256,5 +481,7 @@ def _source_json(source: StoredSource) -> dict[str, object]:
         "max_body": spec.max_body,
         "origin": source.origin,
         "enabled": source.enabled,
+        "disabled_reason": source.disabled_reason,
+        "retired_at": iso_utc(source.retired_at) if source.retired_at else None,
         "created_at": iso_utc(source.created_at),
     }

@@ -42,7 +42,7 @@ import os
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -55,6 +55,7 @@ from ingest.fetch.client import Fetcher
 from ingest.pipeline.acquire import acquire
 from ingest.pipeline.workers import Digester
 from ingest.pipeline.writer import StoreWriter
+from ingest.sources import plan_config
 from ingest.types import (
     Change,
     Check,
@@ -65,12 +66,16 @@ from ingest.types import (
     FetchResult,
     LeaseHolder,
     SourceOutcome,
+    SourceSpec,
+    SourcesPlan,
     SourceState,
     SourceUpdate,
+    StoredSource,
 )
+from ingest.urls import redacted
 from scheduler.lease import is_gone, renew_every, this_process
 from scheduler.policy import after_failure, after_success
-from storage import Store
+from storage import SourceSync, Store
 
 log = structlog.get_logger("ingest.pipeline.runner")
 
@@ -83,9 +88,34 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def sync_config_sources(store: Store, settings: Settings, now: datetime) -> None:
-    """Apply the config's sources to the store: added or updated, never deleted."""
-    store.apply_sources(settings.sources, origin="config", now=now)
+BUILTIN_RETIRED = (
+    "the built-in demo source, left out once the store has sources of its own; its posts are kept"
+)
+
+
+def sync_config_sources(store: Store, settings: Settings, now: datetime) -> SourceSync:
+    """Apply the config's sources to the store (``ingest.sources.plan_config``): added or
+    updated; those it stopped listing retired (not polled, posts kept), those it lists again
+    polled again. Each retirement and revival is logged, a retirement as a warning."""
+    where = settings.origins["sources"]
+    builtin = where == "default"
+    reason = (
+        BUILTIN_RETIRED
+        if builtin
+        else f"no longer in the config ({where.removeprefix('env ')}); its posts are kept"
+    )
+
+    def plan(stored: Sequence[StoredSource], wanted: Sequence[SourceSpec]) -> SourcesPlan:
+        return plan_config(stored, wanted, builtin=builtin)
+
+    done = store.sync_sources(settings.sources, plan=plan, reason=reason, now=now)
+    for source in done.retired:
+        log.warning(
+            "source_retired", source_id=source.id, url=redacted(source.spec.url), reason=reason
+        )
+    for source in done.revived:
+        log.info("source_revived", source_id=source.id, url=redacted(source.spec.url))
+    return done
 
 
 class Pass:
