@@ -83,6 +83,71 @@ def _choice(*options: str) -> Callable[[object], str]:
     return parse
 
 
+@dataclass(frozen=True, slots=True)
+class HostRule:
+    """``[[fetch.hosts]]``: settings for the hosts ``match`` names, in place of ``[fetch]``'s.
+
+    ``match`` is a host name (``rsshub.example.org``), an address, or ``*.example.org`` for every
+    host under that domain (the domain itself not included). The first rule that matches a host
+    applies; a setting a rule leaves out (None) is ``[fetch]``'s.
+    """
+
+    match: str
+    per_host: int | None = None
+    timeout: float | None = None
+
+    def matches(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        if self.match.startswith("*."):
+            return host.endswith(self.match[1:])
+        return host == self.match
+
+
+_HOST_RULE_KEYS = ("match", "per_host", "timeout")
+
+
+def _host_rules(value: object) -> tuple[HostRule, ...]:
+    """``[[fetch.hosts]]`` tables, or, from the environment, ``"host=per_host, ..."``."""
+    if isinstance(value, str):
+        tables: list[object] = []
+        for part in (p.strip() for p in value.split(",")):
+            match, equals, per_host = part.partition("=")
+            if not equals:
+                raise ValueError(f"{part!r} is not host=per_host (e.g. rsshub.example.org=8)")
+            tables.append({"match": match, "per_host": per_host})
+        value = tables
+    if not isinstance(value, list | tuple):
+        raise ValueError('must be an array of tables: [[fetch.hosts]] with match = "host"')
+    return tuple(_host_rule(index, table) for index, table in enumerate(value))
+
+
+def _host_rule(index: int, table: object) -> HostRule:
+    where = f"rule {index + 1}"
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}: must be a table with a match key")
+    unknown = sorted(set(table) - set(_HOST_RULE_KEYS))
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown key {unknown[0]!r}; known: {', '.join(_HOST_RULE_KEYS)}"
+        )
+    if "match" not in table:
+        raise ValueError(f"{where}: has no match (a host name, or *.domain)")
+    try:
+        match = _text(table["match"]).lower().rstrip(".")
+        bare = match.removeprefix("*.")
+        if not bare or any(char in bare for char in "*/:@ ") or bare.startswith("."):
+            raise ValueError(f"{table['match']!r} is not a host name, an address or *.domain")
+        per_host = table.get("per_host")
+        timeout = table.get("timeout")
+        return HostRule(
+            match=match,
+            per_host=None if per_host is None else _positive_int(per_host),
+            timeout=None if timeout is None else parse_duration(timeout),
+        )
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from exc
+
+
 # --- the table ------------------------------------------------------------------------------
 
 
@@ -109,6 +174,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("fetch.max_body", DEFAULT_MAX_BODY, parse_size, "largest response, decompressed"),
     Setting("fetch.concurrency", 32, _positive_int, "fetches in flight at once"),
     Setting("fetch.per_host", 2, _positive_int, "fetches in flight to one host"),
+    Setting("fetch.hosts", (), _host_rules, "per-host rules: [[fetch.hosts]]"),
     Setting("fetch.allow_private_networks", False, _boolean, "fetch private/loopback addresses"),
     Setting("fetch.allow_hosts", (), _string_list, "hosts fetched even when private"),
     Setting("fetch.user_agent", USER_AGENT, _text, "User-Agent header"),
@@ -143,9 +209,22 @@ class FetchSettings:
     max_body: int
     concurrency: int
     per_host: int
+    hosts: tuple[HostRule, ...]
     allow_private_networks: bool
     allow_hosts: tuple[str, ...]
     user_agent: str
+
+    def rule_for(self, host: str) -> HostRule | None:
+        """The first ``[[fetch.hosts]]`` rule for ``host``, if any."""
+        return next((rule for rule in self.hosts if rule.matches(host)), None)
+
+    def per_host_for(self, host: str) -> int:
+        rule = self.rule_for(host)
+        return rule.per_host if rule and rule.per_host else self.per_host
+
+    def timeout_for(self, host: str) -> float:
+        rule = self.rule_for(host)
+        return rule.timeout if rule and rule.timeout else self.timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +284,18 @@ def display_value(setting: Setting, value: Any) -> Any:
     """``value`` as the config file would spell it: durations as "30m", lists as lists."""
     if setting.parse is parse_duration:
         return format_duration(value)
-    return list(value) if isinstance(value, tuple) else value
+    if isinstance(value, tuple):
+        return [_rule_display(v) if isinstance(v, HostRule) else v for v in value]
+    return value
+
+
+def _rule_display(rule: HostRule) -> dict[str, Any]:
+    shown: dict[str, Any] = {"match": rule.match}
+    if rule.per_host is not None:
+        shown["per_host"] = rule.per_host
+    if rule.timeout is not None:
+        shown["timeout"] = format_duration(rule.timeout)
+    return shown
 
 
 def shipped_seeds() -> Path:

@@ -102,9 +102,14 @@ def store(store_url: str) -> Iterator[Store]:
 
 
 def toml_value(value: Any) -> str:
-    """A TOML literal for the simple values test configs use (JSON spells them the same)."""
+    """A TOML literal for the values test configs use: scalars as JSON spells them, lists, and
+    tables inline (``[[fetch.hosts]]`` written as ``hosts = [{match = "h", per_host = 8}]``)."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key} = {toml_value(v)}" for key, v in value.items()) + "}"
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,70 @@ def test_floor_above_ceiling_is_refused(tmp_path: Path) -> None:
     config = write_config(tmp_path, schedule={"min_interval": "2d", "max_interval": "1d"})
     with pytest.raises(ConfigError, match="min_interval"):
         load_settings(config, env={})
+
+
+def test_host_rules_from_the_file_match_hosts_and_fall_back_to_fetch(tmp_path: Path) -> None:
+    config = tmp_path / "ingest.toml"
+    config.write_text(
+        '[fetch]\nper_host = 2\ntimeout = "20s"\n'
+        '[[fetch.hosts]]\nmatch = "RSSHub.Example.org"\nper_host = 8\ntimeout = "1m"\n'
+        '[[fetch.hosts]]\nmatch = "*.example.org"\nper_host = 4\n',
+        encoding="utf-8",
+    )
+    fetch = load_settings(config, env={}).fetch
+
+    assert (fetch.per_host_for("rsshub.example.org"), fetch.timeout_for("rsshub.example.org")) == (
+        8,
+        60.0,
+    )
+    assert (fetch.per_host_for("a.b.example.org"), fetch.timeout_for("a.b.example.org")) == (
+        4,
+        20.0,
+    )
+    assert fetch.per_host_for("example.org") == 2  # the domain itself is not under *.example.org
+    assert fetch.per_host_for("other.example") == 2
+
+
+def test_host_rules_from_the_environment_set_per_host(tmp_path: Path) -> None:
+    env = {"INGEST_FETCH_HOSTS": "rsshub.example.org=8, *.example.com=3"}
+    fetch = load_settings(write_config(tmp_path), env=env).fetch
+
+    assert [(rule.match, rule.per_host) for rule in fetch.hosts] == [
+        ("rsshub.example.org", 8),
+        ("*.example.com", 3),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ([{"per_host": 8}], r"\[fetch\] hosts: rule 1: has no match"),
+        ([{"match": "a.example", "per_hots": 8}], r"rule 1: unknown key 'per_hots'; known: match"),
+        (
+            [{"match": "a.example"}, {"match": "b.example", "per_host": 0}],
+            r"rule 2: 0 is not a whole number above zero",
+        ),
+        ([{"match": "https://a.example/", "per_host": 8}], r"rule 1: .* is not a host name"),
+        ([{"match": "a.example", "timeout": "soon"}], r"rule 1: .*soon"),
+        ("rsshub.example.org", r"\[fetch\] hosts: 'rsshub.example.org' is not host=per_host"),
+    ],
+)
+def test_bad_host_rules_name_the_rule_and_the_reason(
+    tmp_path: Path, rules: object, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(write_config(tmp_path, fetch={"hosts": rules}), env={})
+
+
+def test_the_readmes_config_example_is_valid_and_opens_up_rsshub(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    example = next(
+        block for block in re.findall(r"```toml\n(.*?)```", readme, re.DOTALL) if "[fetch]" in block
+    )
+    config = tmp_path / "ingest.toml"
+    config.write_text(example, encoding="utf-8")
+
+    fetch = load_settings(config, env={}).fetch
+
+    assert (fetch.per_host_for("rsshub.lan"), fetch.timeout_for("rsshub.lan")) == (8, 60.0)
+    assert (fetch.per_host_for("example.org"), fetch.timeout_for("example.org")) == (2, 20.0)

@@ -501,6 +501,45 @@ def test_no_more_than_per_host_requests_are_in_flight_to_one_host(harness: Harne
     assert [host.max_in_flight for host in hosts] == [2, 2, 2]
 
 
+def test_a_host_rule_opens_up_one_host_and_leaves_the_others_polite(harness: Harness) -> None:
+    """The RSSHub case: every route on one host of the operator's, which may take 5 at once."""
+    hosts = [FeedServer(f"127.0.0.{n}") for n in (1, 2, 3)]
+    for host in hosts:
+        host.__enter__()
+        for index in range(20):
+            host.routes[f"/f{index}"] = Reply(
+                200, rss(f"H{host.host}", (str(index), host.host)), delay=0.05
+            )
+    rules = [{"match": "127.0.0.2", "per_host": 5}, {"match": "*.example.org", "per_host": 9}]
+    try:
+        urls = [host.url(f"/f{index}") for host in hosts for index in range(20)]
+        summary = harness.run(harness.settings(*urls, per_host=2, concurrency=32, hosts=rules))
+    finally:
+        for host in hosts:
+            host.__exit__(None, None, None)
+
+    assert not summary.failed
+    assert [host.max_in_flight for host in hosts] == [2, 5, 2]
+
+
+def test_a_host_rule_gives_its_hosts_their_own_timeout(harness: Harness) -> None:
+    slow, other = FeedServer("127.0.0.1"), FeedServer("127.0.0.2")
+    with slow, other:
+        slow.routes["/feed"] = Reply(200, FEED, delay=1.0)
+        other.routes["/feed"] = Reply(200, FEED, delay=1.0)
+        rules = [{"match": "127.0.0.1", "timeout": "0.3s"}]
+        summary = harness.run(
+            harness.settings(slow.url("/feed"), other.url("/feed"), timeout="5s", hosts=rules)
+        )
+
+    outcomes = {outcome.source: outcome for outcome in summary.outcomes}
+    timed_out = outcomes[slow.url("/feed")]
+    assert timed_out.error is not None
+    assert "within 0.3s" in timed_out.error
+    assert "[[fetch.hosts]]" in timed_out.error
+    assert outcomes[other.url("/feed")].error is None
+
+
 @pytest.mark.parametrize(
     ("body", "charset"),
     [

@@ -2,7 +2,9 @@
 
 One ``httpx.AsyncClient`` per process, built by ``Fetcher``, with explicit timeouts (connect,
 read, and a total per fetch), a User-Agent naming the project, gzip and brotli, at most
-``concurrency`` connections overall and ``per_host`` requests in flight per host.
+``concurrency`` connections overall and ``per_host`` requests in flight per host. A
+``[[fetch.hosts]]`` rule gives the hosts it matches their own ``per_host`` and ``timeout``: an
+operator opens up their own RSSHub while staying polite with everyone else.
 
 Redirects are followed here, by hand, at most ``MAX_REDIRECTS``: 301 and 308 are reported as
 ``permanent_redirect`` while every hop of the chain is permanent (the policy moves the source
@@ -22,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from types import TracebackType
@@ -57,7 +58,7 @@ class Fetcher:
             # few enough that httpcore's scan of idle connections before each request (a
             # socket poll each) stays cheap. Feeds are polled minutes apart; servers close
             # idle connections after seconds.
-            max_keepalive_connections=min(settings.concurrency, 2 * settings.per_host),
+            max_keepalive_connections=min(settings.concurrency, 2 * _widest(settings)),
         )
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(
@@ -68,9 +69,7 @@ class Fetcher:
             follow_redirects=False,  # followed by hand: each hop is classified and limited
             transport=transport or guarded_transport(settings, limits),
         )
-        self._per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(settings.per_host)
-        )
+        self._per_host: dict[str, asyncio.Semaphore] = {}
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -110,26 +109,36 @@ class Fetcher:
         # anyio asks sniffio which event loop runs at every checkpoint; sniffio finds out with
         # asyncio.current_task(), pure Python before 3.12: a fifth of a 304 pass. Say it once.
         sniffio.current_async_library_cvar.set("asyncio")
+        host = urlsplit(url).hostname or ""
+        budget = self.settings.timeout_for(host)
         try:
-            return await self._follow(asked)
+            return await self._follow(asked, budget)
         except TimeoutError as exc:
+            setting = "its [[fetch.hosts]] rule" if self.settings.rule_for(host) else "[fetch]"
             raise FetchError(
                 url,
-                f"no complete answer within {self.settings.timeout:g}s: the server is too slow "
-                "or the feed too large (see [fetch] timeout)",
+                f"no complete answer within {budget:g}s: the server is too slow "
+                f"or the feed too large (see timeout in {setting})",
                 kind=ErrorKind.TIMEOUT,
             ) from exc
         except httpx.HTTPError as exc:
             raise _fetch_error(url, exc) from exc
 
-    async def _follow(self, asked: Asked) -> FetchResult:
+    def _slots(self, host: str) -> asyncio.Semaphore:
+        """The requests in flight to ``host``: ``per_host`` of them, or its rule's."""
+        slots = self._per_host.get(host)
+        if slots is None:
+            slots = self._per_host[host] = asyncio.Semaphore(self.settings.per_host_for(host))
+        return slots
+
+    async def _follow(self, asked: Asked, budget: float) -> FetchResult:
+        """The fetch of ``asked``, redirects followed, within ``budget`` seconds in all."""
         permanent: str | None = None
         still_permanent = True
         url = asked.url
-        budget = self.settings.timeout
         loop = asyncio.get_running_loop()
         for _ in range(MAX_REDIRECTS + 1):
-            async with self._per_host[urlsplit(url).hostname or ""]:
+            async with self._slots(urlsplit(url).hostname or ""):
                 started = loop.time()
                 try:
                     async with (
@@ -151,6 +160,11 @@ class Fetcher:
             f"more than {MAX_REDIRECTS} redirects in a row (a redirect loop?)",
             kind=ErrorKind.REDIRECTS,
         )
+
+
+def _widest(settings: FetchSettings) -> int:
+    """The most requests in flight any one host may have."""
+    return max([settings.per_host, *(rule.per_host or 0 for rule in settings.hosts)])
 
 
 async def _outcome(response: httpx.Response, asked: Asked, permanent: str | None) -> FetchResult:
