@@ -9,27 +9,26 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ingest.cli.base import (
-    Context,
+    ConfigOption,
     DbOption,
     JsonOption,
     fail_no_source,
     find_source,
     guarded,
     print_json,
+    session,
 )
-from ingest.config import canonical_source_url
 from ingest.errors import ConfigError, OpmlError
-from ingest.publish.opml import read_opml, write_opml
-from ingest.publish.render import iso_utc
-from ingest.types import SourceSpec, StoredSource
-from ingest.units import format_duration, parse_duration
-from ingest.urls import is_http_url, redacted
-from storage import AddAction, ImportResult, Removal, Store
+from ingest.urls import redacted
+
+if TYPE_CHECKING:  # imported where used: `ingest --help` loads no store (see ingest.cli.base)
+    from ingest.types import SourceSpec, StoredSource
+    from storage import ImportResult, Removal
 
 feeds_app = typer.Typer(help="Manage the sources kept in the store.", no_args_is_help=True)
 
@@ -60,13 +59,16 @@ def feeds_add(
     ] = None,
     as_json: JsonOption = False,
     db: DbOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Add a source; for one already stored, change the settings given instead."""
-    options: Context = ctx.obj
+    options = session(ctx, db, config)
+
+    from storage import AddAction  # noqa: PLC0415
 
     def action() -> tuple[StoredSource, AddAction]:
         spec = _spec(url, name, categories or [], interval, local=local)
-        with options.store(db) as store:
+        with options.store(create=True) as store:
             return store.add_source(spec, origin="cli", now=datetime.now(UTC))
 
     source, done = guarded(action)
@@ -86,6 +88,11 @@ def _spec(
     A local source reads this machine's files into posts, so it is taken only when asked for
     with ``--local``: a URL pasted from elsewhere never does that by accident.
     """
+    from ingest.config import canonical_source_url  # noqa: PLC0415
+    from ingest.types import SourceSpec  # noqa: PLC0415
+    from ingest.units import parse_duration  # noqa: PLC0415
+    from ingest.urls import is_http_url  # noqa: PLC0415
+
     try:
         canonical = canonical_source_url(url.strip(), Path.cwd())
     except ValueError as exc:
@@ -107,11 +114,18 @@ def _spec(
 
 
 @feeds_app.command("list")
-def feeds_list(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None) -> None:
+def feeds_list(
+    ctx: typer.Context,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
     """Every source with its settings (`ingest stats` shows their health)."""
-    options: Context = ctx.obj
+    options = session(ctx, db, config)
 
-    sources = options.on_store(db, Store.list_sources)
+    from ingest.units import format_duration  # noqa: PLC0415
+
+    sources = options.on_store(lambda store: store.list_sources())
     if as_json:
         print_json([_source_json(s) for s in sources])
         return
@@ -132,18 +146,20 @@ def feeds_list(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = N
 def feeds_remove(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(metavar="ID_OR_URL", help="Source id or URL.")],
+    *,
     purge: Annotated[
         bool,
         typer.Option("--purge", help="Also delete its posts that no other source has served."),
     ] = False,
     as_json: JsonOption = False,
     db: DbOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Remove a source and its sightings; its posts stay unless --purge."""
-    options: Context = ctx.obj
+    options = session(ctx, db, config)
 
     def action() -> Removal | None:
-        with options.store(db) as store:
+        with options.store() as store:
             source = find_source(store, key)
             return None if source is None else store.remove_source(source.id, purge=purge)
 
@@ -180,20 +196,23 @@ def feeds_import(
     path: Annotated[Path, typer.Argument(metavar="FILE.opml", help="OPML subscription list.")],
     as_json: JsonOption = False,
     db: DbOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Add the feeds of an OPML file (folders become categories); known URLs are skipped.
 
     A file that cannot be read, is not OPML or has a bad feed URL changes nothing.
     """
-    options: Context = ctx.obj
+    options = session(ctx, db, config)
 
     def action() -> ImportResult:
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise OpmlError(str(path), f"cannot be read: {exc.strerror}") from exc
+        from ingest.publish.opml import read_opml  # noqa: PLC0415
+
         specs = read_opml(data, where=str(path))
-        with options.store(db) as store:
+        with options.store(create=True) as store:
             return store.import_sources(specs, origin="opml", now=datetime.now(UTC))
 
     result = guarded(action)
@@ -224,15 +243,18 @@ def feeds_export(
         ),
     ] = False,
     db: DbOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Print every source as OPML 2.0, categories as folders (`ingest feeds import` reads it).
 
     Passwords and tokens in feed URLs are shown as *** unless --with-credentials: an OPML file
     is made to be shared.
     """
-    options: Context = ctx.obj
+    options = session(ctx, db, config)
 
-    sources = options.on_store(db, Store.list_sources)
+    from ingest.publish.opml import write_opml  # noqa: PLC0415
+
+    sources = options.on_store(lambda store: store.list_sources())
     typer.echo(write_opml(sources, now=datetime.now(UTC), credentials=with_credentials), nl=False)
     hidden = sum(redacted(s.spec.url) is not s.spec.url for s in sources)
     if hidden and not with_credentials:
@@ -244,6 +266,9 @@ def feeds_export(
 
 
 def _source_json(source: StoredSource) -> dict[str, object]:
+    from ingest.publish.render import iso_utc  # noqa: PLC0415
+    from ingest.units import format_duration  # noqa: PLC0415
+
     spec = source.spec
     return {
         "id": source.id,

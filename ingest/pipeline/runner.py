@@ -45,15 +45,12 @@ from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from functools import partial
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from ingest.config import Settings
-from ingest.digest.document import digest_feed, digest_posts
 from ingest.errors import ErrorKind, SourceError, StoreError
-from ingest.fetch.client import Fetcher
-from ingest.fetch.local import LocalFeed, read_local
 from ingest.pipeline.workers import Digester
 from ingest.pipeline.writer import StoreWriter
 from ingest.types import (
@@ -73,6 +70,9 @@ from ingest.types import (
 from scheduler.lease import is_gone, renew_every, this_process
 from scheduler.policy import after_failure, after_success
 from storage import Store
+
+if TYPE_CHECKING:  # imported on first use: a pass with nothing due loads no HTTP client, no parser
+    from ingest.fetch.client import Fetcher
 
 log = structlog.get_logger("ingest.pipeline.runner")
 
@@ -109,13 +109,22 @@ class Pass:
         self.in_flight: set[int] = set()
         self._started: set[int] = set()
         self.settings = settings
-        self.fetcher = fetcher or Fetcher(settings.fetch)
+        self._fetcher = fetcher
         self.clock = clock
         self.rng = rng or random.Random()
         self._digester = Digester(workers)
         self._writer = StoreWriter(store)
         self._limit = asyncio.Semaphore(settings.fetch.concurrency)
         self._heartbeat: asyncio.Task[None] | None = None
+
+    @property
+    def fetcher(self) -> Fetcher:
+        """The HTTP client, made for the first remote source checked."""
+        if self._fetcher is None:
+            from ingest.fetch.client import Fetcher  # noqa: PLC0415  (see the imports)
+
+            self._fetcher = Fetcher(self.settings.fetch)
+        return self._fetcher
 
     async def __aenter__(self) -> Pass:
         self._heartbeat = asyncio.create_task(self._renew_leases(), name="lease-heartbeat")
@@ -130,7 +139,8 @@ class Pass:
         if self._heartbeat:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
-        await self.fetcher.__aexit__(exc_type, exc, traceback)
+        if self._fetcher is not None:
+            await self._fetcher.__aexit__(exc_type, exc, traceback)
         await asyncio.to_thread(self._digester.close)
         await asyncio.to_thread(self._writer.close)
 
@@ -287,6 +297,9 @@ class Pass:
             if state.spec.comments is not None
             else self.settings.defaults.comments
         )
+        from ingest.digest.document import digest_feed, digest_posts  # noqa: PLC0415
+        from ingest.fetch.local import LocalFeed, read_local  # noqa: PLC0415
+
         run_digest = partial(
             self._digester.run, state.url, spec=state.spec, comments=comments, now=now
         )
