@@ -111,8 +111,8 @@ def run(
     config: ConfigOption = None,
 ) -> None:
     """Check the sources that are due, store their posts, print a summary."""
+    ctx.obj.verbose = ctx.obj.verbose or verbose  # before the settings configure logging
     options = session(ctx, db, config)
-    options.verbose = options.verbose or verbose
 
     def action() -> RunSummary:
         from ingest.cli.progress import pass_progress  # noqa: PLC0415
@@ -152,8 +152,8 @@ def serve(ctx: typer.Context, db: DbOption = None, config: ConfigOption = None) 
     Serves /healthz and /metrics on [serve] host and [serve] port (127.0.0.1:8080 unless
     set); its log lines are its output, on a terminal too.
     """
+    ctx.obj.loud = True  # before the settings configure logging
     options = session(ctx, db, config)
-    options.loud = True
 
     def action() -> None:
         from scheduler.daemon import Daemon  # noqa: PLC0415
@@ -171,7 +171,7 @@ def healthcheck(ctx: typer.Context, db: DbOption = None, config: ConfigOption = 
     import urllib.error  # noqa: PLC0415
     import urllib.request  # noqa: PLC0415
 
-    settings = guarded(session(ctx, db, config).settings)
+    settings = session(ctx, db, config).settings()
     url = _healthz_url(settings.serve.host, settings.serve.port)
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -205,7 +205,7 @@ def config_show(
     from ingest.config import SETTINGS, display_value  # noqa: PLC0415
     from ingest.urls import redacted  # noqa: PLC0415
 
-    settings = guarded(session(ctx, db, config).settings)
+    settings = session(ctx, db, config).settings()
     rows = [
         (s.key, display_value(s, settings.value(s.key)), settings.origins[s.key]) for s in SETTINGS
     ]

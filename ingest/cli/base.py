@@ -191,9 +191,12 @@ class Context:
 
 
 def session(ctx: typer.Context, db: str | None, config: Path | None) -> Context:
-    """The command's ``Context``, with the options given after its name applied."""
+    """The command's ``Context``, with the options given after its name applied and the
+    settings read: the first thing every command does, so a bad config file or ``INGEST_*``
+    variable is refused before anything else happens."""
     options: Context = ctx.obj
-    return options.use(db, config)
+    guarded(options.use(db, config).settings)
+    return options
 
 
 class CommandError(typer.TyperException):
