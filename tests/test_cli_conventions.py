@@ -193,9 +193,14 @@ def test_shell_completion_is_offered(tmp_path: Path) -> None:
     assert "--install-completion" in shown
     assert "--show-completion" in shown
     script = subprocess.run(
-        [sys.executable, "-m", "ingest", "--show-completion"],
+        [sys.executable, "-m", "ingest", "--show-completion", "bash"],
         cwd=tmp_path,
-        env={**os.environ, "SHELL": "/bin/bash"},
+        # The shell is named, not detected from the parent processes (pytest's may be none).
+        env={
+            **os.environ,
+            "SHELL": "/bin/bash",
+            "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1",
+        },
         capture_output=True,
         text=True,
         check=False,
