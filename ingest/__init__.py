@@ -8,9 +8,6 @@ entries are one post). One package per stage of a source's path: ``fetch``, ``di
 draws the layers; ``tests/test_layers.py`` keeps imports pointing down.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("feed-ingest")
-except PackageNotFoundError:  # running from a checkout that was never installed
-    __version__ = "0+unknown"
+__version__ = "0.1.0"
+"""The one place the version is written: the package build reads it from here
+(``[tool.hatch.version]``), so no command pays for reading the installed metadata."""

@@ -12,6 +12,7 @@
     ├── SourceChoiceError         a source named on the command line is unknown, already
     │                             stored, or cannot be checked as asked (exit 1)
     ├── StoreError                the store cannot be opened, migrated or written
+    │   └── NoStoreError          a command that only reads found no store where it looked
     └── ExportError               an exported file cannot be written
 
 What is data and what is a bug:
@@ -187,6 +188,11 @@ class StoreError(IngestError):
         super().__init__(f"store {url}: {reason}")
         self.url = url
         self.reason = reason
+
+
+class NoStoreError(StoreError):
+    """There is no store at ``url`` and the command that asked only reads, so none is made:
+    a mistyped ``--db`` or ``INGEST_DB`` must not look like an empty store."""
 
 
 class ExportError(IngestError):

@@ -31,7 +31,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from ingest.errors import StoreError
+from ingest.errors import NoStoreError, StoreError
 from storage.migrate import current_revision, head_revision, is_known, upgrade
 from storage.models import json_text
 
@@ -70,14 +70,18 @@ class Database:
         self.engine.dispose()
 
 
-def open_database(url: str, *, migrate: bool = True) -> Database:
+def open_database(url: str, *, migrate: bool = True, create: bool = True) -> Database:
     """The database at ``url``, migrated to the newest schema unless ``migrate`` is false.
 
     Raises StoreError with a reason a user can act on (bad URL, missing folder, not a database,
-    another program's database, a schema written by a newer feed-ingest).
+    another program's database, a schema written by a newer feed-ingest); NoStoreError, unless
+    ``create``, when there is no store yet (no SQLite file, or a database without our schema),
+    before anything is written.
     """
     store = Database(url, _engine(url))
     try:
+        if not create:
+            _require_store(store)
         if migrate:
             migrate_database(store)
         else:
@@ -87,6 +91,24 @@ def open_database(url: str, *, migrate: bool = True) -> Database:
         store.close()
         raise
     return store
+
+
+def _require_store(store: Database) -> None:
+    """NoStoreError unless ``store`` holds a feed-ingest schema; a SQLite file is looked for
+    before connecting, which would create it."""
+    path = store.engine.url.database
+    if store.is_sqlite and path and path != ":memory:" and not Path(path).is_file():
+        where = f"no file {Path(path).resolve()}"
+    else:
+        with _store_errors(store.shown_url):
+            if current_revision(store.engine) is not None:
+                return
+        where = "the database holds no feed-ingest schema"
+    raise NoStoreError(
+        store.shown_url,
+        f"there is no store here ({where}); `ingest run` or `ingest db upgrade` makes one, "
+        "and --db or INGEST_DB names another",
+    )
 
 
 def migrate_database(store: Database) -> tuple[str | None, str | None]:
@@ -203,6 +225,10 @@ def _engine(url: str) -> Engine:
     return engine
 
 
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_engine(url: str) -> Engine:
     engine = create_engine(
         url,
@@ -228,6 +254,9 @@ def _sqlite_engine(url: str) -> Engine:
         # which the next pass simply fetches again.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        # SQLite's lower() folds ASCII letters only; PostgreSQL's folds every letter. Ours
+        # makes a case-insensitive filter (``entries list --category``) the same on both.
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Connection) -> None:

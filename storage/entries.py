@@ -21,8 +21,8 @@ class PostFilter:
     """Which posts ``list_posts`` returns; every field given narrows the list further.
 
     ``source_id``: posts that source served (any sighting, not only the first).
-    ``category``: posts with exactly this category. ``since``/``until``: published within,
-    both ends included, UTC.
+    ``category``: posts with this category, letter case ignored. ``since``/``until``:
+    published within, both ends included, UTC.
     """
 
     source_id: int | None = None
@@ -61,7 +61,10 @@ def _conditions(where: PostFilter, is_sqlite: bool) -> list[ColumnElement[bool]]
         # json_array_elements_text both yield its items as a "value" column.
         items = func.json_each if is_sqlite else func.json_array_elements_text
         values = items(POSTS.c.categories).table_valued("value")
-        conditions.append(exists(select(values.c.value).where(values.c.value == where.category)))
+        wanted = func.lower(where.category)  # folded by the database, like the values
+        conditions.append(
+            exists(select(values.c.value).where(func.lower(values.c.value) == wanted))
+        )
     if where.since is not None:
         conditions.append(POSTS.c.published_at >= where.since)
     if where.until is not None:

@@ -51,13 +51,14 @@ from storage.sources import ImportResult, Removal, SourceSync
 from storage.stats import StoreStats
 
 
-def open_store(url: str, *, migrate: bool = True) -> Store:
+def open_store(url: str, *, migrate: bool = True, create: bool = True) -> Store:
     """The store at ``url``, migrated to the newest schema unless ``migrate`` is false.
 
     Raises StoreError with a reason a user can act on (bad URL, missing folder, not a database,
-    another program's database, a schema written by a newer feed-ingest).
+    another program's database, a schema written by a newer feed-ingest); NoStoreError when
+    there is none yet and ``create`` is false (a command that only reads).
     """
-    return Store(open_database(url, migrate=migrate))
+    return Store(open_database(url, migrate=migrate, create=create))
 
 
 class Store:

@@ -203,7 +203,9 @@ def test_entries_list_limit_and_newest_first(tmp_path: Path, cli_for: Any) -> No
 
 
 def test_entries_show_of_an_unknown_id_exits_1(tmp_path: Path, cli_for: Any) -> None:
-    result = cli_for(write_config(tmp_path))("entries", "show", "42")
+    cli = cli_for(write_config(tmp_path))
+    cli("db", "upgrade")
+    result = cli("entries", "show", "42")
     assert result.exit_code == 1
     assert "no post with id 42" in result.stderr
 
@@ -228,14 +230,13 @@ def test_config_show_tells_where_each_value_came_from(tmp_path: Path, cli_for: A
 
     shown = cli("config", "show", "--json", env={"INGEST_FETCH_TIMEOUT": "7s"}).json()
 
-    assert shown["settings"]["fetch.timeout"] == {
-        "value": "7s",
-        "origin": "env INGEST_FETCH_TIMEOUT",
-    }
-    assert shown["settings"]["fetch.per_host"]["value"] == 3
-    assert shown["settings"]["fetch.per_host"]["origin"].endswith("ingest.toml")
-    assert shown["settings"]["serve.port"] == {"value": 8080, "origin": "default"}
-    assert shown["sources"]["value"] == [str(CNBETA)]
+    settings = {row.pop("key"): row for row in shown["settings"]}
+    assert settings["fetch.timeout"] == {"value": "7s", "origin": "env INGEST_FETCH_TIMEOUT"}
+    assert settings["fetch.per_host"]["value"] == 3
+    assert settings["fetch.per_host"]["origin"].endswith("ingest.toml")
+    assert settings["serve.port"] == {"value": 8080, "origin": "default"}
+    assert shown["sources"] == [{"url": str(CNBETA)}]
+    assert shown["sources_origin"].endswith("ingest.toml")
     text = cli("config", "show").stdout
     assert "fetch.per_host               = 3" in text
 

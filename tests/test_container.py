@@ -7,12 +7,14 @@ empty working directory (the image's /data), and checks what the Dockerfile prom
 
 from __future__ import annotations
 
+import email
 import json
 import re
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -47,33 +49,51 @@ def test_the_dockerfile_makes_a_small_non_root_image_with_a_data_volume() -> Non
 
 
 @pytest.fixture(scope="module")
-def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new virtual environment holding only the project's wheel and its dependencies."""
-    work = tmp_path_factory.mktemp("image")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's wheel, built once as the Dockerfile builds it."""
+    dist = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "-w",
-            str(work / "dist"),
-            str(ROOT),
-        ],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(ROOT)],
         check=True,
         capture_output=True,
     )
-    venv = work / "venv"
+    (built,) = dist.glob("*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def fresh_venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new virtual environment holding only the project's wheel and its dependencies."""
+    venv = tmp_path_factory.mktemp("image") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    (wheel,) = (work / "dist").glob("*.whl")
     subprocess.run(
         [str(venv / "bin" / "pip"), "install", "-q", f"{wheel}[{IMAGE_EXTRA}]"],
         check=True,
         capture_output=True,
     )
     return venv
+
+
+def test_the_wheel_ships_the_program_its_licence_and_type_marker_only(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA")))
+        size = sum(archive.getinfo(name).file_size for name in names)
+    tops = {name.split("/")[0] for name in names}
+    assert tops == {"ingest", "storage", "scheduler", "feed_ingest-0.1.0.dist-info"}
+    assert "ingest/py.typed" in names  # PEP 561: mypy reads our hints in other projects
+    assert "ingest/_seeds/000_dd9e6ee67f5cdc93.txt" in names  # the built-in default source
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
+    assert size < 1_000_000  # no test corpus
+    headers = email.message_from_bytes(metadata)
+    assert headers["License-Expression"] == "MIT"
+    assert headers["Author-email"]
+    assert "Typing :: Typed" in headers.get_all("Classifier", [])
+    assert any(url.startswith("Homepage, https://") for url in headers.get_all("Project-URL", []))
+    assert any(
+        dep.startswith("psycopg") and dep.endswith("extra == 'postgres'")
+        for dep in headers.get_all("Requires-Dist", [])
+    )
 
 
 def test_the_image_commands_serve_and_pass_the_healthcheck(

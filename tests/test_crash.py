@@ -226,5 +226,5 @@ def test_a_run_says_which_live_process_holds_the_sources_it_skipped(
     assert f"being checked by {this_process().host}{owner}" in stats.stdout
     (lease,) = as_json["leases"]
     assert owner in lease["owner"]
-    assert lease["sources"] == 1
+    assert lease["source_count"] == 1
     assert owner in as_json["sources"][0]["lease_owner"]

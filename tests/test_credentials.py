@@ -113,7 +113,7 @@ def test_a_feed_behind_credentials_is_fetched_and_they_are_shown_nowhere(
     assert {source["url"] for source in report["sources"]} == {_shown(feed), _shown(page)}
     assert _shown(feed) in listed
     assert f"  {_shown(page)}\n" in shown
-    assert settings["sources"]["value"] == [_shown(page)]
+    assert settings["sources"] == [{"url": _shown(page)}]
     assert f'xmlUrl="{_shown(feed)}"' in opml
     assert removed.stdout.startswith(f"removed source 1 ({_shown(feed)})")
 

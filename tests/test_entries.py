@@ -78,6 +78,7 @@ def test_the_cli_filters_by_feed_and_day(tmp_path: Path, cli_for: Any) -> None:
     assert listed("--since", "2022-06-04", "--until", "2022-06-04") == seed
     assert listed("--until", "2022-06-04T07:00:47Z") == []
     assert listed("--feed", "1", "--category", "最新") == seed
+    assert listed("--category", "CNBETA") == listed("--category", "cnBeta") == seed
     assert listed("--feed", str(CNBETA)) == seed
 
 
@@ -93,6 +94,8 @@ def test_the_cli_filters_by_feed_and_day(tmp_path: Path, cli_for: Any) -> None:
 def test_bad_filters_are_refused_clearly(
     tmp_path: Path, cli_for: Any, options: list[str], code: int, message: str
 ) -> None:
-    result = cli_for(write_config(tmp_path))("entries", "list", *options)
+    cli = cli_for(write_config(tmp_path))
+    cli("db", "upgrade")
+    result = cli("entries", "list", *options)
     assert result.exit_code == code
     assert message in result.stderr

@@ -45,7 +45,10 @@ LAYERS = (
     Layer("leases", 3, ("scheduler.lease",), allowed=VOCABULARY),
     Layer("pipeline", 4, ("ingest.pipeline",)),
     Layer(
-        "drivers", 5, ("ingest.cli", "scheduler.driver", "scheduler.daemon"), exact=("scheduler",)
+        "drivers",
+        5,
+        ("ingest.cli", "scheduler.driver", "scheduler.daemon"),
+        exact=("scheduler", "ingest.__main__"),
     ),
 )
 """Bottom to top. Layers of one height do not import each other; ``allowed`` narrows what a

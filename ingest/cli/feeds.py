@@ -18,27 +18,29 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ingest.cli.base import (
+    ConfigOption,
     Context,
     DbOption,
     JsonOption,
     find_source,
     guarded,
     print_json,
+    session,
 )
 from ingest.config import canonical_source_url
 from ingest.errors import ConfigError, OpmlError, SourceChoiceError
-from ingest.publish.opml import read_opml, write_opml
-from ingest.publish.render import iso_utc
 from ingest.sources import CONFIG_ORIGIN, duplicate_of, plan_config
 from ingest.types import SourceSpec, StoredSource
 from ingest.units import format_duration, parse_duration, parse_size
 from ingest.urls import is_http_url, redacted
-from storage import ImportResult, Removal, Store
+
+if TYPE_CHECKING:  # imported where used: `ingest --help` loads no store (see ingest.cli.base)
+    from storage import ImportResult, Removal, Store
 
 feeds_app = typer.Typer(help="Manage the sources kept in the store.", no_args_is_help=True)
 
@@ -75,17 +77,18 @@ def feeds_add(
     interval: IntervalOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Add a source; one already stored (in any spelling of its URL) is refused, exit 1."""
-    options: Context = ctx.obj
+    options = session(ctx, db, config)
 
     def action() -> StoredSource:
-        min_interval = options.settings(None).schedule.min_interval
+        min_interval = options.settings().schedule.min_interval
         spec = replace(
             _settings(name, categories or [], interval, None, None, min_interval=min_interval),
             url=_url(url, local=local),
         )
-        with options.store(db) as store:
+        with options.store(create=True) as store:
             source, added = store.add_source(
                 spec, origin="cli", now=datetime.now(UTC), duplicate=duplicate_of
             )
@@ -185,19 +188,20 @@ def feeds_update(
     ] = None,
     as_json: JsonOption = False,
     db: DbOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Change a source's settings; those not given stay (categories given replace the list).
 
     A source from the config file is changed there: the config sets it again on every run.
     """
-    options: Context = ctx.obj
+    options = session(ctx, db, config)
 
     def action() -> StoredSource:
-        min_interval = options.settings(None).schedule.min_interval
+        min_interval = options.settings().schedule.min_interval
         given = _settings(
             name, categories or [], interval, comments, max_body, min_interval=min_interval
         )
-        with options.store(db) as store:
+        with options.store() as store:
             source = _find(store, key)
             if source.origin == CONFIG_ORIGIN and not source.retired:
                 raise ConfigError(
@@ -212,14 +216,18 @@ def feeds_update(
 
 @feeds_app.command("enable")
 def feeds_enable(
-    ctx: typer.Context, key: KeyArgument, as_json: JsonOption = False, db: DbOption = None
+    ctx: typer.Context,
+    key: KeyArgument,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Poll a disabled source again (410 Gone included); one the config retired becomes
     your own (origin cli)."""
-    options: Context = ctx.obj
+    options = session(ctx, db, config)
 
     def action() -> StoredSource:
-        with options.store(db) as store:
+        with options.store() as store:
             return _known(store.set_enabled(_find(store, key).id, enabled=True), key)
 
     _report("enabled", guarded(action), as_json)
@@ -227,14 +235,18 @@ def feeds_enable(
 
 @feeds_app.command("disable")
 def feeds_disable(
-    ctx: typer.Context, key: KeyArgument, as_json: JsonOption = False, db: DbOption = None
+    ctx: typer.Context,
+    key: KeyArgument,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Stop polling a source; its posts stay, and `ingest feeds enable` polls it again."""
-    options: Context = ctx.obj
+    options = session(ctx, db, config)
     now = datetime.now(UTC)
 
     def action() -> StoredSource:
-        with options.store(db) as store:
+        with options.store() as store:
             reason = f"disabled with `ingest feeds disable` on {now:%Y-%m-%d %H:%M} UTC"
             return _known(
                 store.set_enabled(_find(store, key).id, enabled=False, reason=reason), key
@@ -245,14 +257,18 @@ def feeds_disable(
 
 @feeds_app.command("reset-errors")
 def feeds_reset_errors(
-    ctx: typer.Context, key: KeyArgument, as_json: JsonOption = False, db: DbOption = None
+    ctx: typer.Context,
+    key: KeyArgument,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Forget a source's failures: error count, backoff, a server's Retry-After and a
     410 Gone (which disabled it); it is due at once."""
-    options: Context = ctx.obj
+    options = session(ctx, db, config)
 
     def action() -> StoredSource:
-        with options.store(db) as store:
+        with options.store() as store:
             return _known(store.reset_errors(_find(store, key).id), key)
 
     _report("reset the errors of", guarded(action), as_json)
@@ -311,11 +327,16 @@ def sources_to_check(keys: Sequence[str]) -> Callable[[Store], set[int]]:
 
 
 @feeds_app.command("list")
-def feeds_list(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None) -> None:
+def feeds_list(
+    ctx: typer.Context,
+    as_json: JsonOption = False,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
     """Every source with its settings (`ingest stats` shows their health)."""
-    options: Context = ctx.obj
+    options = session(ctx, db, config)
 
-    sources = options.on_store(db, Store.list_sources)
+    sources = options.on_store(lambda store: store.list_sources())
     if as_json:
         print_json([_source_json(s) for s in sources])
         return
@@ -338,18 +359,20 @@ def feeds_list(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = N
 def feeds_remove(
     ctx: typer.Context,
     key: Annotated[str, typer.Argument(metavar="ID_OR_URL", help="Source id or URL.")],
+    *,
     purge: Annotated[
         bool,
         typer.Option("--purge", help="Also delete its posts that no other source has served."),
     ] = False,
     as_json: JsonOption = False,
     db: DbOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Remove a source and its sightings; its posts stay unless --purge."""
-    options: Context = ctx.obj
+    options = session(ctx, db, config)
 
     def action() -> tuple[Removal, bool]:
-        with options.store(db) as store:
+        with options.store() as store:
             removal = _known_removal(store.remove_source(_find(store, key).id, purge=purge), key)
             return removal, _config_adds_back(options, store, removal.source)
 
@@ -389,7 +412,7 @@ def _config_adds_back(options: Context, store: Store, removed: StoredSource) -> 
     (judged as that run will, by ``plan_config``). A config that does not load says nothing
     here; the run will say what is wrong with it."""
     try:
-        settings = options.settings(None)
+        settings = options.settings()
     except ConfigError:
         return False
     builtin = settings.origins["sources"] == "default"
@@ -403,20 +426,23 @@ def feeds_import(
     path: Annotated[Path, typer.Argument(metavar="FILE.opml", help="OPML subscription list.")],
     as_json: JsonOption = False,
     db: DbOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Add the feeds of an OPML file (folders become categories); known URLs are skipped.
 
     A file that cannot be read, is not OPML or has a bad feed URL changes nothing.
     """
-    options: Context = ctx.obj
+    options = session(ctx, db, config)
 
     def action() -> ImportResult:
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise OpmlError(str(path), f"cannot be read: {exc.strerror}") from exc
+        from ingest.publish.opml import read_opml  # noqa: PLC0415
+
         specs = read_opml(data, where=str(path))
-        with options.store(db) as store:
+        with options.store(create=True) as store:
             return store.import_sources(
                 specs, origin="opml", now=datetime.now(UTC), duplicate=duplicate_of
             )
@@ -449,15 +475,18 @@ def feeds_export(
         ),
     ] = False,
     db: DbOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Print every source as OPML 2.0, categories as folders (`ingest feeds import` reads it).
 
     Passwords and tokens in feed URLs are shown as *** unless --with-credentials: an OPML file
     is made to be shared.
     """
-    options: Context = ctx.obj
+    options = session(ctx, db, config)
 
-    sources = options.on_store(db, Store.list_sources)
+    sources = options.on_store(lambda store: store.list_sources())
+    from ingest.publish.opml import write_opml  # noqa: PLC0415
+
     typer.echo(write_opml(sources, now=datetime.now(UTC), credentials=with_credentials), nl=False)
     hidden = sum(redacted(s.spec.url) is not s.spec.url for s in sources)
     if hidden and not with_credentials:
@@ -469,6 +498,8 @@ def feeds_export(
 
 
 def _source_json(source: StoredSource) -> dict[str, object]:
+    from ingest.publish.render import iso_utc  # noqa: PLC0415
+
     spec = source.spec
     return {
         "id": source.id,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,19 +19,20 @@ from ingest.cli.base import (
     EXIT_BUG,
     EXIT_FAILED,
     ConfigOption,
-    Context,
+    DbOption,
     JsonOption,
     fail,
     guarded,
     print_json,
     run_async,
+    session,
 )
 from ingest.config import Settings, canonical_source_url
 from ingest.errors import ConfigError, IngestError
-from ingest.pipeline.acquire import preview
-from ingest.publish.render import post_json, render_post
-from ingest.types import Digest, Failed, Failure, SourceSpec
 from ingest.urls import redacted
+
+if TYPE_CHECKING:  # imported where used: `ingest --help` loads no fetcher (see ingest.cli.base)
+    from ingest.types import Digest, SourceSpec
 
 SourceArgument = Annotated[
     str,
@@ -46,13 +47,17 @@ def parse(
     ctx: typer.Context,
     source: SourceArgument,
     as_json: JsonOption = False,
+    db: DbOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Print the posts a source would give, storing nothing (no store is opened)."""
-    options: Context = ctx.obj
+    options = session(ctx, db, config)
 
     def action() -> tuple[SourceSpec, Digest]:
-        settings = options.settings(config)
+        from ingest.pipeline.acquire import preview  # noqa: PLC0415
+        from ingest.types import Failed, Failure  # noqa: PLC0415
+
+        settings = options.settings()
         spec = _spec(source, settings)
         try:
             result, digest = run_async(preview(spec, settings, datetime.now(UTC)))
@@ -71,6 +76,8 @@ def parse(
     typer.echo(f"{len(digest.posts)} posts from {redacted(spec.url)}", err=True)
     for reason in digest.skipped:
         typer.echo(f"skipped: {reason}", err=True)
+    from ingest.publish.render import post_json, render_post  # noqa: PLC0415
+
     if as_json:
         print_json(
             [
@@ -90,6 +97,8 @@ def _spec(source: str, settings: Settings) -> SourceSpec:
     """The source ``source`` names: the config's own settings for it when it has it, else a
     source with none (the config's defaults apply). ConfigError (exit 2) for a scheme we never
     read."""
+    from ingest.types import SourceSpec  # noqa: PLC0415
+
     try:
         url = canonical_source_url(source.strip(), Path.cwd())
     except ValueError as exc:

@@ -1,4 +1,4 @@
-"""A progress bar for long ``ingest run`` passes on a terminal (rich, which typer ships with).
+"""A progress bar for long ``ingest run`` passes on a terminal (rich, imported only to draw it).
 
 Off a terminal nothing is drawn: the per-source log lines and the summary are the record. While
 the bar is live, log lines are printed above it instead of through it.
@@ -10,12 +10,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from typing import TYPE_CHECKING, Any
 
 from ingest.observe.logs import follow_stderr
-from ingest.types import SourceOutcome
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from ingest.types import SourceOutcome
 
 
 @dataclass
@@ -23,7 +25,7 @@ class PassProgress:
     """The callbacks ``run_once`` takes; no-ops when there is no bar."""
 
     bar: Progress | None = None
-    task: TaskID | None = None
+    task: Any = None
     failed: int = 0
     bugs: int = 0
     """Sources that met a bug in feed-ingest: shown apart, never as failed sources."""
@@ -45,6 +47,10 @@ def pass_progress() -> Iterator[PassProgress]:
     if not sys.stderr.isatty():
         yield PassProgress()
         return
+    # rich is imported only where a bar is drawn
+    from rich.console import Console  # noqa: PLC0415
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn  # noqa: PLC0415
+
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
+from ingest.digest import DIGEST_BUDGET_S
 from ingest.digest.normalize import FeedContext, post_from_entry, post_from_front_matter
 from ingest.digest.parse import parse_feed, parse_front_matter
 from ingest.digest.sanitize import html_to_text
@@ -26,10 +27,6 @@ from ingest.errors import DocumentError, EntryError, ErrorKind
 from ingest.identity import keyed
 from ingest.types import Digest, Post, SourceSpec
 from ingest.urls import is_http_url
-
-DIGEST_BUDGET_S = 10.0
-"""CPU seconds one feed document may take to digest: 4,000 ordinary entries (17 MiB) take
-3.5 here; the 2.2 MB document built to stall the sanitizer took 127."""
 
 
 def digest_feed(

@@ -13,10 +13,20 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-import structlog
-from structlog.typing import EventDict
+# structlog's dev module imports rich when it is installed (typer brings it along): a tenth of
+# a second of every command, for tracebacks that are formatted as plain text here anyway (see
+# configure_logging). rich is hidden from that one import; the progress bar imports it later.
+_HIDE_RICH = "rich" not in sys.modules
+if _HIDE_RICH:
+    sys.modules["rich"] = None  # type: ignore[assignment]
+try:
+    import structlog
+    from structlog.typing import EventDict
+finally:
+    if _HIDE_RICH:
+        del sys.modules["rich"]
 
-from ingest.urls import redact_text
+from ingest.urls import redact_text  # noqa: E402  (after structlog, see above)
 
 QUIET_LIBRARIES = {
     "httpx": logging.WARNING,  # one INFO line per request floods a poller's log
@@ -72,14 +82,24 @@ def _redacted(value: object) -> object:
     return redact_text(str(value))
 
 
-def configure_logging(level: str = "info", fmt: str = "auto") -> None:
+def configure_logging(
+    level: str = "info", fmt: str = "auto", *, terminal_level: str | None = None
+) -> None:
     """Route structlog and stdlib logging to stderr at ``level``, as console text or JSON.
+
+    ``terminal_level``, when given, raises the level while stderr is a terminal: there the
+    screen belongs to the command's own output (``ingest run``'s progress bar and summary),
+    and only warnings and errors interrupt it; a log stream (a file, a pipe, journald) still
+    gets every event at ``level``.
 
     Our own events take structlog's direct path (filtered by level before any work, rendered
     and written: a poller logs one per source checked, so this is on the hot path); stdlib
     loggers' records are rendered by the same processors through a logging handler.
     """
-    json_lines = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    on_terminal = sys.stderr.isatty()
+    json_lines = fmt == "json" or (fmt == "auto" and not on_terminal)
+    if on_terminal and terminal_level is not None:
+        level = max(level, terminal_level, key=lambda name: logging.getLevelName(name.upper()))
     stamp: list[Any] = [
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -19,7 +19,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
-from ingest.errors import ErrorKind
+from ingest.errors import ConfigError, ErrorKind
 from ingest.types import Change, SourceOutcome, SourceStatus
 
 HealthCheck = Callable[[], tuple[bool, str]]
@@ -39,6 +39,8 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        for status in SourceStatus:  # every labelled family shows its series from the start
+            self.fetches.labels(status.value)
         self.fetch_errors = Counter(
             "ingest_fetch_errors",
             "Source checks that got no document, by kind (timeout, dns, http_status, gone, "
@@ -46,7 +48,7 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
-        for kind in ErrorKind:  # every kind is a series from the start, at 0
+        for kind in ErrorKind:
             self.fetch_errors.labels(kind.value)
         self.bugs = Counter(
             "ingest_bugs",
@@ -60,6 +62,8 @@ class Metrics:
             ["change"],
             registry=self.registry,
         )
+        for change in Change:
+            self.posts.labels(change.value)
         self.fetch_duration = Histogram(
             "ingest_fetch_duration_seconds",
             "Time to check one source: fetch, parse and store.",
@@ -195,9 +199,16 @@ class HttpEndpoint:
         timeout_s: float = TIMEOUT_S,
         max_connections: int = MAX_CONNECTIONS,
     ) -> None:
-        self._server = _Server(
-            (host, port), client_timeout_s=timeout_s, max_connections=max_connections
-        )
+        try:
+            self._server = _Server(
+                (host, port), client_timeout_s=timeout_s, max_connections=max_connections
+            )
+        except OSError as exc:
+            raise ConfigError(
+                "[serve] host and port",
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; another program may "
+                "be using it (choose another with INGEST_SERVE_PORT or [serve] port)",
+            ) from exc
         self._server.set_app(app)
         self.port = self._server.server_port
         self._thread = threading.Thread(

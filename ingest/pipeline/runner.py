@@ -45,14 +45,12 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from ingest.config import Settings
 from ingest.errors import ErrorKind, SourceError, StoreError
-from ingest.fetch.client import Fetcher
-from ingest.pipeline.acquire import acquire
 from ingest.pipeline.workers import Digester
 from ingest.pipeline.writer import StoreWriter
 from ingest.sources import plan_config
@@ -76,6 +74,9 @@ from ingest.urls import redacted
 from scheduler.lease import is_gone, renew_every, this_process
 from scheduler.policy import after_failure, after_success
 from storage import SourceSync, Store
+
+if TYPE_CHECKING:  # imported on first use: a pass with nothing due loads no HTTP client, no parser
+    from ingest.fetch.client import Fetcher
 
 log = structlog.get_logger("ingest.pipeline.runner")
 
@@ -137,13 +138,22 @@ class Pass:
         self.in_flight: set[int] = set()
         self._started: set[int] = set()
         self.settings = settings
-        self.fetcher = fetcher or Fetcher(settings.fetch)
+        self._fetcher = fetcher
         self.clock = clock
         self.rng = rng or random.Random()
         self._digester = Digester(workers)
         self._writer = StoreWriter(store)
         self._limit = asyncio.Semaphore(settings.fetch.concurrency)
         self._heartbeat: asyncio.Task[None] | None = None
+
+    @property
+    def fetcher(self) -> Fetcher:
+        """The HTTP client, made for the first remote source checked."""
+        if self._fetcher is None:
+            from ingest.fetch.client import Fetcher  # noqa: PLC0415  (see the imports)
+
+            self._fetcher = Fetcher(self.settings.fetch)
+        return self._fetcher
 
     async def __aenter__(self) -> Pass:
         self._heartbeat = asyncio.create_task(self._renew_leases(), name="lease-heartbeat")
@@ -158,7 +168,8 @@ class Pass:
         if self._heartbeat:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
-        await self.fetcher.__aexit__(exc_type, exc, traceback)
+        if self._fetcher is not None:
+            await self._fetcher.__aexit__(exc_type, exc, traceback)
         await asyncio.to_thread(self._digester.close)
         await asyncio.to_thread(self._writer.close)
 
@@ -309,6 +320,8 @@ class Pass:
         self, state: SourceState, now: datetime
     ) -> tuple[FetchResult | None, Digest | None]:
         """``_check``, raising SourceError for a document or local source that fails."""
+        from ingest.pipeline.acquire import acquire  # noqa: PLC0415  (see the imports)
+
         return await acquire(
             state.url,
             state.spec,

@@ -34,7 +34,7 @@ from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
-from ingest.digest.document import DIGEST_BUDGET_S
+from ingest.digest import DIGEST_BUDGET_S
 from ingest.errors import ErrorKind, SourceError
 from ingest.pipeline.childproc import prepare_worker, stop_signals_blocked
 from ingest.types import Digest
