@@ -12,7 +12,9 @@
     ├── SourceChoiceError         a source named on the command line is unknown, already
     │                             stored, or cannot be checked as asked (exit 1)
     ├── StoreError                the store cannot be opened, migrated or written
-    └── ExportError               an exported file cannot be written
+    ├── ExportError               an exported file cannot be written
+    └── FeedChoiceError           a merged feed names a source or category that has no posts
+                                  (exit 1; 404 when served)
 
 What is data and what is a bug:
 
@@ -191,3 +193,8 @@ class StoreError(IngestError):
 
 class ExportError(IngestError):
     """A post could not be written to the export folder."""
+
+
+class FeedChoiceError(IngestError):
+    """A merged feed (``ingest export --format``, ``/feeds/...``) asks for a source that does
+    not exist or a category no stored post has; the message names it."""

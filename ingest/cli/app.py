@@ -34,6 +34,16 @@ from ingest.cli.base import (
     print_json,
     run_async,
 )
+from ingest.cli.feedout import (
+    CategoryOption,
+    FormatOption,
+    LimitOption,
+    SourceOption,
+    TitleOption,
+    UrlOption,
+    export_feed,
+    refuse_feed_options_without_format,
+)
 from ingest.cli.feeds import feeds_app, sources_to_check
 from ingest.cli.parse import parse
 from ingest.cli.progress import pass_progress
@@ -153,7 +163,8 @@ def _print_summary(summary: RunSummary) -> None:
 def serve(ctx: typer.Context, db: DbOption = None, config: ConfigOption = None) -> None:
     """Run the daemon: check sources as they come due until SIGTERM or SIGINT.
 
-    Serves /healthz and /metrics on [serve] port (default 8080).
+    Serves /healthz, /metrics and the merged feeds (/feeds/all.atom, ...) on [serve] port
+    (default 8080).
     """
     options: Context = ctx.obj
 
@@ -307,17 +318,56 @@ def entries_show(
 @app.command("export")
 def export(
     ctx: typer.Context,
-    directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder to write posts into.")],
-    layout: Annotated[Layout, typer.Option("--layout", help="File layout.")] = Layout.HEXO,
+    *,
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="DIR|FILE",
+            help="Folder to write posts into; with --format, the feed's file (- for stdout).",
+        ),
+    ],
+    layout: Annotated[
+        Layout | None,
+        typer.Option("--layout", help="File layout [default: hexo].", show_default=False),
+    ] = None,
+    feed_format: FormatOption = None,
+    category: CategoryOption = None,
+    source_key: SourceOption = None,
+    limit: LimitOption = None,
+    url: UrlOption = None,
+    title: TitleOption = None,
     since: SinceOption = None,
     db: DbOption = None,
 ) -> None:
-    """Write every post as a front-matter file; unchanged files are left alone."""
+    """Write every post as a front-matter file; unchanged files are left alone.
+
+    With --format atom|json-feed: one merged feed of the newest posts instead (see docs/cli.md).
+    """
     options: Context = ctx.obj
+    if feed_format is not None:
+        if layout is not None:
+            fail("--layout is for a folder of files; --format writes one feed", EXIT_USAGE)
+        export_feed(
+            options,
+            target,
+            feed_format,
+            db=db,
+            since=since,
+            category=category,
+            source_key=source_key,
+            limit=limit,
+            url=url,
+            title=title,
+        )
+        return
+    refuse_feed_options_without_format(
+        category=category, source=source_key, limit=limit, url=url, title=title
+    )
+    directory = Path(target)
 
     def action() -> str:
         with options.store(db) as store:
-            summary = export_posts(store.iter_posts(since=since), directory, layout)
+            summary = export_posts(store.iter_posts(since=since), directory, layout or Layout.HEXO)
         return (
             f"{summary.written} written, {summary.unchanged} unchanged, "
             f"{summary.removed} old copies removed in {directory}"
