@@ -61,7 +61,7 @@ class Daemon:
         sync_config_sources(self.store, self.settings, utc_now())
         sources = self.store.count_sources()
         serve = self.settings.serve
-        feeds = {FEEDS_PREFIX: feeds_app(self.store)}
+        feeds = {FEEDS_PREFIX: feeds_app(self.store)} if serve.feeds else {}
         endpoint = HttpEndpoint(serve.host, serve.port, http_app(self.metrics, self.health, feeds))
         self.port = endpoint.port
         scheduler = AsyncIOScheduler(timezone=UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import urllib.error
@@ -14,9 +15,12 @@ import feedparser
 import jsonschema
 import pytest
 
+from ingest.config import load_settings
 from ingest.publish.feedapp import not_modified, route
 from ingest.publish.merged import Selection
 from ingest.publish.syndicate import FeedFormat
+from scheduler.daemon import Daemon
+from storage import open_store
 from tests.conftest import DATA, write_config
 from tests.feedserver import FeedServer, Reply, rss
 from tests.test_daemon import Serve, free_port, wait_for
@@ -120,6 +124,37 @@ def test_category_and_source_feeds_and_unknown_ones(daemon: tuple[str, str]) -> 
     assert fetch(f"{base}/feeds/source/x.atom")[0] == 404
     assert fetch(f"{base}/feeds/all.atom", method="POST")[0] == 405
     assert fetch(f"{base}/healthz")[0] == 200
+
+
+def test_serve_feeds_false_leaves_only_healthz_and_metrics(tmp_path: Path, sqlite_url: str) -> None:
+    port = free_port()
+    config = write_config(tmp_path, serve={"port": port, "tick": "200ms", "feeds": False})
+    store = open_store(sqlite_url)
+    daemon = Daemon(store, load_settings(config, env={}))
+    answers: list[tuple[int, bytes]] = []
+
+    async def scenario() -> None:
+        task = asyncio.create_task(daemon.run())
+        base = f"http://127.0.0.1:{port}"
+        await asyncio.to_thread(
+            wait_for, lambda: _status(f"{base}/healthz") == 200, what="a healthy daemon"
+        )
+        answers.append(await asyncio.to_thread(lambda: fetch(f"{base}/feeds/all.atom")[0::2]))
+        daemon.stop()
+        await task
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        store.close()
+    assert answers == [(404, b"not found: try /healthz or /metrics\n")]
+
+
+def _status(url: str) -> int:
+    try:
+        return fetch(url)[0]
+    except OSError:
+        return -1
 
 
 @pytest.mark.parametrize(
