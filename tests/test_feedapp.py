@@ -16,7 +16,9 @@ import jsonschema
 import pytest
 
 from ingest.config import load_settings
-from ingest.publish.feedapp import not_modified, route
+from ingest.observe.metrics import HttpEndpoint
+from ingest.publish import feedapp
+from ingest.publish.feedapp import feeds_app, not_modified, route
 from ingest.publish.merged import Selection
 from ingest.publish.syndicate import FeedFormat
 from scheduler.daemon import Daemon
@@ -148,6 +150,23 @@ def test_serve_feeds_false_leaves_only_healthz_and_metrics(tmp_path: Path, sqlit
     finally:
         store.close()
     assert answers == [(404, b"not found: try /healthz or /metrics\n")]
+
+
+def test_a_feed_request_that_finds_every_reader_busy_gets_503_and_retry_after(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feedapp, "READERS", 0)  # every reader slot taken
+    monkeypatch.setattr(feedapp, "BUSY_WAIT_S", 0.05)
+    store = open_store(sqlite_url)
+    endpoint = HttpEndpoint("127.0.0.1", 0, feeds_app(store))
+    try:
+        status, headers, body = fetch(f"http://127.0.0.1:{endpoint.port}/feeds/all.json")
+    finally:
+        endpoint.close()
+        store.close()
+
+    assert (status, headers["Retry-After"]) == (503, "5")
+    assert body == b"busy: too many feed requests at once; try again soon\n"
 
 
 def _status(url: str) -> int:

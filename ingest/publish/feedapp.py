@@ -15,7 +15,10 @@ it). An unknown source or a category no post has is a one-line ``404``; a store 
 answer is ``503``. The self link is the URL the request was made to.
 
 Called from the HTTP endpoint's threads: each request reads the store in read transactions of
-its own (``storage.store``: reads are safe from any thread and never wait for the writer).
+its own (``storage.store``: reads are safe from any thread and never wait for the writer). At
+most ``READERS`` requests read at once, so a burst of feed readers never takes every pooled
+connection from ``/healthz``; one that waits ``BUSY_WAIT_S`` for its turn gets ``503`` with a
+``Retry-After``.
 """
 
 from __future__ import annotations
@@ -23,23 +26,30 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import re
+import threading
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from wsgiref.util import request_uri
 
 from ingest.errors import FeedChoiceError, StoreError
-from ingest.publish.merged import DEFAULT_LIMIT, Selection, merged_feed
+from ingest.publish.merged import DEFAULT_LIMIT, MergedFeed, Selection, merged_feed
 from ingest.publish.syndicate import FeedFormat, render_feed
 from storage import Store
 
 PREFIX = "/feeds/"
+READERS = 4
+"""Feed requests reading the store at once: below the connection pool's 5 (SQLAlchemy's
+default), leaving one for health checks."""
+BUSY_WAIT_S = 5.0
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _EXTENSIONS = {"atom": FeedFormat.ATOM, "json": FeedFormat.JSON_FEED}
 _SOURCE_ID = re.compile(r"[0-9]{1,18}")
 _TEXT = ("Content-Type", "text/plain; charset=utf-8")
+_NOT_FOUND = "404 Not Found"
+_BUSY = "503 Service Unavailable"
 _USAGE = (
     "not found: try /feeds/all.atom, /feeds/category/NAME.atom or /feeds/source/ID.atom (or .json)"
 )
@@ -63,22 +73,33 @@ def route(path: str) -> tuple[Selection, FeedFormat] | None:
 
 def feeds_app(store: Store, *, limit: int = DEFAULT_LIMIT) -> WsgiApp:
     """The WSGI app answering ``PREFIX`` paths from ``store``."""
+    readers = threading.BoundedSemaphore(READERS)
+
+    def read(selection: Selection) -> MergedFeed | _Refusal:
+        if not readers.acquire(timeout=BUSY_WAIT_S):
+            return _Refusal(_BUSY, "busy: too many feed requests at once; try again soon")
+        try:
+            return merged_feed(store, replace(selection, limit=limit))
+        except FeedChoiceError as exc:
+            return _Refusal(_NOT_FOUND, str(exc))
+        except StoreError as exc:
+            return _Refusal(_BUSY, str(exc))
+        finally:
+            readers.release()
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "HEAD"):
-            start_response("405 Method Not Allowed", [_TEXT, ("Allow", "GET, HEAD")])
-            return [b"method not allowed: use GET\n"]
+            return _Refusal("405 Method Not Allowed", "method not allowed: use GET").send(
+                start_response, ("Allow", "GET, HEAD")
+            )
         wanted = route(_path(environ))
         if wanted is None:
-            return _text(start_response, "404 Not Found", _USAGE)
+            return _Refusal(_NOT_FOUND, _USAGE).send(start_response)
         selection, form = wanted
-        try:
-            feed = merged_feed(store, replace(selection, limit=limit))
-        except FeedChoiceError as exc:
-            return _text(start_response, "404 Not Found", str(exc))
-        except StoreError as exc:
-            return _text(start_response, "503 Service Unavailable", str(exc))
+        feed = read(selection)
+        if isinstance(feed, _Refusal):
+            return feed.send(start_response, ("Retry-After", "5") if feed.status == _BUSY else None)
         body = render_feed(feed, form, self_url=request_uri(environ, include_query=False))
         etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
         headers = [("ETag", etag)]
@@ -94,6 +115,20 @@ def feeds_app(store: Store, *, limit: int = DEFAULT_LIMIT) -> WsgiApp:
         return [] if method == "HEAD" else [body]
 
     return app
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """An answer without a feed: a status and one line of text saying why."""
+
+    status: str
+    line: str
+
+    def send(
+        self, start_response: Callable[..., Any], header: tuple[str, str] | None = None
+    ) -> list[bytes]:
+        start_response(self.status, [_TEXT] if header is None else [_TEXT, header])
+        return [self.line.encode("utf-8") + b"\n"]
 
 
 def not_modified(environ: dict[str, Any], etag: str, updated: datetime | None) -> bool:
@@ -121,8 +156,3 @@ def _path(environ: dict[str, Any]) -> str:
         return str(raw.encode("latin-1").decode("utf-8"))
     except UnicodeError:
         return ""
-
-
-def _text(start_response: Callable[..., Any], status: str, line: str) -> list[bytes]:
-    start_response(status, [_TEXT])
-    return [line.encode("utf-8") + b"\n"]
