@@ -82,8 +82,8 @@ def feeds_app(store: Store, *, limit: int = DEFAULT_LIMIT) -> WsgiApp:
             return merged_feed(store, replace(selection, limit=limit))
         except FeedChoiceError as exc:
             return _Refusal(_NOT_FOUND, str(exc))
-        except StoreError as exc:
-            return _Refusal(_BUSY, str(exc))
+        except StoreError:  # its message names the store: not for whoever asks for a feed
+            return _Refusal(_BUSY, "the store is not answering; try again soon")
         finally:
             readers.release()
 
