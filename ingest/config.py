@@ -183,10 +183,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("schedule.backoff_cap", 86400.0, parse_duration, "longest wait after failures"),
     Setting("schedule.max_retry_after", 7 * 86400.0, parse_duration, "cap on Retry-After"),
     Setting("schedule.lease", 60.0, parse_duration, "a claim on a source, unless renewed"),
-    Setting("serve.host", "127.0.0.1", _text, "address of /healthz and /metrics"),
-    Setting("serve.port", 8080, _port, "port of /healthz and /metrics"),
+    Setting("serve.host", "127.0.0.1", _text, "address of /healthz, /metrics and /feeds/"),
+    Setting("serve.port", 8080, _port, "port of /healthz, /metrics and /feeds/"),
     Setting("serve.tick", 15.0, parse_duration, "how often the daemon looks for due sources"),
     Setting("serve.grace", 8.0, parse_duration, "time in-flight sources get on a signal"),
+    Setting("serve.feeds", True, _boolean, "serve the merged feeds at /feeds/"),
     Setting("log.level", "info", _choice("debug", "info", "warning", "error"), "log level"),
     Setting("log.format", "auto", _choice("auto", "console", "json"), "auto: console on a tty"),
 )
@@ -242,6 +243,7 @@ class ServeSettings:
     port: int
     tick: float
     grace: float
+    feeds: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,9 @@
     │                             stored, or cannot be checked as asked (exit 1)
     ├── StoreError                the store cannot be opened, migrated or written
     │   └── NoStoreError          a command that only reads found no store where it looked
-    └── ExportError               an exported file cannot be written
+    ├── ExportError               an exported file cannot be written
+    └── FeedChoiceError           a merged feed names a source or category that has no posts
+                                  (exit 1; 404 when served)
 
 What is data and what is a bug:
 
@@ -197,3 +199,8 @@ class NoStoreError(StoreError):
 
 class ExportError(IngestError):
     """A post could not be written to the export folder."""
+
+
+class FeedChoiceError(IngestError):
+    """A merged feed (``ingest export --format``, ``/feeds/...``) asks for a source that does
+    not exist or a category no stored post has; the message names it."""

@@ -288,7 +288,14 @@ class StoredPost:
     id: int
     post: Post
     source: str | None
+    """The URL of the source that first stored it; None once that source is removed."""
     revision: int
+    source_id: int | None
+    """The id of that source."""
+    first_seen: datetime
+    """When it was first stored: never changes, edits included."""
+    updated: datetime
+    """When its content last changed (first stored, or revised at its source)."""
 
 
 @dataclass(frozen=True, slots=True)

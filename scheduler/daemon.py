@@ -2,7 +2,7 @@
 
 ::
 
-    start: config sources -> store; /healthz + /metrics up; tick every [serve] tick
+    start: config sources -> store; /healthz, /metrics and /feeds/ up; tick every [serve] tick
     tick:  take over leases of dead processes of this host; claim what is due (the driver
            claims more between ticks while a backlog lasts); index a bounded batch of the
            search backlog
@@ -29,6 +29,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from ingest.config import Settings
 from ingest.observe.metrics import HttpEndpoint, Metrics, http_app
 from ingest.pipeline.runner import Pass, sync_config_sources, utc_now, workers_for
+from ingest.publish.feedapp import PREFIX as FEEDS_PREFIX
+from ingest.publish.feedapp import feeds_app
 from ingest.types import Due
 from scheduler.driver import Driver, stopping_on_signals
 from storage import Store
@@ -59,7 +61,8 @@ class Daemon:
         sync_config_sources(self.store, self.settings, utc_now())
         sources = self.store.count_sources()
         serve = self.settings.serve
-        endpoint = HttpEndpoint(serve.host, serve.port, http_app(self.metrics, self.health))
+        feeds = {FEEDS_PREFIX: feeds_app(self.store)} if serve.feeds else {}
+        endpoint = HttpEndpoint(serve.host, serve.port, http_app(self.metrics, self.health, feeds))
         self.port = endpoint.port
         scheduler = AsyncIOScheduler(timezone=UTC)
         try:

@@ -36,6 +36,9 @@ from storage.migrate import current_revision, head_revision, is_known, upgrade
 from storage.models import json_text
 
 BUSY_TIMEOUT_MS = 30_000
+CASEFOLD = "ingest_casefold"
+"""A SQL function on every SQLite connection: Python's ``str.casefold``, since SQLite's own
+``lower()`` folds ASCII letters only (``PostFilter.category`` compares with it)."""
 _BEGIN = "sqlite_begin"
 _OWN_TABLES = frozenset({"sources", "posts", "sightings"})
 
@@ -225,8 +228,8 @@ def _engine(url: str) -> Engine:
     return engine
 
 
-def _lower(value: object) -> object:
-    return value.lower() if isinstance(value, str) else value
+def _casefold(value: object) -> object:
+    return value.casefold() if isinstance(value, str) else value
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -254,9 +257,7 @@ def _sqlite_engine(url: str) -> Engine:
         # which the next pass simply fetches again.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
-        # SQLite's lower() folds ASCII letters only; PostgreSQL's folds every letter. Ours
-        # makes a case-insensitive filter (``entries list --category``) the same on both.
-        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+        dbapi_connection.create_function(CASEFOLD, 1, _casefold, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Connection) -> None:

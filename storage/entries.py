@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, RowMapping, Select, exists, func, or_, select
 
 from ingest.types import Post, StoredPost
-from storage.engine import Database
+from storage.engine import CASEFOLD, Database
 from storage.models import POSTS, SIGHTINGS, SOURCES
 
 
@@ -21,8 +21,9 @@ class PostFilter:
     """Which posts ``list_posts`` returns; every field given narrows the list further.
 
     ``source_id``: posts that source served (any sighting, not only the first).
-    ``category``: posts with this category, letter case ignored. ``since``/``until``:
-    published within, both ends included, UTC.
+    ``category``: posts with this category, in any case (``Tech`` is ``tech``; case folded as
+    Python's ``str.casefold`` on SQLite, as the database's ``lower()`` on PostgreSQL).
+    ``since``/``until``: published within, both ends included, UTC.
     """
 
     source_id: int | None = None
@@ -61,10 +62,9 @@ def _conditions(where: PostFilter, is_sqlite: bool) -> list[ColumnElement[bool]]
         # json_array_elements_text both yield its items as a "value" column.
         items = func.json_each if is_sqlite else func.json_array_elements_text
         values = items(POSTS.c.categories).table_valued("value")
-        wanted = func.lower(where.category)  # folded by the database, like the values
-        conditions.append(
-            exists(select(values.c.value).where(func.lower(values.c.value) == wanted))
-        )
+        fold = getattr(func, CASEFOLD) if is_sqlite else func.lower
+        same = fold(values.c.value) == fold(where.category)
+        conditions.append(exists(select(values.c.value).where(same)))
     if where.since is not None:
         conditions.append(POSTS.c.published_at >= where.since)
     if where.until is not None:
@@ -108,4 +108,7 @@ def stored_post(row: RowMapping) -> StoredPost:
         ),
         source=row["source_url"],
         revision=row["revision"],
+        source_id=row["source_id"],
+        first_seen=row["first_seen_at"],
+        updated=row["updated_at"],
     )

@@ -19,8 +19,11 @@ Contract, stated once for every method:
   ``StoreError`` naming the store by its URL with the password hidden (``shown_url``).
   Anything else that escapes is a bug.
 - **Threads and processes.** A ``Store`` may be used from several threads (its engine pools
-  connections), but feed-ingest writes from one thread (``ingest.pipeline.writer``), so SQLite never
-  sees two writers of ours; only lease renewals take a connection of their own. Several processes,
+  connections: each thread's transaction has a connection of its own), but feed-ingest writes
+  from one thread (``ingest.pipeline.writer``), so SQLite never sees two writers of ours; only
+  lease renewals take a connection of their own. Reads may come from any thread at any time:
+  the daemon's HTTP threads read the posts of ``/feeds/...`` while the writer writes, each read
+  a snapshot of committed data. Several processes,
   on one host or on many sharing PostgreSQL, coordinate through leases on sources (``claim_due``;
   DESIGN §7) and through upserts, never through locks held across transactions.
 """

@@ -55,6 +55,23 @@ def test_filters_alone_and_combined(store: Store, two_feeds: tuple[int, int]) ->
     assert store.list_posts(limit=1, where=PostFilter(category="新闻"))[0].post.title == "A new"
 
 
+def test_a_category_matches_in_any_case(store: Store) -> None:
+    source = store_posts(
+        store,
+        [
+            a_post("t", "one", title="Tech", categories=("Tech",)),
+            a_post("r", "two", title="Russian", categories=("Новости", "Straße")),
+        ],
+    )
+    assert titles(store, category="tech") == ["Tech"]
+    assert titles(store, category="TECH") == ["Tech"]
+    assert titles(store, category="новости") == ["Russian"]
+    assert titles(store, category="Straße") == ["Russian"]
+    assert titles(store, category="Tec") == []
+    stored = store.list_posts(where=PostFilter(category="tech"))[0]
+    assert (stored.source_id, stored.first_seen, stored.updated) == (source.id, NOW, NOW)
+
+
 def test_dates_and_datetimes_are_read_as_utc() -> None:
     assert parse_moment("2024-06-01") == NOW.replace(hour=0)
     assert parse_until("2024-06-01") == NOW.replace(

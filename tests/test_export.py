@@ -42,6 +42,9 @@ def stored(
         ),
         source=None,
         revision=1,
+        source_id=None,
+        first_seen=datetime(2024, 1, 1, tzinfo=UTC),
+        updated=datetime(2024, 1, 1, tzinfo=UTC),
     )
 
 

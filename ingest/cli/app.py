@@ -39,6 +39,16 @@ from ingest.cli.base import (
     run_async,
     session,
 )
+from ingest.cli.feedout import (
+    CategoryOption,
+    FeedLimitOption,
+    FormatOption,
+    SourceOption,
+    TitleOption,
+    UrlOption,
+    export_feed,
+    refuse_feed_options_without_format,
+)
 from ingest.cli.feeds import feeds_app
 from ingest.cli.parse import parse
 
@@ -161,8 +171,8 @@ def run(
 def serve(ctx: typer.Context, db: DbOption = None, config: ConfigOption = None) -> None:
     """Run the daemon: check sources as they come due until SIGTERM or SIGINT.
 
-    Serves /healthz and /metrics on [serve] host and [serve] port (127.0.0.1:8080 unless
-    set); its log lines are its output, on a terminal too.
+    Serves /healthz, /metrics and the merged feeds (/feeds/all.atom, ...) on [serve] host and
+    [serve] port (127.0.0.1:8080 unless set); its log lines are its output, on a terminal too.
     """
     ctx.obj.loud = True  # before the settings configure logging
     options = session(ctx, db, config)
@@ -347,27 +357,67 @@ def _layout(text: str) -> str:
 @app.command("export")
 def export(
     ctx: typer.Context,
-    directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder to write posts into.")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="DIR|FILE",
+            help="Folder to write posts into; with --format, the feed's file (- for stdout).",
+        ),
+    ],
     *,
     layout: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--layout", metavar="LAYOUT", parser=_layout, help="File layout: hexo or flat."
+            "--layout",
+            metavar="LAYOUT",
+            parser=_layout,
+            help="File layout: hexo or flat [default: hexo].",
+            show_default=False,
         ),
-    ] = "hexo",
+    ] = None,
+    feed_format: FormatOption = None,
+    category: CategoryOption = None,
+    source_key: SourceOption = None,
+    limit: FeedLimitOption = None,
+    url: UrlOption = None,
+    title: TitleOption = None,
     since: SinceOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Write every post as a front-matter file; unchanged files are left alone."""
+    """Write every post as a front-matter file; unchanged files are left alone.
+
+    With --format atom|json-feed: one merged feed of the newest posts instead (see docs/cli.md).
+    """
     options = session(ctx, db, config)
+    if feed_format is not None:
+        if layout is not None:
+            fail("--layout is for a folder of files; --format writes one feed", EXIT_USAGE)
+        export_feed(
+            options,
+            target,
+            feed_format,
+            since=since,
+            category=category,
+            source_key=source_key,
+            limit=limit,
+            url=url,
+            title=title,
+        )
+        return
+    refuse_feed_options_without_format(
+        category=category, source=source_key, limit=limit, url=url, title=title
+    )
+    directory = Path(target)
     _require_folder(directory)
 
     def action() -> str:
         from ingest.publish.export import Layout, export_posts  # noqa: PLC0415
 
         with options.store() as store:
-            summary = export_posts(store.iter_posts(since=since), directory, Layout(layout))
+            summary = export_posts(
+                store.iter_posts(since=since), directory, Layout(layout or Layout.HEXO)
+            )
         return (
             f"{summary.written} written, {summary.unchanged} unchanged, "
             f"{summary.removed} old copies removed in {directory}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
@@ -106,12 +106,21 @@ class Metrics:
                 self.posts.labels(change.value).inc(count)
 
 
-def http_app(metrics: Metrics, health: HealthCheck) -> Callable[..., Iterable[bytes]]:
-    """``/healthz`` (200 or 503 with the reason) and ``/metrics``; 404 elsewhere."""
+def http_app(
+    metrics: Metrics,
+    health: HealthCheck,
+    mounts: Mapping[str, Callable[..., Iterable[bytes]]] | None = None,
+) -> Callable[..., Iterable[bytes]]:
+    """``/healthz`` (200 or 503 with the reason) and ``/metrics``; each path starting with a
+    prefix of ``mounts`` goes to that WSGI app (``/feeds/``); 404 elsewhere."""
     metrics_app = make_wsgi_app(metrics.registry)
+    mounted = dict(mounts or {})
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        for prefix, mounted_app in mounted.items():
+            if path.startswith(prefix):
+                return mounted_app(environ, start_response)
         if path == "/metrics":
             result: Iterable[bytes] = metrics_app(environ, start_response)
             return result

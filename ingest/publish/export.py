@@ -146,7 +146,7 @@ def export_posts(posts: Iterable[StoredPost], root: Path, layout: Layout) -> Exp
         previous = manifest.get(str(stored.id))
         text = render_post(stored.post, body=hexo_body(stored.post.body))
         try:
-            changed = _write_if_changed(_inside(root, relative), text)
+            changed = write_if_changed(_inside(root, relative), text)
         except ExportError as exc:
             failures.append(f"post {stored.id}: {exc}")
             continue
@@ -159,7 +159,7 @@ def export_posts(posts: Iterable[StoredPost], root: Path, layout: Layout) -> Exp
             except ExportError as exc:
                 failures.append(f"post {stored.id}: {exc}")
     if new_manifest != manifest:
-        _write_if_changed(manifest_path, json.dumps(new_manifest, ensure_ascii=False, indent=1))
+        write_if_changed(manifest_path, json.dumps(new_manifest, ensure_ascii=False, indent=1))
     if failures:
         shown = "; ".join(failures[:MAX_FAILURES_SHOWN])
         more = len(failures) - MAX_FAILURES_SHOWN
@@ -196,7 +196,9 @@ def _inside(root: Path, relative: str) -> Path:
     return path
 
 
-def _write_if_changed(path: Path, text: str) -> bool:
+def write_if_changed(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` through a temporary file and a rename, unless the file holds
+    it already; whether it wrote. ExportError naming ``path`` when it cannot."""
     data = text.encode("utf-8")
     try:
         if path.is_file() and not path.is_symlink() and path.read_bytes() == data:
