@@ -53,6 +53,16 @@ CASES = {
     "200 carrying the stored Last-Modified is not modified": Case(
         200, {"Last-Modified": STORED_DATE}, NotModified(URL)
     ),
+    "200 with a new ETag and the stored Last-Modified is new": Case(
+        200,
+        {"ETag": '"v2"', "Last-Modified": STORED_DATE},
+        new(etag='"v2"', last_modified=STORED_DATE),
+    ),
+    "200 with the stored ETag and a later Last-Modified is not modified": Case(
+        200,
+        {"ETag": STORED_ETAG, "Last-Modified": "Tue, 02 Jan 2024 00:00:00 GMT"},
+        NotModified(URL),
+    ),
     "200 when nothing was stored": Case(
         200, {"ETag": STORED_ETAG}, new(etag=STORED_ETAG), etag=None, last_modified=None
     ),

@@ -127,10 +127,17 @@ def classify(
 
 
 def _carries_stored_validators(fields: Mapping[str, str], asked: Asked) -> bool:
-    """A 200 carrying the validators we sent: a server that ignores conditional requests."""
-    return (asked.etag is not None and fields.get("etag") == asked.etag) or (
-        asked.last_modified is not None and fields.get("last-modified") == asked.last_modified
-    )
+    """A 200 carrying the validators we sent: a server that ignores conditional requests.
+
+    The entity tag decides when there is one on both sides, as it does for a conditional
+    request (RFC 9110 13.2.2): a new ETag is a new document even when ``Last-Modified`` stayed
+    (servers that keep it fixed would otherwise have every change dropped). Without one, the
+    same ``Last-Modified`` means what a 304 to ``If-Modified-Since`` would have meant.
+    """
+    etag = fields.get("etag")
+    if etag is not None and asked.etag is not None:
+        return etag == asked.etag
+    return asked.last_modified is not None and fields.get("last-modified") == asked.last_modified
 
 
 def _phrase(status: int) -> str:
