@@ -35,6 +35,7 @@ from bench.runner import count_ours, count_reader, ours_url
 
 PASSES = ("cold", "304", "steady")
 PIN = ("taskset", "-c", "0")
+REPLAYED = "/replay/"
 INGEST = str(Path(sys.executable).parent / "ingest")
 CPUS = os.cpu_count() or 1
 
@@ -169,21 +170,26 @@ def run_sequence(tool: str, run: int, plan: Plan) -> tuple[list[Attempt], list[s
     all_304 = run_pass(tool, run, "304", plan)
     changed = len(plan.farm.revise(1))
     steady = run_pass(tool, run, "steady", plan)
-    documents = plan.farm.documents
-    problems = check(cold, documents=documents, changed=0, entries=plan.expected_entries)
+    counts = {"documents": plan.farm.documents, "replayed": plan.farm.replayed}
+    problems = check(cold, changed=0, entries=plan.expected_entries, **counts)
     stored = int(cold.store["entries"])
-    problems += check(all_304, documents=documents, changed=0, entries=stored)
-    problems += check(steady, documents=documents, changed=changed, entries=stored + changed)
+    problems += check(all_304, changed=0, entries=stored, **counts)
+    problems += check(steady, changed=changed, entries=stored + changed, **counts)
     if search.runner.get("hits", 1) == 0:
         problems.append(f"{tool} run {run}: reader's search found nothing")
     return [cold, search, all_304, steady], problems
 
 
-def check(attempt: Attempt, *, documents: int, changed: int, entries: int | None) -> list[str]:
+def check(
+    attempt: Attempt, *, documents: int, changed: int, entries: int | None, replayed: int = 0
+) -> list[str]:
     """What is wrong with a pass; empty when it did exactly what it should.
 
     ``changed`` is how many documents changed since the previous pass (the cold pass: all of
     them, whatever is passed); ``entries`` what the store must hold afterwards (None: unknown).
+    Replayed corpus documents are real feeds that one tool or the other may refuse (reader: an
+    entry without an id) or not cache (no validators kept): with ``replayed`` documents, the
+    farm's counts and the failures of those documents are recorded, not checked.
     """
     problems: list[str] = []
     runner, store, farm = attempt.runner, attempt.store, attempt.farm
@@ -194,27 +200,27 @@ def check(attempt: Attempt, *, documents: int, changed: int, entries: int | None
             problems.append(f"{name}: {what} is {got!r}, expected {wanted!r}")
 
     fetched = documents if attempt.kind == "cold" else changed
+    failing = [f for f in store.get("failing", []) if not (replayed and REPLAYED in f)]
     expect("exit code", runner.get("exit_code"), 0)
-    expect("feeds whose last check failed", store.get("store_errors"), 0)
+    expect("feeds whose last check failed", len(failing), 0)
     expect("feeds in the store", store.get("feeds"), documents)
     if entries is not None:
         expect("stored entries", store.get("entries"), entries)
+    expect("farm 404 responses", farm.get("404", 0), 0)
+    if failing:
+        problems.append(f"{name}: first failing feeds: {failing[:3]}")
+    if replayed:
+        return problems
     expect("farm 200 responses", farm.get("200", 0), fetched)
     expect("farm 304 responses", farm.get("304", 0), documents - fetched)
-    expect("farm 404 responses", farm.get("404", 0), 0)
     if attempt.tool == "ours":
         wanted = {"ok": fetched, "not_modified": documents - fetched}
         expect("sources by status", store.get("statuses"), {k: v for k, v in wanted.items() if v})
     else:
-        expect("failed feeds", runner.get("errors"), 0)
         expect("feeds not modified", runner.get("not_modified"), documents - fetched)
         if attempt.kind == "steady":
             expect("new entries", runner.get("new"), changed)
             expect("modified entries", runner.get("modified"), changed)
-    if runner.get("first_errors"):
-        problems.append(f"{name}: first errors: {runner['first_errors']}")
-    if store.get("first_store_errors"):
-        problems.append(f"{name}: first failing feeds: {store['first_store_errors']}")
     return problems
 
 

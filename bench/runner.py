@@ -15,7 +15,8 @@ exit), so it does nothing else: counting what the stores hold is the harness's j
 - ``reader``: the smallest program a reader user writes for the same job:
   ``make_reader(DIR/reader.sqlite)``, on a new store ``enable_search()`` and ``add_feed`` for
   every URL, then ``update_feeds_iter(scheduled=False, workers=N)`` (all feeds, like ``--all``)
-  and ``update_search()``, so its search index is as current as ours.
+  and ``update_search()``, so its search index is as current as ours. Over HTTPS its session
+  trusts the CA ``REQUESTS_CA_BUNDLE`` names (``trust_ca``).
 - ``reader-search --query WORD``: reader's first search after a run, in a process of its own,
   as ``ingest entries search WORD`` is ours.
 - ``durability ours|reader``: the journal mode and ``synchronous`` setting each tool's own
@@ -32,6 +33,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import resource
 import sqlite3
 import sys
@@ -137,6 +139,7 @@ def run_reader(workdir: Path, urls: Sequence[str], workers: int) -> dict[str, An
     errors: list[str] = []
     with Span() as span:
         reader = make_reader(str(database))
+        trust_ca(reader)
         if fresh:
             reader.enable_search()
             for url in urls:
@@ -162,6 +165,19 @@ def run_reader(workdir: Path, urls: Sequence[str], workers: int) -> dict[str, An
         "errors": len(errors),
         "first_errors": errors[:3],
     }
+
+
+def trust_ca(reader: Any) -> None:
+    """Make reader's HTTP session trust the CA ``REQUESTS_CA_BUNDLE`` names, if any.
+
+    reader sends prepared requests through its session, which skips the environment
+    requests would otherwise read, so the CA goes on the session itself, after the lazy
+    set-up that mounts the HTTP retriever (reader's documented way to change retrievers).
+    """
+    authority = os.environ.get("REQUESTS_CA_BUNDLE")
+    if authority:
+        reader._parser.do_lazy_init()
+        reader._parser.get_retriever("https://farm.invalid/").session.verify = authority
 
 
 def run_reader_search(workdir: Path, query: str) -> dict[str, Any]:
@@ -207,19 +223,19 @@ def durability(tool: str, workdir: Path) -> dict[str, str]:
 
 
 def count_ours(workdir: Path) -> dict[str, Any]:
-    """What our store holds: posts, sightings, and sources by last status."""
+    """What our store holds: posts, sightings, sources by last status, failing sources."""
     with contextlib.closing(_read_only(workdir / OURS_DB)) as conn:
         statuses = dict(conn.execute("SELECT last_status, count(*) FROM sources GROUP BY 1"))
         errors = [
-            row[0] for row in conn.execute("SELECT last_error FROM sources WHERE error_count")
+            f"{url}: {error}"
+            for url, error in conn.execute("SELECT url, last_error FROM sources WHERE error_count")
         ]
         return {
             "entries": conn.execute("SELECT count(*) FROM posts").fetchone()[0],
             "sightings": conn.execute("SELECT count(*) FROM sightings").fetchone()[0],
             "feeds": conn.execute("SELECT count(*) FROM sources").fetchone()[0],
             "statuses": {str(key): value for key, value in statuses.items()},
-            "store_errors": len(errors),
-            "first_store_errors": errors[:3],
+            "failing": errors,
         }
 
 
@@ -227,13 +243,15 @@ def count_reader(workdir: Path) -> dict[str, Any]:
     """What reader's store holds: entries, feeds, and feeds whose last update failed."""
     with contextlib.closing(_read_only(workdir / READER_DB)) as conn:
         errors = [
-            row[0] for row in conn.execute("SELECT url FROM feeds WHERE last_exception NOT NULL")
+            f"{url}: {error}"
+            for url, error in conn.execute(
+                "SELECT url, last_exception FROM feeds WHERE last_exception NOT NULL"
+            )
         ]
         return {
             "entries": conn.execute("SELECT count(*) FROM entries").fetchone()[0],
             "feeds": conn.execute("SELECT count(*) FROM feeds").fetchone()[0],
-            "store_errors": len(errors),
-            "first_store_errors": errors[:3],
+            "failing": errors,
         }
 
 
