@@ -1,24 +1,26 @@
-"""feed-ingest against lemon24/reader on one loopback feed farm: the benchmark's entry point.
+"""feed-ingest against lemon24/reader on a loopback feed farm: the benchmark's entry point.
 
-``python bench/compare.py [--feeds 2000] [--items 20] [--json FILE]`` (or ``python -m
-bench.compare``), from a checkout with ``pip install -e '.[bench]'``.
+``python bench/compare.py [--feeds 500] [--items 20] [--runs 5] [--topology NAME]... [--full]
+[--json FILE]`` (or ``python -m bench.compare``), from a checkout with ``pip install -e
+'.[bench]'``.
 
-In one run:
+For each setting (a farm topology of ``bench.topology``, ``one-host`` unless ``--topology`` or
+``--full`` says otherwise, and the same topology again pinned to one core with ``taskset -c
+0``):
 
-1. start the farm (``bench.farm``): ``--feeds`` RSS feeds of ``--items`` items of ~3 KB, with
-   ETags, spread over 64 loopback addresses;
-2. for each tool, on a fresh store: a cold pass, then a second and a third pass (all 304), each
-   in its own process (``bench.runner``) whose process tree's memory is sampled
-   (``bench.measure``). Ours is ``ingest run --all`` with ``[fetch] concurrency = --workers``;
-   reader is ``update_feeds(workers=--reader-workers)``;
-3. check every pass did what it should: the farm answered 200 to every feed on the cold pass
-   and 304 to every feed after it, no feed failed, and both stores hold feeds x items entries.
-   A failed check is printed and makes the exit code 1: a benchmark that silently measures
-   failures is worthless;
-4. per-stage entries/s on the farm's documents (``bench.stages``, in-process, one core);
-5. search latency at ``--search-posts`` posts (``bench.search``; ``0`` skips it);
-6. print the machine, the table (figure, ours, reader, ratio, target, verdict) and the stages,
-   and write everything to ``--json`` for ``bench.report`` (``docs/performance.md``).
+1. start the farm: ``--feeds`` RSS feeds of ``--items`` items of ~3 KB, with ETags;
+2. ``--runs`` runs, alternating the tools (ours, reader, ours, reader, ...); each run is one
+   sequence of ``bench.passes``: cold pass, first search, all-304 pass, steady pass (a tenth of
+   the feeds changed), every one a whole process, with ``--in-flight`` requests at once for
+   both tools (ours ``[fetch] concurrency`` and ``per_host``, reader ``workers``);
+3. every attempt is kept, checked (what the farm served, what the store holds; a failed check
+   is printed and makes the exit code 1) and written to ``--json``; the figures are medians
+   with their spread (min-max, IQR), and each ratio is the median of the runs' paired ratios;
+4. each figure is printed with its target (``TARGETS`` below) and a verdict, met or NOT met;
+   a target stated for another scale or setting is marked ``*`` (indicative).
+
+Then the durability each store runs with (read from each tool's own connection), the
+per-stage entries/s (``bench.stages``) and optionally search latency at scale (``bench.search``).
 """
 
 from __future__ import annotations
@@ -27,13 +29,11 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import sqlite3
 import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -43,46 +43,51 @@ from typing import Any
 import psutil
 
 from bench.corpus import SEED
-from bench.farm import Farm, stats_delta
-from bench.measure import clean_env, machine_busy_s, own_cpu_s, run_checked, run_sampled
-from bench.runner import command as runner_command
+from bench.measure import clean_env, run_checked
+from bench.passes import PASSES, Attempt, Plan, machine_load, run_sequence, wait_for_quiet
 from bench.search import CACHE as SEARCH_CACHE
-from bench.search import POSTS as SEARCH_POSTS
+from bench.topology import DEFAULT, TOPOLOGIES, start_farm
 
+# Targets. "one host, 8 in flight, whole processes" is the setting the ratios are stated for.
+TARGET_SCALES = (500, 10_000)
+"""Feed counts the ratio targets are stated at."""
+COLD_RATIO = 4.0
+"""Cold pass, whole processes, one host: reader's seconds / ours at least this."""
+ALL_304_RATIO = 2.0
+"""All-304 pass, whole processes, one host: reader's seconds / ours at least this."""
+PINNED_COLD_RATIO = 3.0
+"""Cold pass pinned to one core, one host: reader's seconds / ours at least this."""
+ALL_304_SECONDS = 5.0
+ALL_304_FEEDS = 10_000
+ALL_304_TOPOLOGY = "64-hosts"
+"""Our all-304 pass over ``ALL_304_FEEDS`` feeds on this farm: under ``ALL_304_SECONDS``."""
+RSS_LIMIT_MB = 150.0
+RSS_FEEDS = 10_000
+"""Peak RSS summed over every process of ours, at ``RSS_FEEDS`` feeds: under this."""
+FIRST_SEARCH_S = 1.0
+"""``ingest entries search WORD`` right after the cold pass, whole process: under this."""
+RATIO_TOPOLOGY = "one-host"
+
+IN_FLIGHT = 8
+RUNS = 5
+SEARCH_WORD = "satellite"
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / ".cache"
 TOOLS = ("ours", "reader")
-PASSES = ("cold", "304", "304")
-COLD_RATIO = 3.0
-ALL_304_RATIO = 1.6
-ALL_304_SECONDS = 10.0
-TARGET_FEEDS = 10_000
-RSS_LIMIT_MB = 150.0
-FLAT_TOLERANCE = 0.10
-SEARCH_P50_MS = 50.0
-CPU_PARTS = ("main_thread", "other_threads", "workers")
-CPUS = os.cpu_count() or 1
-NOISY_LOAD = 0.05
-"""Share of the machine's CPU used by others during a pass above which its figures are noisy."""
 PACKAGES = ("feedparser", "httpx", "nh3", "SQLAlchemy", "sqlmodel", "reader", "requests")
+KINDS = ("cold", "search", "304", "steady")
 
 
 @dataclass(frozen=True, slots=True)
-class PassResult:
-    """One pass of one tool: what the runner reported, what the farm saw, what was sampled."""
+class Setting:
+    """One farm topology, free or pinned to one core."""
 
-    tool: str
-    number: int
-    kind: str
-    seconds: float
-    wall_s: float
-    peak_rss_mb: float
-    peak_pss_mb: float
-    peak_processes: int
-    runner: dict[str, Any]
-    farm: dict[str, Any]
-    other_load: float
-    """Share of the machine's CPU that processes outside the benchmark used during the pass."""
+    topology: str
+    pinned: bool
+
+    @property
+    def name(self) -> str:
+        return self.topology + (", pinned to one core" if self.pinned else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,282 +136,197 @@ def versions() -> dict[str, str]:
     return found
 
 
-def machine_load(seconds: float = 1.0) -> float:
-    """The share of the machine's CPU in use over the next ``seconds``."""
-    busy = machine_busy_s()
-    time.sleep(seconds)
-    return (machine_busy_s() - busy) / (seconds * CPUS)
-
-
-def wait_for_quiet(threshold: float, patience_s: float) -> float:
-    """Wait (at most ``patience_s``) until other work uses under ``threshold`` of the CPUs."""
-    if patience_s <= 0:
-        return 0.0
-    deadline = time.monotonic() + patience_s
-    load = machine_load()
-    while load > threshold and time.monotonic() < deadline:
-        load = machine_load(5.0)
-    return load
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """How each tool's passes run: against which farm, where, how hard, how patiently."""
-
-    farm: Farm
-    workdir: Path
-    urls_file: Path
-    timeout_s: float
-    retries: int
-    quiet: float
-    patience_s: float
-
-
-def run_tool(tool: str, workers: int, plan: Plan) -> list[PassResult]:
-    """The cold, second and third pass of ``tool`` on a fresh store.
-
-    A pass during which other work used more than ``NOISY_LOAD`` of the machine is run again
-    (a cold one on a fresh store), up to ``plan.retries`` times, and the least disturbed
-    attempt kept; before each pass the run waits for the machine to be quiet.
-    """
-    folder = plan.workdir / tool
-    results: list[PassResult] = []
-    for number, kind in enumerate(PASSES, start=1):
-        attempts: list[PassResult] = []
-        while len(attempts) <= plan.retries:
-            if kind == "cold":
-                shutil.rmtree(folder, ignore_errors=True)
-                folder.mkdir(parents=True)
-            wait_for_quiet(plan.quiet, plan.patience_s)
-            attempts.append(
-                run_pass(tool, number, kind=kind, workers=workers, folder=folder, plan=plan)
-            )
-            if attempts[-1].other_load <= NOISY_LOAD:
-                break
-            if len(attempts) <= plan.retries:
-                print(f"{'':>26}other work used the machine: running this pass again")
-        results.append(min(attempts, key=lambda attempt: attempt.other_load))
-    return results
-
-
-def run_pass(
-    tool: str, number: int, *, kind: str, workers: int, folder: Path, plan: Plan
-) -> PassResult:
-    out = folder / f"pass{number}.json"
-    out.unlink(missing_ok=True)
-    command = runner_command(tool, workdir=folder, urls=plan.urls_file, workers=workers, out=out)
-    before = plan.farm.stats()
-    busy, mine = machine_busy_s(), own_cpu_s()
-    with (folder / f"pass{number}.log").open("w", encoding="utf-8") as log:
-        sampled = run_sampled(
-            command, env=clean_env(), stdout=log, stderr=log, cwd=ROOT, timeout_s=plan.timeout_s
-        )
-    busy, mine = machine_busy_s() - busy, own_cpu_s() - mine
-    farm_seen = stats_delta(before, plan.farm.stats())
-    if sampled.returncode != 0 or not out.exists():
-        raise RuntimeError(
-            f"{tool} pass {number} failed (exit code {sampled.returncode}); "
-            f"see {folder / f'pass{number}.log'}"
-        )
-    runner = json.loads(out.read_text(encoding="utf-8"))
-    other_s = max(busy - mine - runner["cpu_all_s"] - farm_seen.get("cpu_s", 0.0), 0.0)
-    result = PassResult(
-        tool=tool,
-        number=number,
-        kind=kind,
-        seconds=runner["seconds"],
-        wall_s=sampled.wall_s,
-        peak_rss_mb=sampled.peak_rss_mb,
-        peak_pss_mb=sampled.peak_pss_mb,
-        peak_processes=sampled.peak_processes,
-        runner=runner,
-        farm=farm_seen,
-        other_load=other_s / (sampled.wall_s * CPUS),
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Median, min, max and the interquartile range of a figure over the runs."""
+    ordered = sorted(values)
+    q1, q3 = (
+        statistics.quantiles(ordered, n=4, method="inclusive")[::2]
+        if len(ordered) > 1
+        else (ordered[0], ordered[0])
     )
-    cpu = ", ".join(f"{part} {runner[f'cpu_{part}_s']:.1f}" for part in CPU_PARTS)
-    print(
-        f"  {tool:<6} pass {number} ({kind:>4}): {result.seconds:7.2f} s; "
-        f"peak RSS {result.peak_rss_mb:5.1f} MB, PSS {result.peak_pss_mb:5.1f} MB "
-        f"({result.peak_processes} processes); CPU s: {cpu}\n{'':>26}farm: "
-        f"{farm_seen.get('200', 0):g}x200 {farm_seen.get('304', 0):g}x304 over "
-        f"{farm_seen.get('connections', 0):g} connections, farm CPU "
-        f"{farm_seen.get('cpu_s', 0):.1f} s; other load on the machine "
-        f"{result.other_load:.0%}" + (" (NOISY)" if result.other_load > NOISY_LOAD else ""),
-        flush=True,
-    )
-    return result
-
-
-def check(result: PassResult, feeds: int, entries: int) -> list[str]:
-    """What is wrong with a pass; empty when it did exactly what it should."""
-    problems: list[str] = []
-    runner = result.runner
-    name = f"{result.tool} pass {result.number}"
-
-    def expect(what: str, got: object, wanted: object) -> None:
-        if got != wanted:
-            problems.append(f"{name}: {what} is {got!r}, expected {wanted!r}")
-
-    cold = result.kind == "cold"
-    expect("exit code", runner.get("exit_code"), 0)
-    expect("failed feeds", runner.get("errors"), 0)
-    expect("stored entries", runner.get("entries"), entries)
-    expect("feeds in the store", runner.get("feeds"), feeds)
-    expect("farm 200 responses", result.farm.get("200", 0), feeds if cold else 0)
-    expect("farm 304 responses", result.farm.get("304", 0), 0 if cold else feeds)
-    expect("farm 404 responses", result.farm.get("404", 0), 0)
-    if result.tool == "ours":
-        expect(
-            "sources by status", runner.get("statuses"), {"ok" if cold else "not_modified": feeds}
-        )
-    else:
-        expect("new entries", runner.get("new"), entries if cold else 0)
-        expect("feeds not modified", runner.get("not_modified"), 0 if cold else feeds)
-    if runner.get("first_errors"):
-        problems.append(f"{name}: first errors: {runner['first_errors']}")
-    return problems
-
-
-def figures(results: Sequence[PassResult], feeds: int, entries: int) -> dict[str, Any]:
-    cold, *warm = results
-    warm_s = statistics.mean(r.seconds for r in warm)
     return {
-        "cold_s": cold.seconds,
-        "cold_entries_per_s": entries / cold.seconds,
-        "all304_s": warm_s,
-        "all304_feeds_per_s": feeds / warm_s,
-        "peak_rss_mb": [r.peak_rss_mb for r in results],
-        "peak_rss_max_mb": max(r.peak_rss_mb for r in results),
-        "peak_pss_mb": [r.peak_pss_mb for r in results],
-        "peak_pss_cold_mb": cold.peak_pss_mb,
-        "maxrss_main_mb": [r.runner["maxrss_self_mb"] for r in results],
-        "maxrss_worker_mb": [r.runner["maxrss_children_mb"] for r in results],
-        "process_wall_s": [r.wall_s for r in results],
-        "farm_cpu_s": [r.farm.get("cpu_s", 0.0) for r in results],
-        "farm_connections": [r.farm.get("connections", 0) for r in results],
-        "other_load": [round(r.other_load, 3) for r in results],
-        "cpu_s": [{key: r.runner[f"cpu_{key}_s"] for key in CPU_PARTS} for r in results],
+        "median": statistics.median(ordered),
+        "min": ordered[0],
+        "max": ordered[-1],
+        "q1": q1,
+        "q3": q3,
+        "n": len(ordered),
     }
 
 
-def _num(value: float | None, digits: int = 0) -> str:
-    return "—" if value is None else f"{value:,.{digits}f}"
+FIGURES: dict[str, Callable[[Attempt], float]] = {
+    "whole_s": lambda a: a.whole_s,
+    "in_process_s": lambda a: a.in_process_s,
+    "cpu_s": lambda a: a.cpu_s,
+    "peak_rss_mb": lambda a: a.peak_rss_mb,
+    "peak_pss_mb": lambda a: a.peak_pss_mb,
+}
 
 
-def _verdict(passed: bool | None, *, exact_scale: bool = True) -> str:
-    if passed is None:
-        return "—"
-    return ("PASS" if passed else "FAIL") + ("" if exact_scale else "*")
-
-
-Pair = tuple[float | None, float | None]
-
-
-def _row(
-    figure: str, pair: Pair, digits: int, target: str, passed: bool | None, *, exact: bool = True
-) -> Row:
-    ours, reader = pair
-    ratio = "—" if ours is None or not reader else f"{ours / reader:.2f}×"
-    return Row(
-        figure,
-        _num(ours, digits),
-        _num(reader, digits),
-        ratio,
-        target,
-        _verdict(passed, exact_scale=exact) if target else "",
-    )
-
-
-def _at_least(pair: Pair, factor: float) -> bool | None:
-    ours, reader = pair
-    return None if ours is None or not reader else ours / reader >= factor
-
-
-def _series(side: dict[str, Any] | None) -> str:
-    return "—" if side is None else " / ".join(f"{value:.1f}" for value in side["peak_rss_mb"])
-
-
-def _flat(side: dict[str, Any] | None) -> bool | None:
-    """The third pass's peak within ``FLAT_TOLERANCE`` of the second's."""
-    if side is None:
-        return None
-    _, second, third = side["peak_rss_mb"]
-    return bool(third <= second * (1 + FLAT_TOLERANCE))
-
-
-def table(
-    ours: dict[str, Any] | None,
-    reader: dict[str, Any] | None,
-    search: dict[str, Any],
-    feeds: int,
-) -> list[Row]:
-    def pair(key: str) -> Pair:
-        return (
-            None if ours is None else float(ours[key]),
-            None if reader is None else float(reader[key]),
+def figures(attempts: Sequence[Attempt], *, feeds: int) -> dict[str, Any]:
+    """Per tool and kind of attempt, each figure's spread; per kind, the paired ratios."""
+    out: dict[str, Any] = {}
+    for tool in TOOLS:
+        mine = [a for a in attempts if a.tool == tool]
+        if not mine:
+            continue
+        out[tool] = {
+            kind: {
+                name: spread([get(a) for a in mine if a.kind == kind])
+                for name, get in FIGURES.items()
+            }
+            for kind in KINDS
+            if any(a.kind == kind for a in mine)
+        }
+        cold = [a for a in mine if a.kind == "cold"]
+        out[tool]["cold"]["cpu_ms_per_entry"] = spread(
+            [1000 * a.cpu_s / max(int(a.store.get("entries", 0)), 1) for a in cold]
         )
+        warm = [a for a in mine if a.kind == "304"]
+        out[tool]["304"]["cpu_ms_per_feed"] = spread([1000 * a.cpu_s / feeds for a in warm])
+        out[tool]["peak_rss_mb"] = max(a.peak_rss_mb for a in mine if a.kind in PASSES)
+    if len(out) == len(TOOLS):
+        out["ratios"] = {
+            kind: {name: spread(_paired(attempts, kind, get)) for name, get in FIGURES.items()}
+            for kind in KINDS
+        }
+        out["ratios"]["cold"]["cpu_per_entry"] = spread(
+            _paired(attempts, "cold", lambda a: a.cpu_s / max(int(a.store["entries"]), 1))
+        )
+    return out
 
-    exact = feeds == TARGET_FEEDS
-    seconds, peak = pair("all304_s"), pair("peak_rss_max_mb")
-    rows = [
-        _row(
-            "cold pass, entries/s",
-            pair("cold_entries_per_s"),
-            0,
-            f"≥ {COLD_RATIO:g}× reader",
-            _at_least(pair("cold_entries_per_s"), COLD_RATIO),
-        ),
-        _row(
-            "all-304 pass, feeds/s",
-            pair("all304_feeds_per_s"),
-            0,
-            f"≥ {ALL_304_RATIO:g}× reader",
-            _at_least(pair("all304_feeds_per_s"), ALL_304_RATIO),
-        ),
-        _row(
-            "all-304 pass, s",
-            seconds,
-            2,
-            f"< {ALL_304_SECONDS:g} s at {TARGET_FEEDS:,} feeds",
-            None if seconds[0] is None else seconds[0] * TARGET_FEEDS / feeds < ALL_304_SECONDS,
-            exact=exact,
-        ),
-        _row(
-            "peak RSS of any pass, MB",
-            peak,
-            1,
-            f"< {RSS_LIMIT_MB:g} MB at {TARGET_FEEDS:,} feeds",
-            None if peak[0] is None else peak[0] < RSS_LIMIT_MB,
-            exact=exact,
-        ),
+
+def _paired(attempts: Sequence[Attempt], kind: str, get: Callable[[Attempt], float]) -> list[float]:
+    """reader / ours for each run (above 1: ours is faster, leaner, lighter)."""
+    by_run: dict[int, dict[str, float]] = {}
+    for attempt in attempts:
+        if attempt.kind == kind:
+            by_run.setdefault(attempt.run, {})[attempt.tool] = get(attempt)
+    return [pair["reader"] / pair["ours"] for pair in by_run.values() if pair.get("ours")]
+
+
+def _cell(side: dict[str, Any] | None, digits: int) -> str:
+    if side is None:
+        return "—"
+    return f"{side['median']:,.{digits}f} [{side['min']:,.{digits}f}–{side['max']:,.{digits}f}]"
+
+
+def _verdict(passed: bool, *, exact: bool) -> str:
+    return ("met" if passed else "NOT met") + ("" if exact else "*")
+
+
+NO_TARGET = ("no target", "")
+
+
+def table(computed: dict[str, Any], setting: Setting, feeds: int) -> list[Row]:
+    """The setting's figures, each with its ratio, target and verdict."""
+    ours, reader, ratios = computed.get("ours"), computed.get("reader"), computed.get("ratios")
+    at_scale = feeds in TARGET_SCALES
+    ratio_setting = setting.topology == RATIO_TOPOLOGY
+
+    def pick(side: dict[str, Any] | None, kind: str, name: str) -> dict[str, Any] | None:
+        return None if side is None or kind not in side else side[kind].get(name)
+
+    def ratio_target(kind: str, name: str) -> tuple[str, str]:
+        if name != "whole_s" or ratios is None:
+            return NO_TARGET
+        if kind == "cold":
+            factor = PINNED_COLD_RATIO if setting.pinned else COLD_RATIO
+        elif kind == "304" and not setting.pinned:
+            factor = ALL_304_RATIO
+        else:
+            return NO_TARGET
+        median = ratios[kind][name]["median"]
+        exact = at_scale and ratio_setting
+        where = f"{RATIO_TOPOLOGY}, {'pinned, ' if setting.pinned else ''}500/10,000 feeds"
+        return f"≥ {factor:g}× reader ({where})", _verdict(median >= factor, exact=exact)
+
+    def ratio_cell(kind: str, name: str) -> str:
+        if ratios is None:
+            return "—"
+        side = ratios[kind][name]
+        return f"{side['median']:.2f}× [{side['min']:.2f}–{side['max']:.2f}]"
+
+    rows: list[Row] = []
+    labels = {"cold": "cold pass", "304": "all-304 pass", "steady": "steady pass (10 % changed)"}
+    for kind, label in labels.items():
+        for name, what, digits in (
+            ("whole_s", "whole process, s", 2),
+            ("in_process_s", "in-process, s", 2),
+            ("cpu_s", "CPU s, process tree", 2),
+        ):
+            target, verdict = ratio_target(kind, name)
+            if kind == "304" and name == "whole_s" and ours is not None:
+                target, verdict = _all_304_seconds(ours, setting, feeds) or (target, verdict)
+            rows.append(
+                Row(
+                    f"{label}, {what}",
+                    _cell(pick(ours, kind, name), digits),
+                    _cell(pick(reader, kind, name), digits),
+                    ratio_cell(kind, name),
+                    target,
+                    verdict,
+                )
+            )
+    rows.append(
         Row(
-            "peak RSS cold / 2nd / 3rd, MB",
-            _series(ours),
-            _series(reader),
-            "",
-            f"flat: 3rd ≤ 2nd + {FLAT_TOLERANCE:.0%}",
-            _verdict(_flat(ours)),
-        ),
-        _row("peak PSS of the cold pass, MB", pair("peak_pss_cold_mb"), 1, "", None),
-    ]
-    if "p50_ms" in search:
-        exact = search["posts"] == SEARCH_POSTS
-        rows += [
-            Row(
-                f"search p50, ms ({search['posts']:,} posts)",
-                _num(search["p50_ms"], 1),
-                "",
-                "",
-                f"< {SEARCH_P50_MS:g} ms at 1M posts",
-                _verdict(search["p50_ms"] < SEARCH_P50_MS, exact_scale=exact),
-            ),
-            Row("search p95, ms", _num(search["p95_ms"], 1), "", "", "", ""),
-        ]
+            "cold pass, CPU ms per entry",
+            _cell(pick(ours, "cold", "cpu_ms_per_entry"), 3),
+            _cell(pick(reader, "cold", "cpu_ms_per_entry"), 3),
+            "—" if ratios is None else f"{ratios['cold']['cpu_per_entry']['median']:.2f}×",
+            *NO_TARGET,
+        )
+    )
+    rows.append(
+        Row(
+            "all-304 pass, CPU ms per feed",
+            _cell(pick(ours, "304", "cpu_ms_per_feed"), 3),
+            _cell(pick(reader, "304", "cpu_ms_per_feed"), 3),
+            "—" if ratios is None else ratio_cell("304", "cpu_s"),
+            *NO_TARGET,
+        )
+    )
+    peak = (
+        None if ours is None else ours["peak_rss_mb"],
+        None if reader is None else reader["peak_rss_mb"],
+    )
+    rows.append(
+        Row(
+            "peak RSS summed over the tree, any pass, MB",
+            "—" if peak[0] is None else f"{peak[0]:.1f}",
+            "—" if peak[1] is None else f"{peak[1]:.1f}",
+            "—" if None in peak or not peak[0] else f"{peak[1] / peak[0]:.2f}×",
+            f"< {RSS_LIMIT_MB:g} MB at {RSS_FEEDS:,} feeds (ours)",
+            "" if peak[0] is None else _verdict(peak[0] < RSS_LIMIT_MB, exact=feeds == RSS_FEEDS),
+        )
+    )
+    first = pick(ours, "search", "whole_s")
+    rows.append(
+        Row(
+            f"first search after the cold pass, whole process, s ({SEARCH_WORD!r})",
+            _cell(first, 3),
+            _cell(pick(reader, "search", "whole_s"), 3),
+            ratio_cell("search", "whole_s"),
+            f"< {FIRST_SEARCH_S:g} s (ours)",
+            "" if first is None else _verdict(first["median"] < FIRST_SEARCH_S, exact=True),
+        )
+    )
     return rows
 
 
+def _all_304_seconds(ours: dict[str, Any], setting: Setting, feeds: int) -> tuple[str, str] | None:
+    """The absolute all-304 target, read on its farm; scaled linearly from other feed counts."""
+    if setting.topology != ALL_304_TOPOLOGY or setting.pinned:
+        return None
+    seconds = ours["304"]["whole_s"]["median"] * ALL_304_FEEDS / feeds
+    return (
+        f"ours < {ALL_304_SECONDS:g} s at {ALL_304_FEEDS:,} feeds",
+        _verdict(seconds < ALL_304_SECONDS, exact=feeds == ALL_304_FEEDS),
+    )
+
+
 def print_table(rows: Sequence[Row]) -> None:
-    headers = Row("figure", "ours", "reader", "ours/reader", "target", "verdict")
+    headers = Row("figure", "ours", "reader", "reader/ours", "target", "verdict")
     widths = [max(len(getattr(r, f)) for r in (headers, *rows)) for f in Row.__slots__]
     for index, row in enumerate((headers, *rows)):
         cells = [getattr(row, f) for f in Row.__slots__]
@@ -418,6 +338,114 @@ def print_table(rows: Sequence[Row]) -> None:
         )
         if index == 0:
             print("  ".join("-" * width for width in widths))
+
+
+def print_attempt(attempt: Attempt) -> None:
+    farm = attempt.farm
+    print(
+        f"  run {attempt.run} {attempt.tool:<6} {attempt.kind:>6}: {attempt.whole_s:7.2f} s whole, "
+        f"{attempt.in_process_s:7.2f} s in-process, CPU {attempt.cpu_s:6.2f} s; "
+        f"peak RSS {attempt.peak_rss_mb:5.1f} MB ({attempt.peak_processes} processes); farm "
+        f"{farm.get('200', 0):g}x200 {farm.get('304', 0):g}x304; other load "
+        f"{attempt.other_load:.0%}",
+        flush=True,
+    )
+
+
+def durability(workdir: Path) -> dict[str, dict[str, str]]:
+    """Each tool's journal mode and synchronous level, read from its own connection."""
+    found: dict[str, dict[str, str]] = {}
+    for tool in TOOLS:
+        folder = workdir / tool
+        if not folder.exists():
+            continue
+        done = run_checked(
+            [sys.executable, "-m", "bench.runner", "durability", tool, f"--workdir={folder}"],
+            env=clean_env(),
+        )
+        found[tool] = json.loads(done.stdout)
+    return found
+
+
+MEANING = {
+    "NORMAL": "commits are not synced one by one: a power cut may lose the last ones, never "
+    "corrupts the store",
+    "FULL": "every commit is synced to disk before it returns: it survives a power cut",
+}
+
+
+def describe_durability(found: dict[str, dict[str, str]]) -> list[str]:
+    lines = [
+        f"  {tool}: journal_mode={setting['journal_mode']}, synchronous={setting['synchronous']}"
+        f" ({MEANING.get(setting['synchronous'], 'see the SQLite documentation')})"
+        for tool, setting in found.items()
+    ]
+    levels = {setting["synchronous"] for setting in found.values()}
+    if len(levels) > 1:
+        lines.append("  the stores are not equally durable: read the cold-pass ratios with that")
+    return lines
+
+
+def run_setting(setting: Setting, args: argparse.Namespace) -> dict[str, Any]:
+    """Every run of both tools on one setting's farm: attempts, figures, table, problems."""
+    topology = TOPOLOGIES[setting.topology]
+    folder = args.workdir / (setting.topology + ("-pinned" if setting.pinned else ""))
+    folder.mkdir(parents=True, exist_ok=True)
+    farm, trust = start_farm(topology, args.feeds, args.items, seed=args.seed, workdir=folder)
+    attempts: list[Attempt] = []
+    problems: list[str] = []
+    print(f"\n== {setting.name} ==", flush=True)
+    with farm:
+        print(
+            f"farm: {farm.documents:,} documents ({farm.replayed} replayed), "
+            f"{farm.bytes / 2**20:,.1f} MiB, {farm.hosts} host(s), port {farm.port}",
+            flush=True,
+        )
+        urls_file = folder / "urls.txt"
+        urls_file.write_text("\n".join(farm.urls()) + "\n", encoding="utf-8")
+        plan = Plan(
+            farm=farm,
+            folder=folder,
+            urls_file=urls_file,
+            in_flight=args.in_flight,
+            pinned=setting.pinned,
+            timeout_s=max(900.0, farm.documents * args.items / 20),
+            search_word=SEARCH_WORD,
+            env=clean_env(trust.env() if trust else None),
+            expected_entries=None if topology.corpus else args.feeds * args.items,
+        )
+        for run in range(1, args.runs + 1):
+            wait_for_quiet(args.quiet, args.patience)
+            for tool in args.tools:
+                done, found = run_sequence(tool, run, plan)
+                for attempt in done:
+                    print_attempt(attempt)
+                attempts += done
+                problems += found
+        found_durability = durability(folder)
+        stats = farm.stats()
+    if topology.gzip and stats.get("gzip", 0) != stats.get("requests", 0):
+        problems.append(f"{setting.name}: not every response was gzip-compressed: {stats}")
+    computed = figures(attempts, feeds=farm.documents)
+    rows = table(computed, setting, args.feeds)
+    print()
+    print_table(rows)
+    print("durability:")
+    print("\n".join(describe_durability(found_durability)))
+    return {
+        "setting": setting.name,
+        "topology": asdict(topology),
+        "pinned": setting.pinned,
+        "documents": farm.documents,
+        "replayed": farm.replayed,
+        "document_bytes": farm.bytes,
+        "hosts": farm.hosts,
+        "durability": found_durability,
+        "figures": computed,
+        "table": [asdict(row) for row in rows],
+        "attempts": [asdict(attempt) for attempt in attempts],
+        "problems": problems,
+    }
 
 
 def run_stages(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -441,7 +469,7 @@ def run_stages(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 def run_search(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     if args.search_posts <= 0:
-        return {"skipped": "search benchmark not asked for (--search-posts 0)"}
+        return {"skipped": "search latency at scale not asked for (--search-posts 0)"}
     out = workdir / "search.json"
     run_checked(
         [
@@ -461,118 +489,121 @@ def run_search(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     return search
 
 
+def settings(args: argparse.Namespace) -> list[Setting]:
+    chosen = list(TOPOLOGIES) if args.full else (args.topology or [DEFAULT])
+    found = [Setting(name, pinned=False) for name in dict.fromkeys(chosen)]
+    if args.pinned and RATIO_TOPOLOGY in chosen:
+        found.insert(1 + chosen.index(RATIO_TOPOLOGY), Setting(RATIO_TOPOLOGY, pinned=True))
+    return found
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Benchmark feed-ingest against reader on a loopback feed farm."
     )
-    parser.add_argument("--feeds", type=int, default=2000, help="feeds in the farm")
+    parser.add_argument("--feeds", type=int, default=500, help="generated feeds in the farm")
     parser.add_argument("--items", type=int, default=20, help="items per feed")
     parser.add_argument("--seed", type=int, default=SEED, help="content seed")
-    parser.add_argument("--workers", type=int, default=32, help="our [fetch] concurrency")
-    parser.add_argument("--reader-workers", type=int, default=32, help="reader's workers")
+    parser.add_argument("--runs", type=int, default=RUNS, help="alternating runs per tool")
+    parser.add_argument(
+        "--in-flight", type=int, default=IN_FLIGHT, help="requests at once, for both tools"
+    )
+    parser.add_argument(
+        "--topology",
+        action="append",
+        choices=list(TOPOLOGIES),
+        help=f"farm setting; repeatable [{DEFAULT}]",
+    )
+    parser.add_argument("--full", action="store_true", help="every topology")
+    parser.add_argument(
+        "--no-pinned",
+        dest="pinned",
+        action="store_false",
+        help=f"skip the {RATIO_TOPOLOGY} run pinned to one core",
+    )
     parser.add_argument("--tools", default=",".join(TOOLS), help="ours,reader (default both)")
     parser.add_argument("--stage-feeds", type=int, default=50, help="documents for the stages")
     parser.add_argument("--stage-rounds", type=int, default=5)
-    parser.add_argument("--search-posts", type=int, default=SEARCH_POSTS, help="0: no search")
+    parser.add_argument("--search-posts", type=int, default=0, help="search latency at scale")
     parser.add_argument("--search-rounds", type=int, default=10)
     parser.add_argument("--search-cache", type=Path, default=SEARCH_CACHE)
     parser.add_argument(
-        "--retries", type=int, default=2, help="reruns of a pass other work disturbed"
+        "--quiet", type=float, default=0.10, help="machine load to wait for before each run"
     )
-    parser.add_argument(
-        "--quiet", type=float, default=0.10, help="machine load to wait for before each pass"
-    )
-    parser.add_argument("--patience", type=float, default=600, help="longest wait for quiet, s")
+    parser.add_argument("--patience", type=float, default=120, help="longest wait for quiet, s")
     parser.add_argument("--workdir", type=Path, help="stores and logs [bench/.cache/run-NxM]")
     parser.add_argument("--json", type=Path, help="results file [WORKDIR/results.json]")
     args = parser.parse_args(argv)
     args.tools = [tool for tool in args.tools.split(",") if tool]
     if set(args.tools) - set(TOOLS) or not args.tools:
         parser.error(f"--tools takes a comma-separated subset of {','.join(TOOLS)}")
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
     args.workdir = args.workdir or CACHE / f"run-{args.feeds}x{args.items}"
     args.json = args.json or args.workdir / "results.json"
     return args
 
 
+def targets() -> dict[str, Any]:
+    return {
+        "setting": f"{RATIO_TOPOLOGY}, {IN_FLIGHT} in flight, whole processes",
+        "scales": list(TARGET_SCALES),
+        "cold_ratio": COLD_RATIO,
+        "all_304_ratio": ALL_304_RATIO,
+        "pinned_cold_ratio": PINNED_COLD_RATIO,
+        "all_304_seconds": ALL_304_SECONDS,
+        "all_304_feeds": ALL_304_FEEDS,
+        "all_304_topology": ALL_304_TOPOLOGY,
+        "rss_limit_mb": RSS_LIMIT_MB,
+        "rss_feeds": RSS_FEEDS,
+        "first_search_s": FIRST_SEARCH_S,
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    feeds, items = args.feeds, args.items
-    entries = feeds * items
     args.workdir.mkdir(parents=True, exist_ok=True)
     about = machine()
     print(
         f"machine: {about['cpus']} CPUs ({about['cpu_model']}), {about['memory_gib']} GiB, "
         f"Python {about['python']}, SQLite {about['sqlite']}"
     )
-    print(f"scale: {feeds:,} feeds x {items} items = {entries:,} entries", flush=True)
-    print(f"machine load before the run: {machine_load():.0%} of {CPUS} CPUs", flush=True)
-    timeout_s = max(900.0, entries / 50)
-    results: dict[str, list[PassResult]] = {}
-    with Farm(feeds, items, seed=args.seed) as farm:
-        print(f"farm: {farm.bytes / 2**20:,.1f} MiB of documents on port {farm.port}", flush=True)
-        urls_file = args.workdir / "urls.txt"
-        urls_file.write_text("\n".join(farm.urls()) + "\n", encoding="utf-8")
-        plan = Plan(
-            farm=farm,
-            workdir=args.workdir,
-            urls_file=urls_file,
-            timeout_s=timeout_s,
-            retries=args.retries,
-            quiet=args.quiet,
-            patience_s=args.patience,
-        )
-        for tool in args.tools:
-            workers = args.workers if tool == "ours" else args.reader_workers
-            results[tool] = run_tool(tool, workers, plan)
-    problems = [p for runs in results.values() for r in runs for p in check(r, feeds, entries)]
-    print("stages (in-process, one core) ...", flush=True)
+    print(
+        f"scale: {args.feeds:,} feeds x {args.items} items, {args.in_flight} requests in flight "
+        f"for both tools, {args.runs} alternating run(s) per tool",
+        flush=True,
+    )
+    print(f"machine load before the run: {machine_load():.0%} of {about['cpus']} CPUs", flush=True)
+    results = [run_setting(setting, args) for setting in settings(args)]
+    print("\nstages (in-process, one core) ...", flush=True)
     stages = run_stages(args, args.workdir)
     search = run_search(args, args.workdir)
-    computed = {tool: figures(runs, feeds, entries) for tool, runs in results.items()}
-    rows = table(computed.get("ours"), computed.get("reader"), search, feeds)
-
-    print()
-    print_table(rows)
-    if any(row.verdict.endswith("*") for row in rows):
-        print("* indicative: the target is set at another scale")
-    print()
     rates = stages["entries_per_s"]
     print(f"stages over {stages['entries']:,} entries ({stages['documents']} documents), one core:")
     for stage, rate in rates.items():
         print(f"  {stage:<16} {rate:>10,.0f} entries/s")
-    print(f"  bottleneck: {min(('parse', 'normalize', 'store'), key=lambda s: rates[s])}")
     if "skipped" in search:
         print(search["skipped"])
-    farm_cpu = sum(r.farm.get("cpu_s", 0.0) for runs in results.values() for r in runs)
-    pass_s = sum(r.seconds for runs in results.values() for r in runs)
-    print(f"farm CPU: {farm_cpu:.1f} s over {pass_s:.1f} s of passes ({farm_cpu / pass_s:.0%})")
-    noisy = [
-        f"{r.tool} {r.number}"
-        for runs in results.values()
-        for r in runs
-        if r.other_load > NOISY_LOAD
-    ]
-    if noisy:
-        print(f"warning: other work used the machine during passes {', '.join(noisy)}")
-
+    else:
+        print(f"search at {search['posts']:,} posts: p50 {search['p50_ms']:.1f} ms")
+    if any(row["verdict"].endswith("*") for result in results for row in result["table"]):
+        print("* indicative: the target is stated for another scale or setting")
+    problems = [problem for result in results for problem in result["problems"]]
     document = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": about,
         "versions": versions(),
         "scale": {
-            "feeds": feeds,
-            "items": items,
-            "entries": entries,
+            "feeds": args.feeds,
+            "items": args.items,
             "seed": args.seed,
-            "document_bytes": farm.bytes,
-            "ours_concurrency": args.workers,
-            "reader_workers": args.reader_workers,
+            "in_flight": args.in_flight,
+            "runs": args.runs,
         },
-        "figures": computed,
-        "table": [asdict(row) for row in rows],
+        "targets": targets(),
+        "settings": results,
         "stages": stages,
         "search": search,
-        "passes": {tool: [asdict(r) for r in runs] for tool, runs in results.items()},
         "checks": {"ok": not problems, "problems": problems},
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -582,7 +613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"CHECK FAILED: {problem}")
     if problems:
         return 1
-    print(f"checks: every pass of {', '.join(results)} did what it should")
+    print("checks: every pass of every run did what it should")
     return 0
 
 

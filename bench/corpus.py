@@ -137,8 +137,14 @@ def item_date(feed: int, item: int, items: int) -> datetime:
     return EPOCH - ITEM_SPACING * (feed * items + item)
 
 
-def feed_document(feed: int, items: int, *, seed: int = SEED) -> bytes:
-    """Feed number ``feed``'s RSS 2.0 document with ``items`` items, as served by the farm."""
+def feed_document(feed: int, items: int, *, seed: int = SEED, revision: int = 0) -> bytes:
+    """Feed number ``feed``'s RSS 2.0 document with ``items`` items, as served by the farm.
+
+    Revision ``r > 0`` is the same feed ``r`` updates later: ``r`` new items on top (dated after
+    the original ones) and the newest original item edited (its title and body say so); every
+    other item is byte-identical to revision 0, so a reader stores ``r`` new entries and updates
+    one.
+    """
     rng = random.Random(seed * 1_000_003 + feed)
     author = AUTHORS[feed % len(AUTHORS)]
     parts = [
@@ -150,20 +156,38 @@ def feed_document(feed: int, items: int, *, seed: int = SEED) -> bytes:
         "</description><generator>RSSHub</generator><language>zh-cn</language>"
         f"<lastBuildDate>{format_datetime(EPOCH, usegmt=True)}</lastBuildDate><ttl>5</ttl>"
     ]
-    for item in range(items):
-        title = item_title(rng, feed, item)
-        link = f"{SITE}/articles/{feed}/{item}.htm"
-        published = format_datetime(item_date(feed, item, items), usegmt=True)
-        parts.append(
-            f"<item><title><![CDATA[{title}]]></title>"
-            f"<description><![CDATA[{item_body(rng, feed, item, title, seed=seed)}]]>"
-            f"</description><pubDate>{published}</pubDate>"
-            f'<guid isPermaLink="false">{link}</guid><link>{link}</link>'
-            f"<author><![CDATA[{author}]]></author><category>{rng.choice(CHINESE)}</category>"
-            "</item>"
+    original = [
+        _item(rng, feed, item, item_date(feed, item, items), seed=seed) for item in range(items)
+    ]
+    if revision and original:
+        edited = random.Random(seed * 1_000_003 + feed)
+        original[0] = _item(
+            edited, feed, 0, item_date(feed, 0, items), seed=seed, edit=f" (更新 {revision})"
         )
+    later = random.Random((seed * 1_000_003 + feed) * 7919 + revision)
+    added = [
+        _item(later, feed, items + extra, EPOCH + ITEM_SPACING * (extra + 1), seed=seed)
+        for extra in reversed(range(revision))
+    ]
+    parts += added + original
     parts.append("</channel></rss>\n")
     return "".join(parts).encode("utf-8")
+
+
+def _item(
+    rng: random.Random, feed: int, item: int, published: datetime, *, seed: int, edit: str = ""
+) -> str:
+    author = AUTHORS[feed % len(AUTHORS)]
+    title = item_title(rng, feed, item) + edit
+    link = f"{SITE}/articles/{feed}/{item}.htm"
+    return (
+        f"<item><title><![CDATA[{title}]]></title>"
+        f"<description><![CDATA[{item_body(rng, feed, item, title, seed=seed)}]]>"
+        f"</description><pubDate>{format_datetime(published, usegmt=True)}</pubDate>"
+        f'<guid isPermaLink="false">{link}</guid><link>{link}</link>'
+        f"<author><![CDATA[{author}]]></author><category>{rng.choice(CHINESE)}</category>"
+        "</item>"
+    )
 
 
 def feed_documents(feeds: int, items: int, *, seed: int = SEED) -> Iterator[bytes]:

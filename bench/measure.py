@@ -1,7 +1,8 @@
 """Running a command while sampling the memory of its whole process tree.
 
 A pass of ours is a main process plus parsing workers; reader's is one process with threads.
-Both are measured the same way: every ``SAMPLE_S`` the RSS and PSS of the process and all its
+Both are measured the same way: the wall time and CPU time of the whole process (start-up and
+exit included), and every ``SAMPLE_S`` the RSS and PSS of the process and all its
 descendants are read (``/proc`` through psutil) and summed, and the peaks kept. The RSS sum is
 the conservative figure (pages a forked worker shares with its parent count twice); PSS splits
 shared pages between the processes that map them, so it is what the tree really costs. The
@@ -12,7 +13,9 @@ expensive part, and workers live for the whole pass.
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,13 +32,19 @@ _PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_prox
 
 @dataclass(frozen=True, slots=True)
 class Sampled:
-    """How a command went: exit code, wall time, and its tree's peak memory."""
+    """How a command went: exit code, wall time, its tree's CPU time and peak memory."""
 
     returncode: int
     wall_s: float
+    cpu_user_s: float
+    cpu_system_s: float
     peak_rss_mb: float
     peak_pss_mb: float
     peak_processes: int
+
+    @property
+    def cpu_s(self) -> float:
+        return self.cpu_user_s + self.cpu_system_s
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -62,14 +71,29 @@ def run_sampled(
     cwd: Path | None = None,
     timeout_s: float = 3600,
 ) -> Sampled:
-    """Run ``command`` to the end, sampling its process tree's memory; kill it past the timeout."""
+    """Run ``command`` to the end, sampling its process tree's memory; kill it past the timeout.
+
+    The wall time runs from just before the process is started to the moment it is reaped (a
+    thread waits for it, so the sampling interval does not round it). The CPU time is what the
+    process and every descendant it waited for used (``RUSAGE_CHILDREN`` of this process
+    before and after: this process waits for nothing else meanwhile).
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = psutil.Popen(list(command), env=dict(env), stdout=stdout, stderr=stderr, cwd=cwd)
+    ended: list[float] = []
+
+    def reap() -> None:
+        process.wait()
+        ended.append(time.perf_counter())
+
+    waiter = threading.Thread(target=reap, daemon=True)
+    waiter.start()
     tree: list[psutil.Process] = [process]
     refreshed = 0.0
     peak_rss = peak_pss = 0
     peak_processes = 1
-    while process.poll() is None:
+    while waiter.is_alive():
         now = time.perf_counter()
         if now - started > timeout_s:
             _kill_tree(process)
@@ -81,10 +105,13 @@ def run_sampled(
         peak_rss = max(peak_rss, rss)
         peak_pss = max(peak_pss, pss)
         peak_processes = max(peak_processes, alive)
-        time.sleep(SAMPLE_S)
+        waiter.join(SAMPLE_S)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return Sampled(
         returncode=process.returncode,
-        wall_s=time.perf_counter() - started,
+        wall_s=ended[0] - started,
+        cpu_user_s=after.ru_utime - before.ru_utime,
+        cpu_system_s=after.ru_stime - before.ru_stime,
         peak_rss_mb=peak_rss / MB,
         peak_pss_mb=peak_pss / MB,
         peak_processes=peak_processes,

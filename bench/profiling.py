@@ -37,6 +37,7 @@ from bench.corpus import SEED
 from bench.farm import Farm
 from bench.measure import clean_env, run_checked
 from bench.runner import command as runner_command
+from bench.runner import count_ours
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 TOP = 12
@@ -216,7 +217,7 @@ def profile_pass(
         ],
         env=clean_env(),
     )
-    result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8")) | count_ours(folder)
     print(f"{label}: {result['seconds']:.2f} s under py-spy, {result['entries']:,} entries stored")
     return json.loads(profile.read_text(encoding="utf-8")), result
 

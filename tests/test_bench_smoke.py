@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import ssl
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,12 +19,13 @@ from storage import open_store
 ROOT = Path(__file__).resolve().parent.parent
 FEEDS, ITEMS = 20, 5
 FIGURES = (
-    "cold pass, entries/s",
-    "all-304 pass, feeds/s",
-    "all-304 pass, s",
-    "peak RSS of any pass, MB",
-    "peak RSS cold / 2nd / 3rd, MB",
-    "peak PSS of the cold pass, MB",
+    "cold pass, whole process, s",
+    "cold pass, in-process, s",
+    "all-304 pass, whole process, s",
+    "steady pass (10 % changed), whole process, s",
+    "cold pass, CPU ms per entry",
+    "peak RSS summed over the tree, any pass, MB",
+    "first search after the cold pass, whole process, s",
 )
 
 
@@ -44,40 +49,74 @@ def test_compare_measures_both_tools_at_a_tiny_scale(tmp_path: Path) -> None:
             "bench/compare.py",
             f"--feeds={FEEDS}",
             f"--items={ITEMS}",
+            "--runs=1",
             "--stage-feeds=4",
             "--stage-rounds=1",
-            "--search-posts=200",
-            "--search-rounds=2",
-            "--retries=0",  # a busy CI machine makes figures noisy, not wrong
             "--patience=0",
-            f"--search-cache={tmp_path / 'search'}",
             f"--workdir={tmp_path}",
             f"--json={results_file}",
         ],
-        timeout=120,
+        timeout=180,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     printed = done.stdout
+    assert printed.startswith("machine: ")
+    assert "== one-host ==" in printed
+    assert "== one-host, pinned to one core ==" in printed
     for figure in FIGURES:
         line = next(line for line in printed.splitlines() if line.startswith(figure))
         assert "—" not in line, line  # a figure for each tool
-    assert printed.startswith("machine: ")
-    assert f"Python {sys.version.split()[0]}" in printed
-    for stage in ("parse", "normalize", "store", "bottleneck"):
-        assert f"  {stage}" in printed
-    assert "search p50" in printed or "search benchmark not asked for" in printed
+        assert "met" in line or "no target" in line, line
+    assert "ours: journal_mode=WAL, synchronous=NORMAL" in printed
+    assert "reader: journal_mode=WAL, synchronous=" in printed
 
     results = json.loads(results_file.read_text(encoding="utf-8"))
     assert results["checks"] == {"ok": True, "problems": []}
-    for tool in ("ours", "reader"):
-        cold, second, third = results["passes"][tool]
-        for one in (cold, second, third):
-            assert one["runner"]["entries"] == FEEDS * ITEMS
-            assert one["runner"]["errors"] == 0
-        assert cold["farm"]["200"] == FEEDS
-        assert second["farm"]["304"] == third["farm"]["304"] == FEEDS
-        assert results["figures"][tool]["cold_entries_per_s"] > 0
-    assert results["table"][0]["figure"] == FIGURES[0]
+    free, pinned = results["settings"]
+    assert pinned["pinned"]
+    assert not free["pinned"]
+    kinds = [(a["tool"], a["kind"]) for a in free["attempts"]]
+    assert kinds == [
+        (tool, kind) for tool in ("ours", "reader") for kind in ("cold", "search", "304", "steady")
+    ]
+    for attempt in free["attempts"]:
+        assert attempt["whole_s"] >= attempt["in_process_s"] > 0
+        assert attempt["cpu_s"] > 0
+    steady = [a for a in free["attempts"] if a["kind"] == "steady"]
+    for attempt in steady:
+        assert attempt["farm"]["200"] == 2  # a tenth of the feeds changed
+        assert attempt["store"]["entries"] == FEEDS * ITEMS + 2
+
+
+def test_the_farm_serves_every_topology(tmp_path: Path) -> None:
+    from bench.topology import TOPOLOGIES, start_farm
+
+    for name in ("gzip", "latency", "tls", "corpus"):
+        farm, trust = start_farm(TOPOLOGIES[name], 10, 2, seed=1, workdir=tmp_path / name)
+        context = ssl.create_default_context(cafile=str(trust.ca)) if trust else None
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+        )
+        with farm:
+            url = farm.urls()[-1]
+            assert url.startswith("https://" if name == "tls" else "http://127.0.0.1:")
+            request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+            started = time.perf_counter()
+            with opener.open(request) as response:
+                body = response.read()
+                encoding = response.headers.get("Content-Encoding")
+            elapsed = time.perf_counter() - started
+            if name == "gzip":
+                assert encoding == "gzip"
+                body = gzip.decompress(body)
+            if name == "latency":
+                assert elapsed >= 0.05
+            assert body.lstrip().startswith(b"<")
+            if name == "corpus":
+                assert farm.replayed > 50
+                assert "/replay/" in url
+            assert farm.revise(1) == [0]  # a tenth of the 10 generated feeds
+            assert farm.stats()["200"] == 1
 
 
 def test_search_store_is_readable_and_measured(tmp_path: Path) -> None:
