@@ -147,6 +147,8 @@ def _print_summary(summary: RunSummary) -> None:
     counts = ", ".join(f"{summary.total(change)} {change.value}" for change in Change)
     skipped = sum(o.skipped for o in summary.outcomes)
     typer.echo(f"posts: {counts}, {skipped} skipped")
+    if summary.filtered:
+        typer.echo(f"filtered: {summary.filtered} entries kept out by keep/block rules")
 
 
 @app.command()
@@ -349,6 +351,8 @@ def stats(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None) 
         if problem:
             # Redacted again: a store written by an older version may hold it unredacted.
             typer.echo(f"{'':>6}{_problem_label(source)}: {redact_text(problem)}")
+        if source.filtered:
+            typer.echo(f"{'':>6}filtered: {source.filtered} entries of its last document")
         if source.lease_owner:
             typer.echo(
                 f"{'':>6}being checked by {source.lease_owner} "
@@ -426,6 +430,7 @@ def _stats_json(report: StoreStats) -> dict[str, object]:
             "disabled": report.disabled,
             "posts": report.posts,
             "sightings": report.sightings,
+            "filtered": sum(s.filtered for s in report.sources),
         },
         "leases": [
             {"owner": h.owner, "sources": h.sources, "until": iso_utc(h.until)}
