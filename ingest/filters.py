@@ -23,6 +23,7 @@ Cutting the body text to ``BODY_CHARS`` keeps ordinary rules on huge entries che
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -76,6 +77,12 @@ class Rule:
         return any(self.pattern.search(value) for value in entry.values(self.field))
 
 
+def shown(rule: str) -> str:
+    """``rule`` as messages show it: in single quotes, as a shell passes it to ``feeds update``
+    (a backslash stays one backslash, unlike in ``repr``)."""
+    return f"'{rule}'" if "'" not in rule else shlex.quote(rule)
+
+
 def parse_rules(texts: object) -> tuple[str, ...]:
     """A list of rules as given (TOML array, or one rule as a string), each checked; RuleError
     naming the first that is not a regular expression."""
@@ -87,9 +94,11 @@ def parse_rules(texts: object) -> tuple[str, ...]:
         try:
             rule = Rule.parse(text)
         except re.error as exc:
-            raise RuleError(index, f"{text!r} is not a valid regular expression: {exc}") from exc
+            raise RuleError(
+                index, f"{shown(text)} is not a valid regular expression: {exc}"
+            ) from exc
         if not rule.pattern.pattern:
-            raise RuleError(index, f"{text!r} is empty: it would match every entry")
+            raise RuleError(index, f"{shown(text)} is empty: it would match every entry")
     return tuple(texts)
 
 
@@ -166,7 +175,7 @@ class Rejection:
     def __str__(self) -> str:
         if self.rule is None:
             return f"{self.level} keep: no keep rule matched"
-        return f"{self.level} block[{self.index}] {self.rule!r}"
+        return f"{self.level} block[{self.index}] {shown(self.rule)}"
 
 
 def rejection(entry: EntryText, levels: Sequence[RuleSet]) -> Rejection | None:

@@ -32,7 +32,7 @@ from ingest.cli.base import (
 )
 from ingest.config import canonical_source_url
 from ingest.errors import ConfigError, OpmlError, SourceChoiceError
-from ingest.filters import RuleError, parse_rules
+from ingest.filters import RuleError, parse_rules, shown
 from ingest.publish.opml import read_opml, write_opml
 from ingest.publish.render import iso_utc
 from ingest.sources import CONFIG_ORIGIN, duplicate_of, plan_config
@@ -371,7 +371,7 @@ def feeds_list(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = N
             details.append(f"categories: {', '.join(spec.categories)}")
         if spec.interval_s:
             details.append(f"every {format_duration(spec.interval_s)}")
-        details.extend(f"{kind}: {' '.join(map(repr, rules))}" for kind, rules in _rules_of(spec))
+        details.extend(f"{kind}: {' '.join(map(shown, rules))}" for kind, rules in _rules_of(spec))
         if source.retired:
             details.append("retired: left the config")
         elif not source.enabled:
