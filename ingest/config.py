@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from ingest import __version__
 from ingest.errors import ConfigError
+from ingest.filters import RuleError, parse_rules, rule_lines
 from ingest.types import DEFAULT_MAX_BODY, SourceSpec
 from ingest.units import format_duration, parse_duration, parse_size
 from ingest.urls import is_http_url, source_url
@@ -188,12 +189,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("serve.tick", 15.0, parse_duration, "how often the daemon looks for due sources"),
     Setting("serve.grace", 8.0, parse_duration, "time in-flight sources get on a signal"),
     Setting("serve.feeds", True, _boolean, "serve the merged feeds at /feeds/"),
+    Setting("filters.keep", (), rule_lines, "store only entries one of these matches"),
+    Setting("filters.block", (), rule_lines, "never store entries one of these matches"),
     Setting("log.level", "info", _choice("debug", "info", "warning", "error"), "log level"),
     Setting("log.format", "auto", _choice("auto", "console", "json"), "auto: console on a tty"),
 )
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
 _BY_ENV = {setting.env: setting for setting in SETTINGS}
-_SOURCE_KEYS = frozenset({"url", "name", "categories", "interval", "comments", "max_body"})
+_SOURCE_KEYS = frozenset(
+    {"url", "name", "categories", "interval", "comments", "max_body", "keep", "block"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +252,14 @@ class ServeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FilterSettings:
+    """``[filters]``: keep and block rules for every source (``ingest.filters``), as written."""
+
+    keep: tuple[str, ...]
+    block: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class LogSettings:
     level: str
     format: str
@@ -260,6 +273,7 @@ class Settings:
     fetch: FetchSettings
     schedule: ScheduleSettings
     serve: ServeSettings
+    filters: FilterSettings
     log: LogSettings
     sources: tuple[SourceSpec, ...]
     origins: Mapping[str, str]
@@ -278,6 +292,7 @@ _SECTIONS: dict[str, type] = {
     "fetch": FetchSettings,
     "schedule": ScheduleSettings,
     "serve": ServeSettings,
+    "filters": FilterSettings,
     "log": LogSettings,
 }
 
@@ -375,6 +390,8 @@ def _known_env() -> str:
 def _parse(setting: Setting, value: object, where: str) -> Any:
     try:
         return setting.parse(value)
+    except RuleError as exc:
+        raise ConfigError(f"{where}[{exc.index}]", exc.reason) from exc
     except ValueError as exc:
         raise ConfigError(where, str(exc)) from exc
 
@@ -435,6 +452,8 @@ def _source_spec(entry: object, where: str, base: Path) -> SourceSpec:
             return None
         try:
             return parse(entry[key])
+        except RuleError as exc:
+            raise ConfigError(f"{where}.{key}[{exc.index}]", exc.reason) from exc
         except ValueError as exc:
             raise ConfigError(f"{where}.{key}", str(exc)) from exc
 
@@ -446,6 +465,8 @@ def _source_spec(entry: object, where: str, base: Path) -> SourceSpec:
         interval_s=round(interval) if interval else None,
         comments=pick("comments", _boolean),
         max_body=pick("max_body", parse_size),
+        keep=pick("keep", parse_rules) or (),
+        block=pick("block", parse_rules) or (),
     )
 
 

@@ -38,6 +38,10 @@ class SourceSpec:
     max_body: int | None = None
     site_url: str | None = None
     """The site's home page (OPML ``htmlUrl``): kept to be exported, never a setting."""
+    keep: tuple[str, ...] = ()
+    """Keep rules (``ingest.filters``): when there are any, only entries one matches are stored."""
+    block: tuple[str, ...] = ()
+    """Block rules: an entry one matches is not stored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +122,17 @@ class Post:
 
 
 @dataclass(frozen=True, slots=True)
+class FilteredEntry:
+    """An entry a keep or block rule kept out of the store, and ``rule``, which one (or which
+    keep rules it matched none of), as ``ingest.filters.Rejection`` words it."""
+
+    guid: str | None
+    link: str | None
+    title: str
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
 class Digest:
     """Everything one source's document yielded: its posts and what had to be skipped."""
 
@@ -130,6 +145,8 @@ class Digest:
     unreadable_dates: tuple[str, ...] = ()
     """Date texts that could not be read: those entries fell back to their updated date or to
     the first-seen time (DESIGN §1). Counted in the log as ``dates_unreadable``."""
+    filtered: tuple[FilteredEntry, ...] = ()
+    """Entries the keep and block rules kept out: not in ``posts``, never stored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,6 +456,9 @@ class Check:
     now: datetime
     owner: str | None = None
     """Who claimed the source: the check is stored only while that lease is held."""
+    filtered: int | None = None
+    """Entries of the new document the keep and block rules kept out; None when there was no
+    new document (the count of the last one stays on the source)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,6 +481,8 @@ class SourceOutcome:
     lease_lost: bool = False
     error_kind: ErrorKind | None = None
     """The kind of ``error``; ``internal`` (status ``bug``) is a bug in feed-ingest."""
+    filtered: int = 0
+    """Entries the keep and block rules kept out of the store."""
 
     @classmethod
     def of_bug(
@@ -527,3 +549,8 @@ class RunSummary:
 
     def total(self, change: Change) -> int:
         return sum(o.counts.get(change, 0) for o in self.outcomes)
+
+    @property
+    def filtered(self) -> int:
+        """Entries the keep and block rules kept out of the store, over every source."""
+        return sum(o.filtered for o in self.outcomes)

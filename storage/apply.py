@@ -47,7 +47,7 @@ def record_checks(
         held = _leases_held(conn, checks)
         kept = [check for check in checks if check.state.id in held]
         counts = {check.state.id: _record(conn, check, decide) for check in kept}
-        save_updates(conn, [(check.state, check.change) for check in kept])
+        save_updates(conn, [(check.state, check.change, check.filtered) for check in kept])
     return [counts.get(check.state.id) for check in checks]
 
 

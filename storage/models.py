@@ -100,6 +100,12 @@ class SourceRow(SQLModel, table=True):
     site_url: str | None = Field(
         default=None, sa_type=Text, description="the site's home page (OPML htmlUrl)"
     )
+    keep_rules: list[str] = Field(
+        default_factory=list, sa_type=JSON, description="keep rules: store only what one matches"
+    )
+    block_rules: list[str] = Field(
+        default_factory=list, sa_type=JSON, description="block rules: never store what one matches"
+    )
     origin: str = Field(default="config", description="config, cli or opml: who added it")
     enabled: bool = Field(
         default=True, description="false: not polled (410 Gone, retired, by hand)"
@@ -140,6 +146,9 @@ class SourceRow(SQLModel, table=True):
     ttl_s: int | None = Field(default=None, description="feed's <ttl> or Cache-Control max-age")
     posts_per_week: float | None = Field(
         default=None, description="publishing rate from entry dates; NULL: unknown"
+    )
+    last_filtered: int = Field(
+        default=0, description="entries of the last document read that the rules kept out"
     )
     lease_owner: str | None = Field(default=None, description="process processing it now")
     lease_until: datetime | None = Field(

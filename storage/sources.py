@@ -17,8 +17,8 @@ rule, handed in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -58,9 +58,15 @@ class Removal:
     posts_kept: int
 
 
-def merged_spec(old: SourceSpec, given: SourceSpec) -> SourceSpec:
-    """``old`` with the settings ``given`` sets (a name, categories, an interval) replacing it;
-    its ``site_url``, not a setting, kept."""
+def merged_spec(old: SourceSpec, given: SourceSpec, clear: Collection[str] = ()) -> SourceSpec:
+    """``old`` with the settings ``given`` sets (a name, categories, rules, an interval)
+    replacing it; its ``site_url``, not a setting, kept. The lists named in ``clear``
+    (``keep``, ``block``) are emptied first, so ``given`` may set them anew."""
+    old = replace(
+        old,
+        keep=() if "keep" in clear else old.keep,
+        block=() if "block" in clear else old.block,
+    )
     return SourceSpec(
         url=old.url,
         name=given.name if given.name is not None else old.name,
@@ -69,6 +75,8 @@ def merged_spec(old: SourceSpec, given: SourceSpec) -> SourceSpec:
         comments=given.comments if given.comments is not None else old.comments,
         max_body=given.max_body if given.max_body is not None else old.max_body,
         site_url=old.site_url,
+        keep=given.keep or old.keep,
+        block=given.block or old.block,
     )
 
 
@@ -124,14 +132,16 @@ def import_sources(
     return ImportResult(added, skipped)
 
 
-def update_source(store: Database, source_id: int, given: SourceSpec) -> StoredSource | None:
-    """Apply the settings ``given`` sets to source ``source_id`` (``merged_spec``); None if
-    there is no such source."""
+def update_source(
+    store: Database, source_id: int, given: SourceSpec, clear: Collection[str] = ()
+) -> StoredSource | None:
+    """Apply the settings ``given`` sets to source ``source_id``, emptying the lists ``clear``
+    names first (``merged_spec``); None if there is no such source."""
     with store.write() as conn:
         row = conn.execute(select(SOURCES).where(T.id == source_id)).mappings().first()
         if row is None:
             return None
-        new = merged_spec(spec_from_row(row), given)
+        new = merged_spec(spec_from_row(row), given, clear)
         conn.execute(update(SOURCES).where(T.id == source_id).values(**spec_columns(new)))
         return _get(conn, source_id)
 
@@ -362,7 +372,15 @@ def load_states(store: Database, ids: Sequence[int] | None = None) -> list[Sourc
         return [state_from_row(row) for row in conn.execute(query).mappings()]
 
 
-_SPEC_COLUMNS = ("name", "categories", "interval_s", "comments", "max_body")
+_SPEC_COLUMNS = (
+    "name",
+    "categories",
+    "interval_s",
+    "comments",
+    "max_body",
+    "keep_rules",
+    "block_rules",
+)
 _SAVE_SETTINGS = (
     update(SOURCES)
     .where(T.id == bindparam("source_id"))
@@ -385,22 +403,26 @@ _SAVE_STATE = (
     "UPDATE sources SET "
     + ", ".join(f"{name} = ?" for name in _STATE_COLUMNS)
     + ", last_error_kind = ?, next_check_at = ?, retry_after_until = ?, last_status = ?,"
+    " last_filtered = COALESCE(?, last_filtered),"
     " last_checked_at = ?,"
     " last_success_at = CASE WHEN ? THEN ? ELSE last_success_at END,"
     " lease_owner = NULL, lease_until = NULL WHERE id = ?"
 )
 
 
-def save_updates(conn: Connection, changes: Sequence[tuple[SourceState, SourceUpdate]]) -> None:
-    """Write each ``change`` onto its source, in the caller's transaction; the check ends the
-    source's lease.
+def save_updates(
+    conn: Connection, changes: Sequence[tuple[SourceState, SourceUpdate, int | None]]
+) -> None:
+    """Write each ``change`` onto its source, with the entries its new document had filtered
+    (None: no new document, the last count stays), in the caller's transaction; the check ends
+    the source's lease.
 
     A move to a URL another source already has is not applied (the two would collide); the
     redirect stays recorded instead.
     """
     bulk = Bulk(conn)
     rows = []
-    for state, change in changes:
+    for state, change, filtered in changes:
         values = [getattr(change, name) for name in _STATE_COLUMNS]
         if change.url != state.url:
             values[_STATE_COLUMNS.index("redirect_url")] = _move(conn, state, change.url)
@@ -412,6 +434,7 @@ def save_updates(conn: Connection, changes: Sequence[tuple[SourceState, SourceUp
                 bulk.time(change.next_check_at),
                 bulk.time(change.retry_after_until),
                 change.status.value,
+                filtered,
                 checked,
                 change.status.succeeded,
                 checked,
@@ -436,9 +459,15 @@ def _move(conn: Connection, state: SourceState, url: str) -> str | None:
 
 def spec_columns(spec: SourceSpec) -> dict[str, Any]:
     """The ``sources`` columns a source's settings fill."""
-    columns = {name: getattr(spec, name) for name in _SPEC_COLUMNS}
-    columns["categories"] = list(spec.categories)
-    return columns
+    return {
+        "name": spec.name,
+        "categories": list(spec.categories),
+        "interval_s": spec.interval_s,
+        "comments": spec.comments,
+        "max_body": spec.max_body,
+        "keep_rules": list(spec.keep),
+        "block_rules": list(spec.block),
+    }
 
 
 def spec_from_row(row: RowMapping) -> SourceSpec:
@@ -451,6 +480,8 @@ def spec_from_row(row: RowMapping) -> SourceSpec:
         comments=row["comments"],
         max_body=row["max_body"],
         site_url=row["site_url"],
+        keep=tuple(row["keep_rules"] or ()),
+        block=tuple(row["block_rules"] or ()),
     )
 
 

@@ -35,6 +35,8 @@ class SourceHealth:
     disabled_reason: str | None
     retry_after_until: datetime | None
     posts: int
+    filtered: int
+    """Entries of its last document that the keep and block rules kept out."""
     lease_owner: str | None
     """The process checking it right now (a lease that has not expired), if any."""
     lease_until: datetime | None
@@ -90,6 +92,7 @@ def store_stats(store: Database) -> StoreStats:
             disabled_reason=row["disabled_reason"],
             retry_after_until=row["retry_after_until"],
             posts=row["posts"],
+            filtered=row["last_filtered"],
             lease_owner=row["lease_owner"] if _leased(row, now) else None,
             lease_until=row["lease_until"] if _leased(row, now) else None,
         )

@@ -144,10 +144,13 @@ class Store:
             self.database, specs, origin=origin, now=now, duplicate=duplicate
         )
 
-    def update_source(self, source_id: int, given: SourceSpec) -> StoredSource | None:
+    def update_source(
+        self, source_id: int, given: SourceSpec, clear: Collection[str] = ()
+    ) -> StoredSource | None:
         """Replace the settings ``given`` sets (name, categories, interval, comments,
-        max_body) of a source; None if there is none."""
-        return sources.update_source(self.database, source_id, given)
+        max_body, keep and block rules) of a source, the lists ``clear`` names (``keep``,
+        ``block``) emptied first; None if there is none."""
+        return sources.update_source(self.database, source_id, given, clear)
 
     def set_enabled(
         self, source_id: int, *, enabled: bool, reason: str | None = None

@@ -619,6 +619,7 @@ def test_a_run_over_good_and_broken_sources_exits_1_and_explains_each_failure(
         "disabled": 0,
         "posts": 3,
         "sightings": 3,
+        "filtered": 0,
     }
     text = cli("stats").stdout
     assert "last error (http_status): HTTP 404 Not Found" in text

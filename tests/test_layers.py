@@ -37,8 +37,20 @@ VOCABULARY = ("ingest.types", "ingest.errors", "ingest.urls", "ingest.units", "i
 LAYERS = (
     Layer("vocabulary", 0, VOCABULARY[:-1], allowed=VOCABULARY, exact=("ingest",)),
     Layer("storage", 1, ("storage",), allowed=("ingest.types", "ingest.errors")),
-    Layer("rules", 1, ("ingest.config", "ingest.identity", "ingest.sources", "scheduler.policy")),
-    Layer("digest", 2, ("ingest.digest",), allowed=(*VOCABULARY, "ingest.identity")),
+    Layer(
+        "rules",
+        1,
+        (
+            "ingest.config",
+            "ingest.filters",
+            "ingest.identity",
+            "ingest.sources",
+            "scheduler.policy",
+        ),
+    ),
+    Layer(
+        "digest", 2, ("ingest.digest",), allowed=(*VOCABULARY, "ingest.identity", "ingest.filters")
+    ),
     Layer("fetch", 3, ("ingest.fetch",), allowed=(*VOCABULARY, "ingest.config")),
     Layer("observe", 3, ("ingest.observe",), allowed=VOCABULARY),
     Layer("publish", 3, ("ingest.publish",)),

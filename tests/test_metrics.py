@@ -8,6 +8,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,10 @@ def test_failed_checks_are_counted_by_kind_and_bugs_apart() -> None:
     assert sample("ingest_bugs_total") == 1
     assert sample("ingest_fetches_total", outcome="bug") == 1
     assert sample("ingest_fetches_total", outcome="ok") == 1
+
+
+def test_filtered_entries_are_counted_from_zero() -> None:
+    metrics = Metrics()
+    assert metrics.registry.get_sample_value("ingest_entries_filtered_total") == 0
+    metrics.observe(replace(_outcome(SourceStatus.OK, None), filtered=3))
+    assert metrics.registry.get_sample_value("ingest_entries_filtered_total") == 3

@@ -34,6 +34,7 @@ from ingest.cli.base import (
 )
 from ingest.config import canonical_source_url
 from ingest.errors import ConfigError, OpmlError, SourceChoiceError
+from ingest.filters import RuleError, parse_rules, shown
 from ingest.sources import CONFIG_ORIGIN, duplicate_of, plan_config
 from ingest.types import SourceSpec, StoredSource
 from ingest.units import format_duration, parse_duration, parse_size
@@ -56,6 +57,21 @@ CategoryOption = Annotated[
     typer.Option("--category", metavar="C", help="Category put first on every post; repeat."),
 ]
 KeyArgument = Annotated[str, typer.Argument(metavar="ID_OR_URL", help="Source id or URL.")]
+KeepOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--keep",
+        metavar="REGEX",
+        help="Store only entries this matches (title, text, author, categories, link; "
+        "title:REGEX looks at the title only); repeat.",
+    ),
+]
+BlockOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--block", metavar="REGEX", help="Never store entries this matches (as --keep); repeat."
+    ),
+]
 
 
 @feeds_app.command("add")
@@ -75,6 +91,8 @@ def feeds_add(
     name: NameOption = None,
     categories: CategoryOption = None,
     interval: IntervalOption = None,
+    keep: KeepOption = None,
+    block: BlockOption = None,
     as_json: JsonOption = False,
     db: DbOption = None,
     config: ConfigOption = None,
@@ -87,6 +105,8 @@ def feeds_add(
         spec = replace(
             _settings(name, categories or [], interval, None, None, min_interval=min_interval),
             url=_url(url, local=local),
+            keep=_rules("--keep", keep),
+            block=_rules("--block", block),
         )
         with options.store(create=True) as store:
             source, added = store.add_source(
@@ -129,6 +149,15 @@ def _url(url: str, *, local: bool) -> str:
     if not Path(canonical).exists():
         raise ConfigError("URL", f"{canonical}: no such file or folder")
     return canonical
+
+
+def _rules(option: str, given: list[str] | None) -> tuple[str, ...]:
+    """The rules ``option`` gives, each a valid regular expression (``ingest.filters``);
+    ConfigError (exit 2) naming the first that is not."""
+    try:
+        return parse_rules(given or [])
+    except RuleError as exc:
+        raise ConfigError(option, exc.reason) from exc
 
 
 def _settings(
@@ -186,20 +215,34 @@ def feeds_update(
     max_body: Annotated[
         str | None, typer.Option("--max-body", help='Largest response, e.g. "4MiB".')
     ] = None,
+    keep: KeepOption = None,
+    block: BlockOption = None,
+    clear_keep: Annotated[
+        bool, typer.Option("--clear-keep", help="Drop the keep rules (before any --keep).")
+    ] = False,
+    clear_block: Annotated[
+        bool, typer.Option("--clear-block", help="Drop the block rules (before any --block).")
+    ] = False,
     as_json: JsonOption = False,
     db: DbOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Change a source's settings; those not given stay (categories given replace the list).
+    """Change a source's settings; those not given stay (categories and rules given replace
+    the list).
 
     A source from the config file is changed there: the config sets it again on every run.
     """
     options = session(ctx, db, config)
+    clear = [name for name, asked in (("keep", clear_keep), ("block", clear_block)) if asked]
 
     def action() -> StoredSource:
         min_interval = options.settings().schedule.min_interval
-        given = _settings(
-            name, categories or [], interval, comments, max_body, min_interval=min_interval
+        given = replace(
+            _settings(
+                name, categories or [], interval, comments, max_body, min_interval=min_interval
+            ),
+            keep=_rules("--keep", keep),
+            block=_rules("--block", block),
         )
         with options.store() as store:
             source = _find(store, key)
@@ -209,7 +252,9 @@ def feeds_update(
                     "comes from the config file (or INGEST_SOURCES), which sets it again on "
                     "every run; change it there",
                 )
-            return _known(store.update_source(source.id, replace(given, url=source.spec.url)), key)
+            return _known(
+                store.update_source(source.id, replace(given, url=source.spec.url), clear), key
+            )
 
     _report("updated", guarded(action), as_json)
 
@@ -347,6 +392,7 @@ def feeds_list(
             details.append(f"categories: {', '.join(spec.categories)}")
         if spec.interval_s:
             details.append(f"every {format_duration(spec.interval_s)}")
+        details.extend(f"{kind}: {' '.join(map(shown, rules))}" for kind, rules in _rules_of(spec))
         if source.retired:
             details.append("retired: left the config")
         elif not source.enabled:
@@ -497,6 +543,11 @@ def feeds_export(
         )
 
 
+def _rules_of(spec: SourceSpec) -> list[tuple[str, tuple[str, ...]]]:
+    """The source's keep and block rules that it has, by kind."""
+    return [(kind, rules) for kind, rules in (("keep", spec.keep), ("block", spec.block)) if rules]
+
+
 def _source_json(source: StoredSource) -> dict[str, object]:
     from ingest.publish.render import iso_utc  # noqa: PLC0415
 
@@ -510,6 +561,8 @@ def _source_json(source: StoredSource) -> dict[str, object]:
         "interval": format_duration(spec.interval_s) if spec.interval_s else None,
         "comments": spec.comments,
         "max_body": spec.max_body,
+        "keep": list(spec.keep),
+        "block": list(spec.block),
         "origin": source.origin,
         "enabled": source.enabled,
         "disabled_reason": source.disabled_reason,

@@ -4,7 +4,8 @@ The source is fetched (or read) and digested by the pipeline's own first half
 (``ingest.pipeline.acquire.preview``): the same guarded fetcher, caps and digest as ``ingest
 run``, so what is printed is what a run would store. No store is opened or created, so it
 answers "what would this feed give?" before the feed is added, and reproduces a source's
-failure outside the daemon.
+failure outside the daemon. The keep and block rules are those of the config: ``[filters]``,
+and the source's own when the config lists it; the entries they keep out are named on stderr.
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ def parse(
     typer.echo(f"{len(digest.posts)} posts from {redacted(spec.url)}", err=True)
     for reason in digest.skipped:
         typer.echo(f"skipped: {reason}", err=True)
+    for entry in digest.filtered:
+        named = entry.guid or entry.link
+        typer.echo(
+            f"filtered: {entry.title!r}{f' ({named})' if named else ''} by {entry.rule}", err=True
+        )
     from ingest.publish.render import post_json, render_post  # noqa: PLC0415
 
     if as_json:

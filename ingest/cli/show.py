@@ -72,6 +72,8 @@ def summary_text(summary: RunSummary) -> None:
     typer.echo(f"sources: {ok} ok, {len(summary.failed)} failed{buggy}{taken}")
     counts = ", ".join(f"{summary.total(change)} {change.value}" for change in Change)
     typer.echo(f"posts: {counts}, {_skipped(summary)} skipped")
+    if summary.filtered:
+        typer.echo(f"filtered: {summary.filtered} entries kept out by keep/block rules")
 
 
 def summary_json(summary: RunSummary) -> dict[str, object]:
@@ -86,6 +88,7 @@ def summary_json(summary: RunSummary) -> dict[str, object]:
         "posts": {
             **{change.value: summary.total(change) for change in Change},
             "skipped": _skipped(summary),
+            "filtered": summary.filtered,
         },
         "checked": [_outcome(o) for o in summary.outcomes],
         "held_elsewhere": [_holder(h) for h in summary.held_elsewhere],
@@ -109,6 +112,7 @@ def _outcome(outcome: SourceOutcome) -> dict[str, object]:
         "status": outcome.status.value,
         "posts": {change.value: outcome.counts.get(change, 0) for change in Change},
         "skipped": outcome.skipped,
+        "filtered": outcome.filtered,
         "error": outcome.error,
         "error_kind": outcome.error_kind.value if outcome.error_kind else None,
         "duration_s": round(outcome.duration_s, 3),
@@ -135,6 +139,8 @@ def stats_text(report: StoreStats) -> None:
         if problem:
             # Redacted again: a store written by an older version may hold it unredacted.
             typer.echo(f"{'':>6}{_problem_label(source)}: {redact_text(problem)}")
+        if source.filtered:
+            typer.echo(f"{'':>6}filtered: {source.filtered} entries of its last document")
         if source.lease_owner:
             typer.echo(
                 f"{'':>6}being checked by {source.lease_owner} "
@@ -165,6 +171,7 @@ def stats_json(report: StoreStats) -> dict[str, object]:
             "disabled": report.disabled,
             "posts": report.posts,
             "sightings": report.sightings,
+            "filtered": sum(s.filtered for s in report.sources),
         },
         "leases": [_holder(h) for h in report.leases],
         "schema_version": report.schema_version,

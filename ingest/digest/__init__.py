@@ -14,7 +14,8 @@ In the order a document goes through it:
 - ``normalize``: a raw entry to a ``Post`` in the schema of DESIGN §1.
 
 Pure: functions of their input and a ``now`` passed in, no network, store or clock. May import
-the vocabulary (``ingest.types``, ``ingest.errors``, ``ingest.urls``) and ``ingest.identity``;
+the vocabulary (``ingest.types``, ``ingest.errors``, ``ingest.urls``), ``ingest.identity`` and
+``ingest.filters`` (the keep and block rules, applied here, in the workers);
 its values are plain and picklable, since they cross from worker processes.
 """
 

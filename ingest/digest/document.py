@@ -10,11 +10,16 @@ built to be expensive (the sanitizer's limits bound each entry, not how many the
 the pass seconds, not minutes. CPU time of this thread, not wall time: a busy machine does not
 cut a legitimate feed short. The budget is checked between entries; what it cannot interrupt
 (the parse, one entry) is bounded by the time limit of ``ingest.pipeline.workers``.
+
+The keep and block rules (``ingest.filters``) are applied last, once every entry is a post and
+the document has decided the entries' keys, so what a rule drops never changes the identity of
+what it keeps. A document whose every entry a rule drops is a success with no posts.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
@@ -24,8 +29,9 @@ from ingest.digest.normalize import FeedContext, post_from_entry, post_from_fron
 from ingest.digest.parse import parse_feed, parse_front_matter
 from ingest.digest.sanitize import html_to_text
 from ingest.errors import DocumentError, EntryError, ErrorKind
+from ingest.filters import EntryText, RuleSet, rejection
 from ingest.identity import keyed
-from ingest.types import Digest, Post, SourceSpec
+from ingest.types import Digest, FilteredEntry, Post, SourceSpec
 from ingest.urls import is_http_url
 
 
@@ -37,6 +43,7 @@ def digest_feed(
     now: datetime,
     url: str = "",
     charset: str | None = None,
+    rules: Sequence[RuleSet] = (),
     budget_s: float = DIGEST_BUDGET_S,
 ) -> Digest:
     """The posts of a feed document fetched from ``url`` (empty for a local file), digested
@@ -71,10 +78,12 @@ def digest_feed(
             f"no usable entries ({len(skipped)} skipped: {skipped[0]})",
             kind=ErrorKind.NO_ENTRIES,
         )
+    # Keys are decided per document: only it shows which entries share a guid (DESIGN §4).
+    kept, filtered = screen(keyed(posts), rules)
     return Digest(
         feed_title=title,
-        # Keys are decided per document: only it shows which entries share a guid (DESIGN §4).
-        posts=tuple(keyed(posts)),
+        posts=kept,
+        filtered=filtered,
         skipped=tuple(skipped),
         ttl_s=feed.ttl_s,
         published_dates=tuple(d for raw in feed.entries if (d := raw.published or raw.updated)),
@@ -89,6 +98,7 @@ def digest_posts(
     spec: SourceSpec,
     comments: bool,
     now: datetime,
+    rules: Sequence[RuleSet] = (),
 ) -> Digest:
     """The posts of front-matter files, given as (key, text) pairs."""
     ctx = FeedContext(
@@ -109,11 +119,28 @@ def digest_posts(
     if not posts:
         reason = f"{len(skipped)} skipped: {skipped[0]}" if skipped else "the folder is empty"
         raise DocumentError(spec.url, f"no usable posts ({reason})", kind=ErrorKind.NO_ENTRIES)
-    return Digest(
-        feed_title=None,
-        posts=tuple(posts),
-        skipped=tuple(skipped),
-    )
+    kept, filtered = screen(posts, rules)
+    return Digest(feed_title=None, posts=kept, filtered=filtered, skipped=tuple(skipped))
+
+
+def screen(
+    posts: Sequence[Post], rules: Sequence[RuleSet]
+) -> tuple[tuple[Post, ...], tuple[FilteredEntry, ...]]:
+    """(the posts ``rules`` let through, the entries they keep out and why)."""
+    levels = [level for level in rules if level]
+    if not levels:
+        return tuple(posts), ()
+    reads_body = any(level.reads_body for level in levels)
+    kept: list[Post] = []
+    filtered: list[FilteredEntry] = []
+    for post in posts:
+        text = EntryText.of(post, html_to_text(post.body) if reads_body else "")
+        why = rejection(text, levels)
+        if why is None:
+            kept.append(post)
+        else:
+            filtered.append(FilteredEntry(post.guid, post.link, post.title, str(why)))
+    return tuple(kept), tuple(filtered)
 
 
 def fallback_name(url: str) -> str:

@@ -64,6 +64,11 @@ class Metrics:
         )
         for change in Change:
             self.posts.labels(change.value)
+        self.filtered = Counter(
+            "ingest_entries_filtered",
+            "Entries not stored because a keep or block rule kept them out.",
+            registry=self.registry,
+        )
         self.fetch_duration = Histogram(
             "ingest_fetch_duration_seconds",
             "Time to check one source: fetch, parse and store.",
@@ -100,6 +105,8 @@ class Metrics:
         if outcome.status is SourceStatus.BUG:
             self.bugs.inc()
         self.fetch_duration.observe(outcome.duration_s)
+        if outcome.filtered:
+            self.filtered.inc(outcome.filtered)
         for change in Change:
             count = outcome.counts.get(change, 0)
             if count:

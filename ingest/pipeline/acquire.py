@@ -3,7 +3,8 @@
 ``Pass`` takes this step for every source of a pass, with its shared fetcher and digesters, and
 then decides and stores; ``ingest parse`` takes it alone (``preview``), to show what a source
 would give. Either way the document goes through the same guarded fetcher (address guard,
-size and time caps) and the same digest, so what ``parse`` prints is what ``run`` would store.
+size and time caps) and the same digest with the same keep and block rules (``rules_for``), so
+what ``parse`` prints is what ``run`` would store.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ingest.config import Settings
 from ingest.digest.document import digest_feed, digest_posts
 from ingest.fetch.client import Fetcher
 from ingest.fetch.local import LocalFeed, read_local
+from ingest.filters import RuleSet
 from ingest.pipeline.workers import Digester
 from ingest.types import Digest, Fetched, FetchResult, SourceSpec
 from ingest.urls import is_http_url
@@ -40,7 +42,8 @@ async def acquire(
     """
     max_body = spec.max_body or settings.fetch.max_body
     comments = spec.comments if spec.comments is not None else settings.defaults.comments
-    run_digest = partial(digester.run, url, spec=spec, comments=comments, now=now)
+    rules = rules_for(spec, settings)
+    run_digest = partial(digester.run, url, spec=spec, comments=comments, now=now, rules=rules)
     if is_http_url(url):
         result = await fetcher.fetch(url, etag=etag, last_modified=last_modified, max_body=max_body)
         if not isinstance(result, Fetched):
@@ -53,6 +56,14 @@ async def acquire(
     if isinstance(local, LocalFeed):
         return None, await run_digest(digest_feed, local.data)
     return None, await run_digest(digest_posts, local.files, local.skipped)
+
+
+def rules_for(spec: SourceSpec, settings: Settings) -> tuple[RuleSet, ...]:
+    """The keep and block rules that judge ``spec``'s entries: ``[filters]``, then its own."""
+    return (
+        RuleSet.of("[filters]", settings.filters.keep, settings.filters.block),
+        RuleSet.of("source", spec.keep, spec.block),
+    )
 
 
 async def preview(

@@ -273,8 +273,11 @@ class Pass:
         change = self._decide(state, result, digest, now)
         failure = result if isinstance(result, Failure) else None
         posts = digest.posts if digest else ()
+        filtered = len(digest.filtered) if digest else None
         try:
-            counts = await self._writer.record(Check(state, posts, change, now, self.owner))
+            counts = await self._writer.record(
+                Check(state, posts, change, now, self.owner, filtered=filtered)
+            )
             stored = counts is not None
         except StoreError as exc:
             log.error("store_failed", source_id=state.id, url=state.url, exc_info=exc)
@@ -296,6 +299,7 @@ class Pass:
             stored=stored,
             lease_lost=counts is None,
             error_kind=failure.kind if failure else None,
+            filtered=filtered or 0,
         )
         _log(outcome, digest, failure)
         return outcome
@@ -380,7 +384,18 @@ def _log(outcome: SourceOutcome, digest: Digest | None, failure: Failure | None)
         "duration_s": outcome.duration_s,
         **{change.value: outcome.counts.get(change, 0) for change in Change},
         "skipped": outcome.skipped,
+        "filtered": outcome.filtered,
     }
+    for entry in digest.filtered if digest else ():
+        log.debug(
+            "entry_filtered",
+            source_id=outcome.source_id,
+            url=outcome.source,
+            guid=entry.guid,
+            link=entry.link,
+            title=entry.title,
+            rule=entry.rule,
+        )
     if digest and digest.skipped:
         fields["skipped_first"] = list(digest.skipped[:3])
     if digest and digest.unreadable_dates:
