@@ -31,13 +31,12 @@ from ingest.cli.base import (
     SinceOption,
     UntilOption,
     fail,
-    fail_no_source,
-    find_source,
     guarded,
     positive_int,
     print_json,
     run_async,
     session,
+    source_id_of,
 )
 from ingest.cli.feedout import (
     CategoryOption,
@@ -281,13 +280,12 @@ def entries_list(
         from storage import PostFilter  # noqa: PLC0415
 
         with options.store() as store:
-            source_id = None
-            if source_key is not None:
-                source = find_source(store, source_key)
-                if source is None:
-                    fail_no_source(source_key)
-                source_id = source.id
-            where = PostFilter(source_id=source_id, category=category, since=since, until=until)
+            where = PostFilter(
+                source_id=source_id_of(store, source_key),
+                category=category,
+                since=since,
+                until=until,
+            )
             return store.list_posts(limit=limit, where=where)
 
     from ingest.cli import show  # noqa: PLC0415

@@ -234,6 +234,17 @@ def fail_no_source(key: str) -> NoReturn:
     fail(f"no source {redacted(key)!r}; `ingest feeds list` shows them", EXIT_FAILED, "not_found")
 
 
+def source_id_of(store: Store, key: str | None) -> int | None:
+    """The id of the source ``key`` (an id or URL) names, None for no key; exit 1 naming the
+    key when no source has it."""
+    if key is None:
+        return None
+    source = find_source(store, key)
+    if source is None:
+        fail_no_source(key)
+    return source.id
+
+
 def guarded(action: Callable[[], R]) -> R:
     """Run ``action``, turning our errors into a message and the documented exit code."""
     try:

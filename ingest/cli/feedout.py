@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from ingest.cli.base import EXIT_USAGE, Context, fail, fail_no_source, find_source, guarded
+from ingest.cli.base import EXIT_USAGE, Context, fail, guarded, source_id_of
 from ingest.publish.formats import DEFAULT_LIMIT, FeedFormat
 from ingest.urls import is_http_url
 
@@ -87,15 +87,9 @@ def export_feed(
 
     def action() -> tuple[str, int]:
         with options.store() as store:
-            source_id = None
-            if source_key is not None:
-                source = find_source(store, source_key)
-                if source is None:
-                    fail_no_source(source_key)
-                source_id = source.id
             selection = Selection(
                 category=category,
-                source_id=source_id,
+                source_id=source_id_of(store, source_key),
                 since=since,
                 limit=limit or DEFAULT_LIMIT,
                 title=title,
