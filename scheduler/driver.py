@@ -28,6 +28,7 @@ from typing import Protocol
 import structlog
 
 from ingest.config import Settings
+from ingest.pipeline.deliver import Deliverer
 from ingest.pipeline.runner import Pass, sync_config_sources, utc_now, workers_for
 from ingest.types import Due, Failed, RunSummary, SourceOutcome, SourceState
 from storage import Store
@@ -233,7 +234,8 @@ async def run_once(
     on_outcome: Callable[[SourceOutcome], None] | None = None,
 ) -> RunSummary:
     """``ingest run``: apply the config's sources, then process every source that is due
-    (``force``: every enabled one) until none is left or a signal stops the pass.
+    (``force``: every enabled one) until none is left or a signal stops the pass; then, with
+    ``[[hooks]]``, deliver what the outbox holds (``ingest.pipeline.deliver``).
 
     ``only`` picks, once the config is applied, the sources to check now, due or not, and
     leaves the others alone (``ingest run ID...``). ``on_start`` hears how many sources the
@@ -257,21 +259,43 @@ async def run_once(
             finally:  # a failed claim too: end what is in flight, release what is not
                 await driver.drain(settings.serve.grace)
             summary.held_elsewhere = await runner.held_elsewhere(due)
+        if settings.hooks and not summary.interrupted:
+            await _deliver(store, settings, summary, stop)
     summary.retired, summary.revived = synced.retired, synced.revived
     return summary
 
 
+async def _deliver(store: Store, settings: Settings, summary: RunSummary, stop: _Stop) -> None:
+    """The end of ``ingest run``: deliver what the outbox holds for the configured hooks, for
+    at most ``[delivery] run_budget``; the attempts and what is left go into ``summary``."""
+    async with Deliverer(store, settings) as deliverer:
+        stop.attach_deliverer(deliverer)
+        summary.deliveries = await deliverer.run(
+            budget=settings.delivery.run_budget, grace=settings.serve.grace
+        )
+    names = {hook.name for hook in settings.hooks}
+    health = await asyncio.to_thread(store.hook_health)
+    summary.deliveries_pending = sum(hook.pending for hook in health if hook.hook in names)
+
+
 class _Stop:
-    """What a first signal does to ``ingest run``: stop its driver, even one not made yet."""
+    """What a first signal does to ``ingest run``: stop its driver, even one not made yet,
+    and the hook deliveries at its end."""
 
     def __init__(self) -> None:
         self._driver: Driver | None = None
+        self._deliverer: Deliverer | None = None
         self._signal: signal.Signals | None = None
 
     def __call__(self, signum: signal.Signals) -> None:
         self._signal = signum
         if self._driver:
             self._driver.stop(signum)
+        if self._deliverer:
+            self._deliverer.stop()
+
+    def attach_deliverer(self, deliverer: Deliverer) -> None:
+        self._deliverer = deliverer
 
     def attach(self, driver: Driver) -> None:
         self._driver = driver

@@ -37,7 +37,11 @@ VOCABULARY = ("ingest.types", "ingest.errors", "ingest.urls", "ingest.units", "i
 LAYERS = (
     Layer("vocabulary", 0, VOCABULARY[:-1], allowed=VOCABULARY, exact=("ingest",)),
     Layer("storage", 1, ("storage",), allowed=("ingest.types", "ingest.errors")),
-    Layer("rules", 1, ("ingest.config", "ingest.identity", "ingest.sources", "scheduler.policy")),
+    Layer(
+        "rules",
+        1,
+        ("ingest.config", "ingest.identity", "ingest.sources", "ingest.hooks", "scheduler.policy"),
+    ),
     Layer("digest", 2, ("ingest.digest",), allowed=(*VOCABULARY, "ingest.identity")),
     Layer("fetch", 3, ("ingest.fetch",), allowed=(*VOCABULARY, "ingest.config")),
     Layer("observe", 3, ("ingest.observe",), allowed=VOCABULARY),

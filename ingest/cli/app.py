@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections import Counter
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +42,7 @@ from ingest.config import SETTINGS, display_value
 from ingest.errors import ErrorKind
 from ingest.publish.export import Layout, export_posts
 from ingest.publish.render import iso_utc, post_json, render_post
-from ingest.types import Change, LeaseHolder, RunSummary, StoredPost
+from ingest.types import Change, DeliveryStatus, LeaseHolder, RunSummary, StoredPost
 from ingest.urls import redact_text, redacted
 from scheduler.daemon import Daemon
 from scheduler.driver import run_once
@@ -109,6 +110,7 @@ def run(
 
     summary = guarded(action)
     _print_summary(summary)
+    _print_deliveries(summary)
     if summary.interrupted:
         raise typer.Exit(128 + summary.interrupted)
     if summary.bugs:
@@ -147,6 +149,25 @@ def _print_summary(summary: RunSummary) -> None:
     counts = ", ".join(f"{summary.total(change)} {change.value}" for change in Change)
     skipped = sum(o.skipped for o in summary.outcomes)
     typer.echo(f"posts: {counts}, {skipped} skipped")
+
+
+def _print_deliveries(summary: RunSummary) -> None:
+    """What the hooks were told at the end of the run, each delivery by its last attempt; a
+    hook's failure is no source's, so it never changes the exit status (``ingest stats``
+    keeps the details)."""
+    last = {outcome.delivery_id: outcome for outcome in summary.deliveries}
+    for outcome in last.values():
+        if outcome.error is not None:
+            then = "given up" if outcome.status is DeliveryStatus.FAILED else "to be retried"
+            typer.echo(f"hook {outcome.hook}: {outcome.delivery_id}: {outcome.error} ({then})")
+    if not last and not summary.deliveries_pending:
+        return
+    tally = Counter(outcome.status for outcome in last.values())
+    typer.echo(
+        f"hooks: {tally[DeliveryStatus.DELIVERED]} delivered, "
+        f"{tally[DeliveryStatus.RETRY]} to be retried, {tally[DeliveryStatus.FAILED]} given up; "
+        f"{summary.deliveries_pending} pending"
+    )
 
 
 @app.command()
@@ -328,7 +349,8 @@ def export(
 
 @app.command()
 def stats(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None) -> None:
-    """Per source: status, last and next check, errors, posts; and store totals."""
+    """Per source: status, last and next check, errors, posts; store totals; per hook:
+    deliveries pending, delivered and failed, and the last error."""
     options: Context = ctx.obj
 
     report = options.on_store(db, Store.stats)
@@ -360,6 +382,14 @@ def stats(ctx: typer.Context, as_json: JsonOption = False, db: DbOption = None) 
     )
     for holder in report.leases:
         typer.echo(_holder_line(holder))
+    for hook in report.hooks:
+        due = f", next due {_when(hook.next_attempt_at)}" if hook.pending else ""
+        typer.echo(
+            f"hook {hook.hook}: {hook.pending} pending, {hook.delivered} delivered, "
+            f"{hook.failed} failed{due}"
+        )
+        if hook.last_error:
+            typer.echo(f"{'':>6}last error ({_when(hook.last_error_at)}): {hook.last_error}")
 
 
 @db_app.command("upgrade")
@@ -431,6 +461,7 @@ def _stats_json(report: StoreStats) -> dict[str, object]:
             {"owner": h.owner, "sources": h.sources, "until": iso_utc(h.until)}
             for h in report.leases
         ],
+        "hooks": [{k: plain(v) for k, v in asdict(hook).items()} for hook in report.hooks],
         "schema_version": report.schema_version,
     }
 

@@ -14,13 +14,13 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 from ingest.errors import ErrorKind
-from ingest.types import Change, SourceOutcome, SourceStatus
+from ingest.types import Change, DeliveryOutcome, DeliveryStatus, SourceOutcome, SourceStatus
 
 HealthCheck = Callable[[], tuple[bool, str]]
 StartResponse = Callable[..., Any]
@@ -28,10 +28,23 @@ StartResponse = Callable[..., Any]
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60)
 
 
-class Metrics:
-    """The daemon's metrics, in a registry of their own (tests read them directly)."""
+class HookCounts(Protocol):
+    """A hook's pending deliveries, as the store counts them (``storage.HookHealth``)."""
 
-    def __init__(self) -> None:
+    @property
+    def hook(self) -> str: ...
+
+    @property
+    def pending(self) -> int: ...
+
+
+class Metrics:
+    """The daemon's metrics, in a registry of their own (tests read them directly).
+
+    ``hooks``: the configured hooks' names, whose delivery series start at 0.
+    """
+
+    def __init__(self, *, hooks: Iterable[str] = ()) -> None:
         self.registry = CollectorRegistry()
         self.fetches = Counter(
             "ingest_fetches",
@@ -86,6 +99,24 @@ class Metrics:
             "Unix time of the last tick that claimed its due sources.",
             registry=self.registry,
         )
+        self.hook_deliveries = Counter(
+            "ingest_hook_deliveries",
+            "Hook delivery attempts, by hook and outcome (delivered; retry: failed, tried again "
+            "later; failed: failed for the last time, given up).",
+            ["hook", "outcome"],
+            registry=self.registry,
+        )
+        self.hook_pending = Gauge(
+            "ingest_hook_deliveries_pending",
+            "Hook deliveries waiting (due, claimed, or waiting to be retried), at the last tick.",
+            ["hook"],
+            registry=self.registry,
+        )
+        self._hooks = tuple(hooks)
+        for hook in self._hooks:
+            self.hook_pending.labels(hook)
+            for status in DeliveryStatus:
+                self.hook_deliveries.labels(hook, status.value)
 
     def observe(self, outcome: SourceOutcome) -> None:
         if outcome.lease_lost:
@@ -100,6 +131,16 @@ class Metrics:
             count = outcome.counts.get(change, 0)
             if count:
                 self.posts.labels(change.value).inc(count)
+
+    def observe_delivery(self, outcome: DeliveryOutcome) -> None:
+        """Count one delivery attempt (called from the delivery worker's thread)."""
+        self.hook_deliveries.labels(outcome.hook, outcome.status.value).inc()
+
+    def hooks_pending(self, counts: Iterable[HookCounts]) -> None:
+        """Set the pending gauge of every configured hook from the store's counts."""
+        pending = {count.hook: count.pending for count in counts}
+        for hook in self._hooks:
+            self.hook_pending.labels(hook).set(pending.get(hook, 0))
 
 
 def http_app(metrics: Metrics, health: HealthCheck) -> Callable[..., Iterable[bytes]]:
