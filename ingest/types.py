@@ -444,6 +444,9 @@ class Delivery:
     revision: int
     attempts: int
     post: StoredPost
+    claimed_before_by: str | None = None
+    """The process whose claim on it expired unsettled (it died, or was cut off, while
+    delivering): this attempt may repeat one the hook already took."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,7 +131,7 @@ class Daemon:
             self.metrics.sources_due.set(due)
             self.metrics.sources_failing.set(await asyncio.to_thread(self.store.count_failing))
             if self.settings.hooks:
-                self.metrics.hooks_pending(await asyncio.to_thread(self.store.hook_health))
+                self.metrics.hooks_pending(await asyncio.to_thread(self.store.pending_deliveries))
             await runner.index_search(most=INDEX_PER_TICK)
         except Exception:  # a bad tick is logged; /healthz turns 503 if it lasts
             log.exception("tick_failed")

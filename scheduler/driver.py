@@ -273,9 +273,8 @@ async def _deliver(store: Store, settings: Settings, summary: RunSummary, stop: 
         summary.deliveries = await deliverer.run(
             budget=settings.delivery.run_budget, grace=settings.serve.grace
         )
-    names = {hook.name for hook in settings.hooks}
-    health = await asyncio.to_thread(store.hook_health)
-    summary.deliveries_pending = sum(hook.pending for hook in health if hook.hook in names)
+    pending = await asyncio.to_thread(store.pending_deliveries)
+    summary.deliveries_pending = sum(pending.get(hook.name, 0) for hook in settings.hooks)
 
 
 class _Stop:

@@ -83,12 +83,14 @@ def claim_deliveries(
     oldest due first; held for ``claim_s`` seconds."""
     with store.write() as conn:
         now = database_now(conn)
-        claimed: list[tuple[int, str, str, int, int, int]] = []
+        claimed: list[tuple[int, str, str, int, int, int, str | None]] = []
         for hook, most in sorted(room.items()):
             if most <= 0:
                 continue
             query = (
-                select(_D.id, _D.hook, _D.event, _D.revision, _D.attempts, _D.post_id)
+                select(
+                    _D.id, _D.hook, _D.event, _D.revision, _D.attempts, _D.post_id, _D.claimed_by
+                )
                 .where(_D.status == PENDING, _D.hook == hook, _D.next_attempt_at <= now)
                 .order_by(_D.next_attempt_at, _D.id)
                 .limit(most)
@@ -110,8 +112,8 @@ def claim_deliveries(
             ).mappings()
         }
     return [
-        Delivery(id, hook, Change(event), revision, attempts, posts[post_id])
-        for id, hook, event, revision, attempts, post_id in claimed
+        Delivery(id, hook, Change(event), revision, attempts, posts[post_id], before)
+        for id, hook, event, revision, attempts, post_id, before in claimed
     ]
 
 
@@ -208,6 +210,13 @@ def hook_health_in(conn: Connection) -> list[HookHealth]:
         )
         for hook in sorted(counts)
     ]
+
+
+def pending_counts(store: Database) -> dict[str, int]:
+    """Pending deliveries by hook (an index scan: the daemon asks at every tick)."""
+    query = select(_D.hook, func.count()).where(_D.status == PENDING).group_by(_D.hook)
+    with store.read() as conn:
+        return {str(hook): int(count) for hook, count in conn.execute(query)}
 
 
 def hook_health(store: Database) -> list[HookHealth]:

@@ -243,6 +243,10 @@ class Store:
         """Seconds until the next pending delivery of ``hooks`` is due; None if none waits."""
         return outbox.next_due(self.database, hooks)
 
+    def pending_deliveries(self) -> dict[str, int]:
+        """Deliveries waiting, by hook."""
+        return outbox.pending_counts(self.database)
+
     def hook_health(self) -> list[HookHealth]:
         """Every hook's deliveries: pending, delivered, given up, the latest error."""
         return outbox.hook_health(self.database)

@@ -88,6 +88,7 @@ def test_an_expired_claim_is_claimed_again_and_its_first_holder_can_no_longer_se
     (again,) = store.claim_deliveries(owner="alive", room={"chat": 1}, claim_s=60)
     assert again.id == held.id
     assert again.attempts == 0
+    assert (held.claimed_before_by, again.claimed_before_by) == (None, "dead")
     store.settle_deliveries([DeliveryResult(held.id)], owner="dead")
     assert _chat(store).delivered == 0
     store.settle_deliveries([DeliveryResult(again.id)], owner="alive")
@@ -108,6 +109,7 @@ def test_a_failed_attempt_waits_for_its_retry_and_a_given_up_one_is_counted(
     )
     chat = _chat(store)
     assert (chat.pending, chat.failed, chat.last_error) == (1, 1, "HTTP 410")
+    assert store.pending_deliveries() == {"chat": 1, "archive": 2}
     wait = store.next_delivery_due(["chat"])
     assert wait is not None
     assert 0 < wait <= 0.5

@@ -12,9 +12,9 @@ from __future__ import annotations
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from socketserver import ThreadingMixIn
-from typing import Any, Protocol
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
@@ -26,16 +26,6 @@ HealthCheck = Callable[[], tuple[bool, str]]
 StartResponse = Callable[..., Any]
 
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60)
-
-
-class HookCounts(Protocol):
-    """A hook's pending deliveries, as the store counts them (``storage.HookHealth``)."""
-
-    @property
-    def hook(self) -> str: ...
-
-    @property
-    def pending(self) -> int: ...
 
 
 class Metrics:
@@ -136,9 +126,8 @@ class Metrics:
         """Count one delivery attempt (called from the delivery worker's thread)."""
         self.hook_deliveries.labels(outcome.hook, outcome.status.value).inc()
 
-    def hooks_pending(self, counts: Iterable[HookCounts]) -> None:
-        """Set the pending gauge of every configured hook from the store's counts."""
-        pending = {count.hook: count.pending for count in counts}
+    def hooks_pending(self, pending: Mapping[str, int]) -> None:
+        """Set the pending gauge of every configured hook from the store's counts by hook."""
         for hook in self._hooks:
             self.hook_pending.labels(hook).set(pending.get(hook, 0))
 

@@ -167,6 +167,14 @@ class Deliverer:
         """Deliver once and settle the row; never raises (a bug is the attempt's error)."""
         hook = self.hooks[delivery.hook]
         ident = delivery_id(delivery.post.id, delivery.revision, hook.name)
+        if delivery.claimed_before_by:
+            log.warning(
+                "delivery_sent_again",
+                hook=hook.name,
+                delivery_id=ident,
+                claimed_before_by=delivery.claimed_before_by,
+                reason="its earlier attempt was never settled; the hook may see it twice",
+            )
         try:
             error = await self._send(hook, delivery, ident)
         except Exception as exc:
@@ -186,6 +194,8 @@ class Deliverer:
             )
         except StoreError as exc:  # claimed until it expires, then delivered again
             log.warning("delivery_not_settled", delivery_id=ident, error=exc.reason)
+        except Exception:  # a bug: the same, and its traceback logged
+            log.exception("delivery_not_settled", delivery_id=ident)
         outcome = DeliveryOutcome(hook.name, ident, status, error)
         fields = {"hook": hook.name, "delivery_id": ident, "attempt": attempts}
         if error is None:
