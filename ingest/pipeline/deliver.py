@@ -121,7 +121,7 @@ class Deliverer:
                 left = deadline - loop.time()
             if budget is not None and (due_in is None or due_in > left):
                 break
-            await self._pause(min(left, POLL_S, max(due_in or POLL_S, 0.05)))
+            await self._pause(min(left, POLL_S, max(POLL_S if due_in is None else due_in, 0.05)))
         await self._finish(grace if self._stop.is_set() else None)
         return self.outcomes
 
