@@ -9,8 +9,9 @@ file. Any unknown or invalid key is refused with the key, where it came from, an
 from __future__ import annotations
 
 import os
+import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 from ingest import __version__
 from ingest.errors import ConfigError
 from ingest.filters import RuleError, parse_rules, rule_lines
-from ingest.types import DEFAULT_MAX_BODY, SourceSpec
+from ingest.types import DEFAULT_MAX_BODY, Change, SourceSpec
 from ingest.units import format_duration, parse_duration, parse_size
 from ingest.urls import is_http_url, source_url
 
@@ -149,6 +150,160 @@ def _host_rule(index: int, table: object) -> HostRule:
         raise ValueError(f"{where}: {exc}") from exc
 
 
+@dataclass(frozen=True, slots=True)
+class HookSpec:
+    """``[[hooks]]``: a program or a URL told about new or updated posts (``ingest.hooks``).
+
+    Exactly one of ``exec`` (a command, given the post as JSON on stdin) and ``webhook`` (a URL
+    the JSON is POSTed to, signed with ``secret`` when there is one) is set. ``categories``
+    (case-folded) and ``sources`` (ids, canonical URLs or paths) narrow which posts it wants;
+    empty: every post.
+    """
+
+    name: str
+    on: frozenset[Change]
+    exec: tuple[str, ...] = ()
+    webhook: str | None = None
+    secret: str | None = None
+    timeout: float = 30.0
+    categories: frozenset[str] = frozenset()
+    sources: frozenset[str] = frozenset()
+    folder: Path | None = None
+    """Where ``exec`` runs: the config file's folder, so relative paths in it mean what they
+    mean for ``[[sources]]``."""
+
+    def wants(self, event: Change, categories: Iterable[str], source_id: int, url: str) -> bool:
+        """Whether ``event`` of a post with ``categories``, stored from source ``source_id``
+        at ``url``, is for this hook."""
+        if event not in self.on:
+            return False
+        if self.sources and str(source_id) not in self.sources and url not in self.sources:
+            return False
+        return not self.categories or any(c.casefold() in self.categories for c in categories)
+
+
+_HOOK_KEYS = ("name", "on", "exec", "webhook", "secret", "timeout", "categories", "sources")
+_HOOK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_HOOK_EVENTS = (Change.NEW, Change.UPDATED)
+
+
+def _file_hooks(raw: object, where: str, base: Path) -> tuple[HookSpec, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: hooks", "must be an array of tables: [[hooks]]")
+    hooks = tuple(
+        _hook_spec(table, f"{where}: hooks[{index}]", base) for index, table in enumerate(raw)
+    )
+    first: dict[str, int] = {}
+    for index, hook in enumerate(hooks):
+        if hook.name in first:
+            raise ConfigError(
+                f"{where}: hooks[{index}].name",
+                f"{hook.name!r} is already the name of hooks[{first[hook.name]}]; names "
+                "identify deliveries, so each hook needs its own",
+            )
+        first[hook.name] = index
+    return hooks
+
+
+def _hook_spec(table: object, where: str, base: Path) -> HookSpec:
+    if not isinstance(table, dict):
+        raise ConfigError(where, "must be a table with a name, on, and exec or webhook")
+    unknown = sorted(set(table) - set(_HOOK_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}", f"unknown key; known: {', '.join(_HOOK_KEYS)}")
+    for key in ("name", "on"):
+        if key not in table:
+            raise ConfigError(where, f"has no {key}")
+    if ("exec" in table) == ("webhook" in table):
+        raise ConfigError(
+            where,
+            'needs exactly one of exec (a command: exec = ["python3", "notify.py"]) and '
+            'webhook (a URL: webhook = "https://chat.example.org/hook")',
+        )
+    if "secret" in table and "exec" in table:
+        raise ConfigError(
+            f"{where}.secret", "signs webhook bodies; an exec hook is handed the JSON directly"
+        )
+
+    def pick(key: str, parse: Callable[[object], Any], default: Any = None) -> Any:
+        if key not in table:
+            return default
+        try:
+            return parse(table[key])
+        except ValueError as exc:
+            raise ConfigError(f"{where}.{key}", str(exc)) from exc
+
+    return HookSpec(
+        name=pick("name", _hook_name),
+        on=pick("on", _hook_events),
+        exec=pick("exec", _command, ()),
+        webhook=pick("webhook", _webhook_url),
+        secret=pick("secret", _text),
+        timeout=pick("timeout", parse_duration, 30.0),
+        categories=frozenset(c.casefold() for c in pick("categories", _categories, ())),
+        sources=pick("sources", lambda value: _hook_sources(value, base), frozenset()),
+        folder=base,
+    )
+
+
+def _hook_name(value: object) -> str:
+    if not isinstance(value, str) or not _HOOK_NAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a hook name: letters, digits, '_', '.' and '-', at most 64, "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def _hook_events(value: object) -> frozenset[Change]:
+    names = [value] if isinstance(value, str) else value
+    known = ", ".join(event.value for event in _HOOK_EVENTS)
+    if not isinstance(names, list) or not names:
+        raise ValueError(f'{value!r} is not a list of events; use e.g. ["new", "updated"]')
+    events = set()
+    for name in names:
+        if name not in _HOOK_EVENTS:
+            raise ValueError(f"{name!r} is not an event; known: {known}")
+        events.add(Change(name))
+    return frozenset(events)
+
+
+def _command(value: object) -> tuple[str, ...]:
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(part, str) and part for part in value)
+    ):
+        raise ValueError(
+            f"{value!r} is not a command; give the program and its arguments as a list, e.g. "
+            '["python3", "notify.py"] (no shell is involved)'
+        )
+    return tuple(value)
+
+
+def _webhook_url(value: object) -> str:
+    url = _text(value)
+    if not is_http_url(url):
+        raise ValueError(f"{url!r} is not an http(s) URL")
+    return url
+
+
+def _hook_sources(value: object, base: Path) -> frozenset[str]:
+    """Source ids (as text) and canonical URLs or paths, as ``[[sources]]`` stores them."""
+    items = value if isinstance(value, list) else [value]
+    found = set()
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool) and item > 0:
+            found.add(str(item))
+        elif isinstance(item, str) and item.strip().isdigit():
+            found.add(str(int(item)))
+        elif isinstance(item, str) and item.strip():
+            found.add(canonical_source_url(item.strip(), base))
+        else:
+            raise ValueError(f"{item!r} is not a source id, URL or path")
+    return frozenset(found)
+
+
 # --- the table ------------------------------------------------------------------------------
 
 
@@ -191,6 +346,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("serve.feeds", True, _boolean, "serve the merged feeds at /feeds/"),
     Setting("filters.keep", (), rule_lines, "store only entries one of these matches"),
     Setting("filters.block", (), rule_lines, "never store entries one of these matches"),
+    Setting("delivery.concurrency", 8, _positive_int, "hook deliveries in flight at once"),
+    Setting("delivery.per_hook", 2, _positive_int, "deliveries in flight to one hook"),
+    Setting("delivery.max_attempts", 10, _positive_int, "attempts before a delivery is given up"),
+    Setting("delivery.backoff", 30.0, parse_duration, "wait before the first retry, doubled"),
+    Setting("delivery.backoff_cap", 3600.0, parse_duration, "longest wait between attempts"),
+    Setting("delivery.run_budget", 30.0, parse_duration, "time `ingest run` delivers at its end"),
     Setting("log.level", "info", _choice("debug", "info", "warning", "error"), "log level"),
     Setting("log.format", "auto", _choice("auto", "console", "json"), "auto: console on a tty"),
 )
@@ -260,6 +421,18 @@ class FilterSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliverySettings:
+    """How hook deliveries are run (``[delivery]``; the hooks themselves are ``[[hooks]]``)."""
+
+    concurrency: int
+    per_hook: int
+    max_attempts: int
+    backoff: float
+    backoff_cap: float
+    run_budget: float
+
+
+@dataclass(frozen=True, slots=True)
 class LogSettings:
     level: str
     format: str
@@ -274,10 +447,12 @@ class Settings:
     schedule: ScheduleSettings
     serve: ServeSettings
     filters: FilterSettings
+    delivery: DeliverySettings
     log: LogSettings
     sources: tuple[SourceSpec, ...]
     origins: Mapping[str, str]
     config_path: Path | None
+    hooks: tuple[HookSpec, ...] = ()
 
     def value(self, key: str) -> Any:
         section, name = key.split(".")
@@ -293,8 +468,11 @@ _SECTIONS: dict[str, type] = {
     "schedule": ScheduleSettings,
     "serve": ServeSettings,
     "filters": FilterSettings,
+    "delivery": DeliverySettings,
     "log": LogSettings,
 }
+_LISTS = ("sources", "hooks")
+"""Arrays of tables, beside the sections: ``[[sources]]`` and ``[[hooks]]``."""
 
 
 def display_value(setting: Setting, value: Any) -> Any:
@@ -334,6 +512,7 @@ def load_settings(
         config_path = Path(CONFIG_FILE_NAME)
     values = {s.key: s.default for s in SETTINGS}
     origins = dict.fromkeys(values, "default")
+    hooks: tuple[HookSpec, ...] = ()
     if config_path is None:
         sources: tuple[SourceSpec, ...] = (SourceSpec(url=str(shipped_seeds())),)
         sources_origin = "default"
@@ -344,6 +523,7 @@ def load_settings(
             values[key] = _parse(_BY_KEY[key], value, f"{where}: [{key.replace('.', '] ', 1)}")
             origins[key] = where
         sources = _file_sources(document.get("sources", []), where, config_path.parent)
+        hooks = _file_hooks(document.get("hooks", []), where, config_path.parent)
         sources_origin = where
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX) or name in _CLI_ENV:
@@ -360,7 +540,7 @@ def load_settings(
         values[setting.key] = _parse(setting, raw, f"env {name}")
         origins[setting.key] = f"env {name}"
     origins["sources"] = sources_origin
-    return _build(values, sources, origins, config_path)
+    return _build(values, sources, origins, config_path, hooks)
 
 
 def _build(
@@ -368,6 +548,7 @@ def _build(
     sources: tuple[SourceSpec, ...],
     origins: Mapping[str, str],
     config_path: Path | None,
+    hooks: tuple[HookSpec, ...],
 ) -> Settings:
     sections = {
         name: cls(**{f.name: values[f"{name}.{f.name}"] for f in fields(cls)})
@@ -380,7 +561,9 @@ def _build(
             f"{format_duration(schedule.min_interval)} is longer than max_interval "
             f"{format_duration(schedule.max_interval)}",
         )
-    return Settings(**sections, sources=sources, origins=dict(origins), config_path=config_path)
+    return Settings(
+        **sections, sources=sources, origins=dict(origins), config_path=config_path, hooks=hooks
+    )
 
 
 def _known_env() -> str:
@@ -411,10 +594,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _file_settings(document: Mapping[str, Any], where: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for section, table in document.items():
-        if section == "sources":
+        if section in _LISTS:
             continue
         if section not in _SECTIONS:
-            known = ", ".join(f"[{s}]" for s in [*_SECTIONS, "[sources]"])
+            known = ", ".join([*(f"[{s}]" for s in _SECTIONS), *(f"[[{s}]]" for s in _LISTS)])
             raise ConfigError(f"{where}: {section}", f"unknown table or key; known: {known}")
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: {section}", "must be a table, e.g. [fetch]")

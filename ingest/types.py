@@ -446,6 +446,63 @@ class Decider(Protocol):
     ) -> list[EntryIntent]: ...
 
 
+class HookRouter(Protocol):
+    """The names of the hooks (``[[hooks]]``) that want ``event`` of ``post``, stored from
+    ``source`` (``ingest.hooks.router``).
+
+    Called by the store inside the write transaction that stores the post, so a delivery is
+    queued in the same commit as what it announces (the outbox); passed in, like ``Decider``.
+    """
+
+    def __call__(self, event: Change, post: Post, source: SourceState) -> Sequence[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A delivery claimed from the outbox: ``event`` of revision ``revision`` of ``post`` to
+    hook ``hook``, after ``attempts`` failed attempts. ``post`` is as stored now."""
+
+    id: int
+    hook: str
+    event: Change
+    revision: int
+    attempts: int
+    post: StoredPost
+    claimed_before_by: str | None = None
+    """The process whose claim on it expired unsettled (it died, or was cut off, while
+    delivering): this attempt may repeat one the hook already took."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """How one attempt of delivery ``id`` went: ``error`` None when the hook took it; else the
+    next attempt ``retry_in`` seconds from now, or None when the delivery is given up."""
+
+    id: int
+    error: str | None = None
+    retry_in: float | None = None
+
+
+class DeliveryStatus(StrEnum):
+    """What an attempt came to: the vocabulary of metrics and summaries."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    """Failed; tried again later."""
+    FAILED = "failed"
+    """Failed for the last time: given up."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """One attempt of one delivery, as a pass reports it."""
+
+    hook: str
+    delivery_id: str
+    status: DeliveryStatus
+    error: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Check:
     """One check of one source, to store: the posts it found and the source's new state."""
@@ -527,6 +584,10 @@ class RunSummary:
     held_elsewhere: list[LeaseHolder] = field(default_factory=list)
     retired: list[StoredSource] = field(default_factory=list)
     revived: list[StoredSource] = field(default_factory=list)
+    deliveries: list[DeliveryOutcome] = field(default_factory=list)
+    """Hook delivery attempts made at the end of the pass (``ingest.pipeline.deliver``)."""
+    deliveries_pending: int = 0
+    """Deliveries still waiting when the pass ended: retries not due yet, or past its budget."""
 
     @property
     def succeeded(self) -> list[SourceOutcome]:

@@ -2,13 +2,15 @@
 
 ::
 
-    start: config sources -> store; /healthz, /metrics and /feeds/ up; tick every [serve] tick
+    start: config sources -> store; /healthz, /metrics and /feeds/ up; tick every [serve] tick;
+           with [[hooks]], the delivery worker in a thread of its own (ingest.pipeline.deliver)
     tick:  take over leases of dead processes of this host; claim what is due (the driver
            claims more between ticks while a backlog lasts); index a bounded batch of the
-           search backlog
+           search backlog; count the hook deliveries pending
     stop:  SIGTERM/SIGINT -> no more ticks or claims -> sources waiting for a slot released ->
            in-flight sources finish (at most [serve] grace, then cancelled and released; a
-           transaction under way still commits or rolls back whole) -> exit 0. A second
+           transaction under way still commits or rolls back whole) -> hook deliveries under
+           way get [serve] grace too -> exit 0. A second
            signal exits at once (128 + signal): every write is a transaction, and the leases
            left behind are free to the next process on this host.
 
@@ -28,6 +30,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ingest.config import Settings
 from ingest.observe.metrics import HttpEndpoint, Metrics, http_app
+from ingest.pipeline.deliver import DeliveryThread
 from ingest.pipeline.runner import Pass, sync_config_sources, utc_now, workers_for
 from ingest.publish.feedapp import PREFIX as FEEDS_PREFIX
 from ingest.publish.feedapp import feeds_app
@@ -49,7 +52,7 @@ class Daemon:
     def __init__(self, store: Store, settings: Settings, *, metrics: Metrics | None = None) -> None:
         self.store = store
         self.settings = settings
-        self.metrics = metrics or Metrics()
+        self.metrics = metrics or Metrics(hooks=[hook.name for hook in settings.hooks])
         self.last_tick: datetime | None = None
         self.port: int | None = None
         self._stop = asyncio.Event()
@@ -65,6 +68,7 @@ class Daemon:
         endpoint = HttpEndpoint(serve.host, serve.port, http_app(self.metrics, self.health, feeds))
         self.port = endpoint.port
         scheduler = AsyncIOScheduler(timezone=UTC)
+        deliveries = None
         try:
             async with Pass(self.store, self.settings, workers=workers_for(sources)) as runner:
                 driver = Driver(
@@ -83,6 +87,10 @@ class Daemon:
                     max_instances=1,
                     coalesce=True,
                 )
+                if self.settings.hooks:
+                    deliveries = DeliveryThread(
+                        self.store, self.settings, on_outcome=self.metrics.observe_delivery
+                    )
                 with stopping_on_signals(lambda _signum: self.stop()):
                     scheduler.start()
                     log.info("daemon_started", port=self.port, sources=sources, tick_s=serve.tick)
@@ -93,6 +101,8 @@ class Daemon:
                     await driving
                     await driver.drain(serve.grace)
         finally:
+            if deliveries:
+                await asyncio.to_thread(deliveries.stop)
             endpoint.close()
         log.info("daemon_stopped")
 
@@ -123,6 +133,8 @@ class Daemon:
             due = await asyncio.to_thread(self.store.count_wanted, Due(now=utc_now()))
             self.metrics.sources_due.set(due)
             self.metrics.sources_failing.set(await asyncio.to_thread(self.store.count_failing))
+            if self.settings.hooks:
+                self.metrics.hooks_pending(await asyncio.to_thread(self.store.pending_deliveries))
             await runner.index_search(most=INDEX_PER_TICK)
         except Exception:  # a bad tick is logged; /healthz turns 503 if it lasts
             log.exception("tick_failed")

@@ -23,7 +23,7 @@ import signal
 import sys
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
@@ -37,6 +37,9 @@ log = structlog.get_logger("scheduler.driver")
 BATCH_PER_SLOT = 2
 """Sources claimed per ``[fetch] concurrency`` slot: enough that a slot never waits for a claim."""
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+if TYPE_CHECKING:  # imported where used: a pass without hooks loads no HTTP client
+    from ingest.pipeline.deliver import Deliverer
 
 
 class Runner(Protocol):
@@ -233,7 +236,8 @@ async def run_once(
     on_outcome: Callable[[SourceOutcome], None] | None = None,
 ) -> RunSummary:
     """``ingest run``: apply the config's sources, then process every source that is due
-    (``force``: every enabled one) until none is left or a signal stops the pass.
+    (``force``: every enabled one) until none is left or a signal stops the pass; then, with
+    ``[[hooks]]``, deliver what the outbox holds (``ingest.pipeline.deliver``).
 
     ``only`` picks, once the config is applied, the sources to check now, due or not, and
     leaves the others alone (``ingest run ID...``). ``on_start`` hears how many sources the
@@ -257,21 +261,44 @@ async def run_once(
             finally:  # a failed claim too: end what is in flight, release what is not
                 await driver.drain(settings.serve.grace)
             summary.held_elsewhere = await runner.held_elsewhere(due)
+        if settings.hooks and not summary.interrupted:
+            await _deliver(store, settings, summary, stop)
     summary.retired, summary.revived = synced.retired, synced.revived
     return summary
 
 
+async def _deliver(store: Store, settings: Settings, summary: RunSummary, stop: _Stop) -> None:
+    """The end of ``ingest run``: deliver what the outbox holds for the configured hooks, for
+    at most ``[delivery] run_budget``; the attempts and what is left go into ``summary``."""
+    from ingest.pipeline.deliver import Deliverer  # noqa: PLC0415  (see the imports)
+
+    async with Deliverer(store, settings) as deliverer:
+        stop.attach_deliverer(deliverer)
+        summary.deliveries = await deliverer.run(
+            budget=settings.delivery.run_budget, grace=settings.serve.grace
+        )
+    pending = await asyncio.to_thread(store.pending_deliveries)
+    summary.deliveries_pending = sum(pending.get(hook.name, 0) for hook in settings.hooks)
+
+
 class _Stop:
-    """What a first signal does to ``ingest run``: stop its driver, even one not made yet."""
+    """What a first signal does to ``ingest run``: stop its driver, even one not made yet,
+    and the hook deliveries at its end."""
 
     def __init__(self) -> None:
         self._driver: Driver | None = None
+        self._deliverer: Deliverer | None = None
         self._signal: signal.Signals | None = None
 
     def __call__(self, signum: signal.Signals) -> None:
         self._signal = signum
         if self._driver:
             self._driver.stop(signum)
+        if self._deliverer:
+            self._deliverer.stop()
+
+    def attach_deliverer(self, deliverer: Deliverer) -> None:
+        self._deliverer = deliverer
 
     def attach(self, driver: Driver) -> None:
         self._driver = driver

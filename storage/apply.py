@@ -14,7 +14,8 @@ nothing. On PostgreSQL the source rows are locked (``FOR UPDATE``) from that tes
 
 Writes are batched (one executemany per kind of change, as plain SQL through ``storage.bulk``),
 never one ORM object per row: this is the hot path of a cold pass. New and revised posts are
-put on the search backlog in the same transaction (``storage.search`` indexes them later).
+put on the search backlog in the same transaction (``storage.search`` indexes them later), and,
+given a ``HookRouter``, their hook deliveries on the outbox (``storage.outbox``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from ingest.types import Change, Check, Decider, EntryIntent, KnownSighting, Post
+from ingest.types import Change, Check, Decider, EntryIntent, HookRouter, KnownSighting, Post
+from storage import outbox
 from storage.bulk import Bulk
 from storage.engine import Database
 from storage.models import SOURCES
@@ -35,7 +37,11 @@ from storage.sources import save_updates
 
 
 def record_checks(
-    store: Database, checks: Sequence[Check], *, decide: Decider
+    store: Database,
+    checks: Sequence[Check],
+    *,
+    decide: Decider,
+    route: HookRouter | None = None,
 ) -> list[Counter[Change] | None]:
     """Store several checks in one transaction (group commit); what happened to each one's
     posts, as ``decide`` said, or None for a check dropped because its lease was lost.
@@ -46,7 +52,7 @@ def record_checks(
     with store.write() as conn:
         held = _leases_held(conn, checks)
         kept = [check for check in checks if check.state.id in held]
-        counts = {check.state.id: _record(conn, check, decide) for check in kept}
+        counts = {check.state.id: _record(conn, check, decide, route) for check in kept}
         save_updates(conn, [(check.state, check.change, check.filtered) for check in kept])
     return [counts.get(check.state.id) for check in checks]
 
@@ -106,7 +112,9 @@ _UPSERT_SIGHTINGS = (
 _TOUCH_SIGHTING = "UPDATE sightings SET last_seen_at = ? WHERE source_id = ? AND entry_key = ?"
 
 
-def _record(conn: Connection, check: Check, decide: Decider) -> Counter[Change]:
+def _record(
+    conn: Connection, check: Check, decide: Decider, route: HookRouter | None
+) -> Counter[Change]:
     if not check.posts:
         return Counter()
     bulk = Bulk(conn)
@@ -121,6 +129,8 @@ def _record(conn: Connection, check: Check, decide: Decider) -> Counter[Change]:
     stored = _stored_hashes(bulk, [p.content_hash for p in posts])
     intents = decide(posts, sightings, stored.keys())
     _apply(bulk, source_id, intents=intents, post_ids=stored, now=check.now)
+    if route is not None:
+        outbox.enqueue(bulk, check.state, intents, stored, route=route, now=check.now)
     return Counter(intent.change for intent in intents)
 
 

@@ -4,13 +4,14 @@
 - ``posts``: every distinct post, unique by content hash, in the schema of DESIGN §1.
 - ``sightings``: every place a post was seen: which source served it under which guid/link.
 
-Beside them, ``search_backlog`` lists the posts waiting to be indexed, and the full-text index
-``posts_fts`` (``SEARCH_INDEX``) holds each post's title and plain text. The index differs per
-backend (an FTS5 table on SQLite, a table with a GIN-indexed ``simple`` tsvector on PostgreSQL),
-so it is created by migration 0003 and kept by ``storage.search``, not described here.
+Beside them, ``hook_deliveries`` is the outbox of hook deliveries, ``search_backlog`` lists the
+posts waiting to be indexed, and the full-text index ``posts_fts`` (``SEARCH_INDEX``) holds each
+post's title and plain text. The index differs per backend (an FTS5 table on SQLite, a table
+with a GIN-indexed ``simple`` tsvector on PostgreSQL), so it is created by migration 0003 and
+kept by ``storage.search``, not described here.
 
-Each table's handle (``SOURCES``, ``POSTS``, ``SIGHTINGS``, ``BACKLOG``) is declared once, at the
-end, for the queries of the other ``storage`` modules.
+Each table's handle (``SOURCES``, ``POSTS``, ``SIGHTINGS``, ``BACKLOG``, ``DELIVERIES``) is
+declared once, at the end, for the queries of the other ``storage`` modules.
 
 Times are UTC. On SQLite they are stored as ``YYYY-MM-DD HH:MM:SS.ffffff`` text (sortable, and
 readable with ``sqlite3``); on PostgreSQL as ``timestamptz``. Categories are JSON arrays.
@@ -227,10 +228,45 @@ class SightingRow(SQLModel, table=True):
     last_seen_at: datetime = Field(sa_type=UTCDateTime, description="last seen at this source")
 
 
+class HookDeliveryRow(SQLModel, table=True):
+    """The outbox: one row per delivery of a post's event to a hook (``[[hooks]]``).
+
+    Written in the transaction that stores the post (``storage.apply``), so a delivery exists
+    exactly when its post does; claimed, settled and counted by ``storage.outbox``.
+    """
+
+    __tablename__ = "hook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("post_id", "revision", "hook", name="uq_hook_deliveries_delivery"),
+        Index("ix_hook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="posts.id", ondelete="CASCADE")
+    revision: int = Field(description="the post's revision the event is about")
+    hook: str = Field(description="the hook's name in [[hooks]]")
+    event: str = Field(description="new or updated")
+    status: str = Field(default="pending", description="pending, done or failed (given up)")
+    attempts: int = Field(default=0, description="attempts made so far")
+    next_attempt_at: datetime = Field(
+        sa_type=UTCDateTime, description="due at; while claimed, when the claim expires"
+    )
+    claimed_by: str | None = Field(default=None, description="process delivering it now")
+    last_error: str | None = Field(default=None, description="why the last attempt failed")
+    last_attempt_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="when the last attempt ended"
+    )
+    created_at: datetime = Field(sa_type=UTCDateTime, description="when the post was stored")
+    delivered_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="when the hook took it"
+    )
+
+
 # The Core tables behind the models, for queries; SQLModel types ``__table__`` loosely.
 SOURCES = SourceRow.__table__  # type: ignore[attr-defined]
 POSTS = PostRow.__table__  # type: ignore[attr-defined]
 SIGHTINGS = SightingRow.__table__  # type: ignore[attr-defined]
 BACKLOG = SearchBacklogRow.__table__  # type: ignore[attr-defined]
+DELIVERIES = HookDeliveryRow.__table__  # type: ignore[attr-defined]
 T = SOURCES.c
 """The sources table's columns, for the many queries over them (claims, state, CLI sources)."""

@@ -13,6 +13,7 @@ from storage.claims import database_now, lease_holders
 from storage.engine import Database
 from storage.migrate import current_revision
 from storage.models import POSTS, SIGHTINGS, SOURCES
+from storage.outbox import HookHealth, hook_health_in
 from storage.sources import count_failing_in
 
 
@@ -51,6 +52,8 @@ class StoreStats:
     leases: list[LeaseHolder]
     failing: int
     """Enabled sources whose last check failed (``storage.sources.FAILING``)."""
+    hooks: list[HookHealth]
+    """Every hook the outbox holds deliveries for, by name."""
 
     @property
     def disabled(self) -> int:
@@ -76,6 +79,7 @@ def store_stats(store: Database) -> StoreStats:
         sightings = conn.execute(select(func.count()).select_from(SIGHTINGS)).scalar_one()
         failing = count_failing_in(conn)
         revision = current_revision(conn)
+        hooks = hook_health_in(conn)
     sources = [
         SourceHealth(
             id=row["id"],
@@ -98,7 +102,7 @@ def store_stats(store: Database) -> StoreStats:
         )
         for row in rows
     ]
-    return StoreStats(sources, posts, sightings, revision, holders, failing)
+    return StoreStats(sources, posts, sightings, revision, holders, failing, hooks)
 
 
 def _leased(row: RowMapping, now: datetime) -> bool:

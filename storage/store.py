@@ -4,7 +4,7 @@
 with ``open_store`` and the result types); SQL and SQLAlchemy stay behind it. Each method hands
 over to the module of ``storage`` that owns the table and the job (``sources``, ``claims``,
 ``apply``, ``entries``, ``search``, ``stats``), in the manner of lemon24/reader's
-``StorageType``.
+``StorageType``; ``outbox`` keeps the hook deliveries.
 
 Contract, stated once for every method:
 
@@ -31,15 +31,18 @@ Contract, stated once for every method:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 
 from ingest.types import (
     Change,
     Check,
     Decider,
+    Delivery,
+    DeliveryResult,
     Due,
     DuplicateFinder,
+    HookRouter,
     LeaseHolder,
     SourceSpec,
     SourcesPlanner,
@@ -47,9 +50,10 @@ from ingest.types import (
     StoredPost,
     StoredSource,
 )
-from storage import apply, claims, entries, search, sources, stats
+from storage import apply, claims, entries, outbox, search, sources, stats
 from storage.engine import Database, migrate_database, open_database
 from storage.entries import PostFilter
+from storage.outbox import HookHealth
 from storage.sources import ImportResult, Removal, SourceSync
 from storage.stats import StoreStats
 
@@ -220,12 +224,39 @@ class Store:
     # Checks --------------------------------------------------------------------------------
 
     def record_checks(
-        self, checks: Sequence[Check], *, decide: Decider
+        self, checks: Sequence[Check], *, decide: Decider, route: HookRouter | None = None
     ) -> list[Counter[Change] | None]:
         """Store each check's posts, sightings and source state, all in one transaction: what
         ``decide`` said of each check's posts, or None for a check dropped because its owner
-        no longer holds the source's lease (fenced, DESIGN §7)."""
-        return apply.record_checks(self.database, checks, decide=decide)
+        no longer holds the source's lease (fenced, DESIGN §7). With ``route``, the hook
+        deliveries of new and revised posts are queued in the same transaction (the outbox)."""
+        return apply.record_checks(self.database, checks, decide=decide, route=route)
+
+    # Hook deliveries (the outbox) ------------------------------------------------------------
+
+    def claim_deliveries(
+        self, *, owner: str, room: Mapping[str, int], claim_s: float
+    ) -> list[Delivery]:
+        """Claim for ``owner`` due deliveries, at most ``room[hook]`` of each hook named, for
+        ``claim_s`` seconds; the posts as stored now. Replicas claim different rows."""
+        return outbox.claim_deliveries(self.database, owner=owner, room=room, claim_s=claim_s)
+
+    def settle_deliveries(self, results: Sequence[DeliveryResult], *, owner: str) -> None:
+        """Record attempts: delivered, to retry after a wait, or given up; only for the rows
+        ``owner`` still holds."""
+        outbox.settle_deliveries(self.database, results, owner=owner)
+
+    def next_delivery_due(self, hooks: Sequence[str]) -> float | None:
+        """Seconds until the next pending delivery of ``hooks`` is due; None if none waits."""
+        return outbox.next_due(self.database, hooks)
+
+    def pending_deliveries(self) -> dict[str, int]:
+        """Deliveries waiting, by hook."""
+        return outbox.pending_counts(self.database)
+
+    def hook_health(self) -> list[HookHealth]:
+        """Every hook's deliveries: pending, delivered, given up, the latest error."""
+        return outbox.hook_health(self.database)
 
     # Posts -------------------------------------------------------------------------------
 

@@ -114,16 +114,22 @@ def toml_value(value: Any) -> str:
 
 
 def write_config(
-    folder: Path, sources: Sequence[dict[str, Any]] = (), **tables: dict[str, Any]
+    folder: Path,
+    sources: Sequence[dict[str, Any]] = (),
+    *,
+    hooks: Sequence[dict[str, Any]] = (),
+    **tables: dict[str, Any],
 ) -> Path:
-    """Write ``folder/ingest.toml`` with ``[[sources]]`` and the given tables; its path."""
+    """Write ``folder/ingest.toml`` with ``[[sources]]``, ``[[hooks]]`` and the given tables;
+    its path."""
     lines: list[str] = []
     for name, table in tables.items():
         lines.append(f"[{name}]")
         lines.extend(f"{key} = {toml_value(value)}" for key, value in table.items())
-    for source in sources:
-        lines.append("[[sources]]")
-        lines.extend(f"{key} = {toml_value(value)}" for key, value in source.items())
+    for kind, entries in (("sources", sources), ("hooks", hooks)):
+        for entry in entries:
+            lines.append(f"[[{kind}]]")
+            lines.extend(f"{key} = {toml_value(value)}" for key, value in entry.items())
     path = folder / "ingest.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -35,6 +35,8 @@ class Reply:
 class Seen:
     path: str
     headers: dict[str, str]
+    body: bytes = b""
+    """What a POST sent (webhooks)."""
 
 
 Route = Reply | Callable[[Seen], Reply]
@@ -112,8 +114,11 @@ class FeedServer(_Loopback):
             def log_message(self, format: str, *args: object) -> None:
                 pass  # quiet: pytest shows failures, not access logs
 
-            def do_GET(self) -> None:
-                seen = Seen(self.path, {k.lower(): v for k, v in self.headers.items()})
+            def do_POST(self) -> None:
+                self.do_GET(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+            def do_GET(self, body: bytes = b"") -> None:
+                seen = Seen(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 with server._lock:
                     server.seen.append(seen)
                     server._in_flight += 1

@@ -161,7 +161,7 @@ def test_a_bad_rule_in_the_config_exits_2_naming_it(
     feeds: Path,
     cli_for: Any,
     sources: list[dict[str, Any]],
-    tables: dict[str, dict[str, Any]],
+    tables: dict[str, Any],
     where: str,
 ) -> None:
     config = write_config(feeds, sources, **tables)

@@ -43,6 +43,7 @@ LAYERS = (
         (
             "ingest.config",
             "ingest.filters",
+            "ingest.hooks",
             "ingest.identity",
             "ingest.sources",
             "scheduler.policy",

@@ -238,10 +238,10 @@ def test_a_check_the_store_refuses_backs_the_source_off_like_any_failure(
     """Else the daemon would fetch it again at every tick, without end."""
     real = Store.record_checks
 
-    def refuse_posts(store: Store, checks: Any, *, decide: Any) -> Any:
+    def refuse_posts(store: Store, checks: Any, *, decide: Any, route: Any = None) -> Any:
         if any(check.posts for check in checks):
             raise StoreError(store.shown_url, "disk I/O error")
-        return real(store, checks, decide=decide)
+        return real(store, checks, decide=decide, route=route)
 
     monkeypatch.setattr(Store, "record_checks", refuse_posts)
     summary, _ = _pass_over_cnbeta(tmp_path, sqlite_url)
@@ -260,7 +260,7 @@ def test_a_bug_in_storing_a_check_is_a_bug_not_a_store_failure(
 ) -> None:
     """The store's contract raises StoreError for a store that fails; anything else is ours."""
 
-    def crash(store: Store, checks: Any, *, decide: Any) -> Any:
+    def crash(store: Store, checks: Any, *, decide: Any, route: Any = None) -> Any:
         raise KeyError("a bug")
 
     monkeypatch.setattr(Store, "record_checks", crash)

@@ -158,6 +158,7 @@ def run(
         print_json(show.summary_json(summary))
     else:
         show.summary_text(summary)
+        show.deliveries_text(summary)
     if summary.interrupted:
         raise typer.Exit(128 + summary.interrupted)
     if summary.bugs:
@@ -444,7 +445,8 @@ def stats(
     db: DbOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Per source: status, last and next check, errors, posts; and store totals."""
+    """Per source: status, last and next check, errors, posts; store totals; per hook:
+    deliveries pending, delivered and failed, and the last error."""
     report = session(ctx, db, config).on_store(lambda store: store.stats())
     from ingest.cli import show  # noqa: PLC0415
 

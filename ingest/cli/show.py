@@ -8,6 +8,7 @@ print these, never at start-up.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict
 from datetime import UTC, datetime
 
@@ -16,7 +17,14 @@ import typer
 from ingest.cli.base import print_json, say_empty
 from ingest.errors import ErrorKind
 from ingest.publish.render import iso_utc, post_json
-from ingest.types import Change, LeaseHolder, RunSummary, SourceOutcome, StoredPost
+from ingest.types import (
+    Change,
+    DeliveryStatus,
+    LeaseHolder,
+    RunSummary,
+    SourceOutcome,
+    StoredPost,
+)
 from ingest.urls import redact_text, redacted
 from storage import SourceHealth, StoreStats
 
@@ -76,6 +84,25 @@ def summary_text(summary: RunSummary) -> None:
         typer.echo(f"filtered: {summary.filtered} entries kept out by keep/block rules")
 
 
+def deliveries_text(summary: RunSummary) -> None:
+    """What the hooks were told at the end of the run, each delivery by its last attempt; a
+    hook's failure is no source's, so it never changes the exit status (``ingest stats``
+    keeps the details)."""
+    last = {outcome.delivery_id: outcome for outcome in summary.deliveries}
+    for outcome in last.values():
+        if outcome.error is not None:
+            then = "given up" if outcome.status is DeliveryStatus.FAILED else "to be retried"
+            typer.echo(f"hook {outcome.hook}: {outcome.delivery_id}: {outcome.error} ({then})")
+    if not last and not summary.deliveries_pending:
+        return
+    tally = Counter(outcome.status for outcome in last.values())
+    typer.echo(
+        f"hooks: {tally[DeliveryStatus.DELIVERED]} delivered, "
+        f"{tally[DeliveryStatus.RETRY]} to be retried, {tally[DeliveryStatus.FAILED]} given up; "
+        f"{summary.deliveries_pending} pending"
+    )
+
+
 def summary_json(summary: RunSummary) -> dict[str, object]:
     """The run summary as one object: totals, then every source checked."""
     return {
@@ -97,7 +124,24 @@ def summary_json(summary: RunSummary) -> dict[str, object]:
             for s in summary.retired
         ],
         "revived": [{"id": s.id, "url": redacted(s.spec.url)} for s in summary.revived],
+        "hooks": _deliveries_json(summary),
         "interrupted": summary.interrupted.name if summary.interrupted else None,
+    }
+
+
+def _deliveries_json(summary: RunSummary) -> dict[str, object]:
+    last = {outcome.delivery_id: outcome for outcome in summary.deliveries}
+    tally = Counter(outcome.status.value for outcome in last.values())
+    return {
+        "delivered": tally[DeliveryStatus.DELIVERED.value],
+        "to_retry": tally[DeliveryStatus.RETRY.value],
+        "given_up": tally[DeliveryStatus.FAILED.value],
+        "pending": summary.deliveries_pending,
+        "errors": [
+            {"hook": o.hook, "delivery_id": o.delivery_id, "error": o.error}
+            for o in last.values()
+            if o.error is not None
+        ],
     }
 
 
@@ -152,6 +196,14 @@ def stats_text(report: StoreStats) -> None:
     )
     for holder in report.leases:
         typer.echo(_holder_line(holder))
+    for hook in report.hooks:
+        due = f", next due {_when(hook.next_attempt_at)}" if hook.pending else ""
+        typer.echo(
+            f"hook {hook.hook}: {hook.pending} pending, {hook.delivered} delivered, "
+            f"{hook.failed} failed{due}"
+        )
+        if hook.last_error:
+            typer.echo(f"{'':>6}last error ({_when(hook.last_error_at)}): {hook.last_error}")
 
 
 def stats_json(report: StoreStats) -> dict[str, object]:
@@ -174,6 +226,7 @@ def stats_json(report: StoreStats) -> dict[str, object]:
             "filtered": sum(s.filtered for s in report.sources),
         },
         "leases": [_holder(h) for h in report.leases],
+        "hooks": [{k: plain(v) for k, v in asdict(hook).items()} for hook in report.hooks],
         "schema_version": report.schema_version,
     }
 

@@ -9,6 +9,7 @@ One module per concern, in the order a fetch goes through them:
   with every reach into httpcore's and anyio's internals; ``guard``: its address policy (pure);
 - ``classify``: what an answer means, a pure function of status, headers and ``now``;
 - ``body``: the body read with its size capped after decompression, in bounded steps;
+- ``webhook``: POSTs to the webhooks of ``[[hooks]]``, through the same guarded network;
 - ``local``: local sources (a feed file, a front-matter post, a folder of them), read with limits.
 
 May import ``ingest.config``, ``ingest.errors``, ``ingest.types``, ``ingest.urls`` and the libraries

@@ -122,7 +122,7 @@ class Fetcher:
                 kind=ErrorKind.TIMEOUT,
             ) from exc
         except httpx.HTTPError as exc:
-            raise _fetch_error(url, exc) from exc
+            raise fetch_error(url, exc) from exc
 
     def _slots(self, host: str) -> asyncio.Semaphore:
         """The requests in flight to ``host``: ``per_host`` of them, or its rule's."""
@@ -261,7 +261,7 @@ _ERROR_RULES: tuple[tuple[Callable[[httpx.HTTPError], bool], ErrorKind, str], ..
 """First match wins: (test, kind, message template)."""
 
 
-def _fetch_error(url: str, exc: httpx.HTTPError) -> FetchError:
+def fetch_error(url: str, exc: httpx.HTTPError) -> FetchError:
     """Our error, with a kind and a sentence, for one of httpx's."""
     for test, kind, template in _ERROR_RULES:
         if test(exc):

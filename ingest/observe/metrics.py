@@ -20,7 +20,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 from ingest.errors import ConfigError, ErrorKind
-from ingest.types import Change, SourceOutcome, SourceStatus
+from ingest.types import Change, DeliveryOutcome, DeliveryStatus, SourceOutcome, SourceStatus
 
 HealthCheck = Callable[[], tuple[bool, str]]
 StartResponse = Callable[..., Any]
@@ -29,9 +29,12 @@ _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60)
 
 
 class Metrics:
-    """The daemon's metrics, in a registry of their own (tests read them directly)."""
+    """The daemon's metrics, in a registry of their own (tests read them directly).
 
-    def __init__(self) -> None:
+    ``hooks``: the configured hooks' names, whose delivery series start at 0.
+    """
+
+    def __init__(self, *, hooks: Iterable[str] = ()) -> None:
         self.registry = CollectorRegistry()
         self.fetches = Counter(
             "ingest_fetches",
@@ -95,6 +98,24 @@ class Metrics:
             "Unix time of the last tick that claimed its due sources.",
             registry=self.registry,
         )
+        self.hook_deliveries = Counter(
+            "ingest_hook_deliveries",
+            "Hook delivery attempts, by hook and outcome (delivered; retry: failed, tried again "
+            "later; failed: failed for the last time, given up).",
+            ["hook", "outcome"],
+            registry=self.registry,
+        )
+        self.hook_pending = Gauge(
+            "ingest_hook_deliveries_pending",
+            "Hook deliveries waiting (due, claimed, or waiting to be retried), at the last tick.",
+            ["hook"],
+            registry=self.registry,
+        )
+        self._hooks = tuple(hooks)
+        for hook in self._hooks:
+            self.hook_pending.labels(hook)
+            for delivery in DeliveryStatus:
+                self.hook_deliveries.labels(hook, delivery.value)
 
     def observe(self, outcome: SourceOutcome) -> None:
         if outcome.lease_lost:
@@ -111,6 +132,15 @@ class Metrics:
             count = outcome.counts.get(change, 0)
             if count:
                 self.posts.labels(change.value).inc(count)
+
+    def observe_delivery(self, outcome: DeliveryOutcome) -> None:
+        """Count one delivery attempt (called from the delivery worker's thread)."""
+        self.hook_deliveries.labels(outcome.hook, outcome.status.value).inc()
+
+    def hooks_pending(self, pending: Mapping[str, int]) -> None:
+        """Set the pending gauge of every configured hook from the store's counts by hook."""
+        for hook in self._hooks:
+            self.hook_pending.labels(hook).set(pending.get(hook, 0))
 
 
 def http_app(

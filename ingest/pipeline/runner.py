@@ -51,6 +51,7 @@ import structlog
 
 from ingest.config import Settings
 from ingest.errors import ErrorKind, SourceError, StoreError
+from ingest.hooks import router
 from ingest.pipeline.workers import Digester
 from ingest.pipeline.writer import StoreWriter
 from ingest.sources import plan_config
@@ -142,7 +143,7 @@ class Pass:
         self.clock = clock
         self.rng = rng or random.Random()
         self._digester = Digester(workers)
-        self._writer = StoreWriter(store)
+        self._writer = StoreWriter(store, route=router(settings.hooks))
         self._limit = asyncio.Semaphore(settings.fetch.concurrency)
         self._heartbeat: asyncio.Task[None] | None = None
 

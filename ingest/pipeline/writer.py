@@ -10,7 +10,8 @@ If a group's transaction fails, its checks are written again one by one, so only
 that failed gets the error.
 
 The writer hands the store ``ingest.identity.decide``, which the store calls inside each
-check's transaction (read what is known, decide, write: DESIGN §4).
+check's transaction (read what is known, decide, write: DESIGN §4), and the hooks' router
+(``ingest.hooks.router``), so hook deliveries are queued in the same commit as their posts.
 
 Search indexing rides on the same thread, in the time no write is waiting: after a commit that
 stored new or revised posts, whenever its queue is empty, the writer indexes the search backlog
@@ -34,7 +35,7 @@ import structlog
 
 from ingest.errors import StoreError
 from ingest.identity import decide
-from ingest.types import Change, Check
+from ingest.types import Change, Check, HookRouter
 from storage import Store
 
 T = TypeVar("T")
@@ -56,8 +57,10 @@ class _Job:
 class StoreWriter:
     """Writes checks and runs store calls in one thread; ``close`` drains it and stops it."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, route: HookRouter | None = None) -> None:
         self.store = store
+        self.route = route
+        """Names the hooks new and revised posts are queued for (``ingest.hooks.router``)."""
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._unindexed = False  # whether a commit may have left posts on the search backlog
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
@@ -146,7 +149,7 @@ class StoreWriter:
     def _commit(self, group: list[_Job]) -> None:
         checks = [job.work for job in group if isinstance(job.work, Check)]
         try:
-            results = self.store.record_checks(checks, decide=decide)
+            results = self.store.record_checks(checks, decide=decide, route=self.route)
         except Exception as exc:  # noqa: BLE001  (handed over; a group retries one by one)
             if len(group) == 1:
                 _resolve(group[0], None, exc)
