@@ -148,6 +148,40 @@ def _host_rule(index: int, table: object) -> HostRule:
         raise ValueError(f"{where}: {exc}") from exc
 
 
+def _callback_url(value: object) -> str:
+    """``[websub] callback_url``: empty (WebSub off), or the public http(s) URL the daemon's
+    ``/websub/`` path is reachable at; each subscription's callback is it plus ``/<key>``."""
+    if not isinstance(value, str):
+        raise ValueError(f'{value!r} is not a URL; use the public https URL of /websub/, or ""')
+    url = value.strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if not is_http_url(url) or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) URL a hub can reach")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(
+            f"{url!r} has a query, a fragment or credentials; give the plain URL the hub is to "
+            "call (each subscription adds /<key> to it)"
+        )
+    return url.rstrip("/")
+
+
+WEBSUB_LEASE_BOUNDS = (3600.0, 365 * 86400.0)
+"""The lease ``[websub] lease`` may ask a hub for: an hour to a year (hubs grant what they
+like within that; renewing a shorter one would be mostly renewing)."""
+
+
+def _lease(value: object) -> float:
+    seconds = parse_duration(value)
+    low, high = WEBSUB_LEASE_BOUNDS
+    if not low <= seconds <= high:
+        raise ValueError(
+            f"{format_duration(seconds)} is outside {format_duration(low)}..{format_duration(high)}"
+        )
+    return seconds
+
+
 # --- the table ------------------------------------------------------------------------------
 
 
@@ -187,6 +221,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("serve.port", 8080, _port, "port of /healthz and /metrics"),
     Setting("serve.tick", 15.0, parse_duration, "how often the daemon looks for due sources"),
     Setting("serve.grace", 8.0, parse_duration, "time in-flight sources get on a signal"),
+    Setting("websub.callback_url", "", _callback_url, "public URL of /websub/; empty: no push"),
+    Setting("websub.lease", 10 * 86400.0, _lease, "subscription lease asked of hubs"),
     Setting("log.level", "info", _choice("debug", "info", "warning", "error"), "log level"),
     Setting("log.format", "auto", _choice("auto", "console", "json"), "auto: console on a tty"),
 )
@@ -245,6 +281,19 @@ class ServeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSubSettings:
+    """``[websub]``: push subscriptions (``ingest serve`` only); off while ``callback_url`` is
+    empty."""
+
+    callback_url: str
+    lease: float
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.callback_url)
+
+
+@dataclass(frozen=True, slots=True)
 class LogSettings:
     level: str
     format: str
@@ -258,6 +307,7 @@ class Settings:
     fetch: FetchSettings
     schedule: ScheduleSettings
     serve: ServeSettings
+    websub: WebSubSettings
     log: LogSettings
     sources: tuple[SourceSpec, ...]
     origins: Mapping[str, str]
@@ -276,6 +326,7 @@ _SECTIONS: dict[str, type] = {
     "fetch": FetchSettings,
     "schedule": ScheduleSettings,
     "serve": ServeSettings,
+    "websub": WebSubSettings,
     "log": LogSettings,
 }
 
