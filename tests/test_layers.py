@@ -37,12 +37,23 @@ VOCABULARY = ("ingest.types", "ingest.errors", "ingest.urls", "ingest.units", "i
 LAYERS = (
     Layer("vocabulary", 0, VOCABULARY[:-1], allowed=VOCABULARY, exact=("ingest",)),
     Layer("storage", 1, ("storage",), allowed=("ingest.types", "ingest.errors")),
-    Layer("rules", 1, ("ingest.config", "ingest.identity", "ingest.sources", "scheduler.policy")),
+    Layer(
+        "rules",
+        1,
+        (
+            "ingest.config",
+            "ingest.identity",
+            "ingest.sources",
+            "scheduler.policy",
+            "ingest.websub.rules",
+        ),
+    ),
     Layer("digest", 2, ("ingest.digest",), allowed=(*VOCABULARY, "ingest.identity")),
     Layer("fetch", 3, ("ingest.fetch",), allowed=(*VOCABULARY, "ingest.config")),
     Layer("observe", 3, ("ingest.observe",), allowed=VOCABULARY),
     Layer("publish", 3, ("ingest.publish",)),
     Layer("leases", 3, ("scheduler.lease",), allowed=VOCABULARY),
+    Layer("websub", 3, ("ingest.websub",), allowed=(*VOCABULARY, "ingest.websub.rules")),
     Layer("pipeline", 4, ("ingest.pipeline",)),
     Layer(
         "drivers", 5, ("ingest.cli", "scheduler.driver", "scheduler.daemon"), exact=("scheduler",)
