@@ -172,16 +172,6 @@ WEBSUB_LEASE_BOUNDS = (3600.0, 365 * 86400.0)
 like within that; renewing a shorter one would be mostly renewing)."""
 
 
-def _lease(value: object) -> float:
-    seconds = parse_duration(value)
-    low, high = WEBSUB_LEASE_BOUNDS
-    if not low <= seconds <= high:
-        raise ValueError(
-            f"{format_duration(seconds)} is outside {format_duration(low)}..{format_duration(high)}"
-        )
-    return seconds
-
-
 # --- the table ------------------------------------------------------------------------------
 
 
@@ -222,7 +212,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("serve.tick", 15.0, parse_duration, "how often the daemon looks for due sources"),
     Setting("serve.grace", 8.0, parse_duration, "time in-flight sources get on a signal"),
     Setting("websub.callback_url", "", _callback_url, "public URL of /websub/; empty: no push"),
-    Setting("websub.lease", 10 * 86400.0, _lease, "subscription lease asked of hubs"),
+    Setting("websub.lease", 10 * 86400.0, parse_duration, "subscription lease asked of hubs"),
     Setting("log.level", "info", _choice("debug", "info", "warning", "error"), "log level"),
     Setting("log.format", "auto", _choice("auto", "console", "json"), "auto: console on a tty"),
 )
@@ -413,6 +403,12 @@ def _build(
             "[schedule] min_interval",
             f"{format_duration(schedule.min_interval)} is longer than max_interval "
             f"{format_duration(schedule.max_interval)}",
+        )
+    lease, (low, high) = sections["websub"].lease, WEBSUB_LEASE_BOUNDS
+    if not low <= lease <= high:
+        raise ConfigError(
+            "[websub] lease",
+            f"{format_duration(lease)} is outside {format_duration(low)}..{format_duration(high)}",
         )
     return Settings(**sections, sources=sources, origins=dict(origins), config_path=config_path)
 

@@ -139,13 +139,16 @@ def confirm(
     store: Database, sub: Subscription, *, lease_until: datetime | None, now: datetime
 ) -> bool:
     """The hub verified the request ``sub`` awaits: active until ``lease_until`` (subscribe), or
-    unsubscribed, the source made due at once. False when the row changed since it was read."""
+    unsubscribed, the source made due at once. False when that request is no longer awaited
+    (answered already, or another one sent since ``sub`` was read)."""
+    if sub.requested is None:
+        return False
     subscribed = sub.requested is HubMode.SUBSCRIBE
     state = SubscriptionState.ACTIVE if subscribed else SubscriptionState.UNSUBSCRIBED
     with store.write() as conn:
         changed = conn.execute(
             update(SUBSCRIPTIONS)
-            .where(S.id == sub.id, _unchanged(sub))
+            .where(S.id == sub.id, S.requested == sub.requested.value, _unchanged(sub))
             .values(
                 state=state.value,
                 requested=None,
