@@ -218,3 +218,16 @@ def test_the_readmes_config_example_is_valid_and_opens_up_rsshub(tmp_path: Path)
 
     assert (fetch.per_host_for("rsshub.lan"), fetch.timeout_for("rsshub.lan")) == (8, 60.0)
     assert (fetch.per_host_for("example.org"), fetch.timeout_for("example.org")) == (2, 20.0)
+
+
+def test_the_readmes_websub_example_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    example = next(
+        block
+        for block in re.findall(r"```toml\n(.*?)```", readme, re.DOTALL)
+        if "[websub]" in block
+    )
+    config = tmp_path / "ingest.toml"
+    config.write_text(example, encoding="utf-8")
+    websub = load_settings(config, env={}).websub
+    assert (websub.callback_url, websub.lease) == ("https://feeds.example/websub", 10 * 86400)
