@@ -161,3 +161,14 @@ def test_while_the_hub_pushes_the_feed_is_polled_at_max_interval(pushed: Pushed)
     polls = len(pushed.feed.requests_to("/feed"))
     time.sleep(2)  # two of the configured 1s intervals
     assert len(pushed.feed.requests_to("/feed")) == polls
+
+
+def test_a_denial_is_recorded_and_polling_resumes_at_once(pushed: Pushed) -> None:
+    """Last in this module: it ends the subscription the tests above share."""
+    query = {"hub.mode": "denied", "hub.topic": pushed.topic, "hub.reason": "quota exceeded"}
+    assert call(f"{pushed.callback}?{urlencode(query)}") == 200
+    assert pushed.rows("SELECT state, last_error FROM websub_subscriptions") == [
+        ("denied", "denied by the hub: quota exceeded")
+    ]
+    polls = len(pushed.feed.requests_to("/feed"))
+    wait_for(lambda: len(pushed.feed.requests_to("/feed")) > polls + 1, 15, "polling again")
