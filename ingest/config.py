@@ -304,6 +304,30 @@ def _hook_sources(value: object, base: Path) -> frozenset[str]:
     return frozenset(found)
 
 
+def _callback_url(value: object) -> str:
+    """``[websub] callback_url``: empty (WebSub off), or the public http(s) URL the daemon's
+    ``/websub/`` path is reachable at; each subscription's callback is it plus ``/<key>``."""
+    if not isinstance(value, str):
+        raise ValueError(f'{value!r} is not a URL; use the public https URL of /websub/, or ""')
+    url = value.strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if not is_http_url(url) or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) URL a hub can reach")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(
+            f"{url!r} has a query, a fragment or credentials; give the plain URL the hub is to "
+            "call (each subscription adds /<key> to it)"
+        )
+    return url.rstrip("/")
+
+
+WEBSUB_LEASE_BOUNDS = (3600.0, 365 * 86400.0)
+"""The lease ``[websub] lease`` may ask a hub for: an hour to a year (hubs grant what they
+like within that; renewing a shorter one would be mostly renewing)."""
+
+
 # --- the table ------------------------------------------------------------------------------
 
 
@@ -352,6 +376,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("delivery.backoff", 30.0, parse_duration, "wait before the first retry, doubled"),
     Setting("delivery.backoff_cap", 3600.0, parse_duration, "longest wait between attempts"),
     Setting("delivery.run_budget", 30.0, parse_duration, "time `ingest run` delivers at its end"),
+    Setting("websub.callback_url", "", _callback_url, "public URL of /websub/; empty: no push"),
+    Setting("websub.lease", 10 * 86400.0, parse_duration, "subscription lease asked of hubs"),
     Setting("log.level", "info", _choice("debug", "info", "warning", "error"), "log level"),
     Setting("log.format", "auto", _choice("auto", "console", "json"), "auto: console on a tty"),
 )
@@ -433,6 +459,19 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSubSettings:
+    """``[websub]``: push subscriptions (``ingest serve`` only); off while ``callback_url`` is
+    empty."""
+
+    callback_url: str
+    lease: float
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.callback_url)
+
+
+@dataclass(frozen=True, slots=True)
 class LogSettings:
     level: str
     format: str
@@ -448,6 +487,7 @@ class Settings:
     serve: ServeSettings
     filters: FilterSettings
     delivery: DeliverySettings
+    websub: WebSubSettings
     log: LogSettings
     sources: tuple[SourceSpec, ...]
     origins: Mapping[str, str]
@@ -469,6 +509,7 @@ _SECTIONS: dict[str, type] = {
     "serve": ServeSettings,
     "filters": FilterSettings,
     "delivery": DeliverySettings,
+    "websub": WebSubSettings,
     "log": LogSettings,
 }
 _LISTS = ("sources", "hooks")
@@ -560,6 +601,12 @@ def _build(
             "[schedule] min_interval",
             f"{format_duration(schedule.min_interval)} is longer than max_interval "
             f"{format_duration(schedule.max_interval)}",
+        )
+    lease, (low, high) = sections["websub"].lease, WEBSUB_LEASE_BOUNDS
+    if not low <= lease <= high:
+        raise ConfigError(
+            "[websub] lease",
+            f"{format_duration(lease)} is outside {format_duration(low)}..{format_duration(high)}",
         )
     return Settings(
         **sections, sources=sources, origins=dict(origins), config_path=config_path, hooks=hooks

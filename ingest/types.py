@@ -82,6 +82,11 @@ class RawFeed:
     entries: tuple[RawEntry, ...]
     bad_entries: tuple[str, ...] = ()
     """One reason per entry the parser had to drop."""
+    hub: str | None = None
+    """The WebSub hub the document advertises (``<link rel="hub">``, JSON Feed ``hubs``)."""
+    self_url: str | None = None
+    """The document's own URL as it states it (``rel="self"``, JSON Feed ``feed_url``): the
+    WebSub topic."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +152,9 @@ class Digest:
     the first-seen time (DESIGN §1). Counted in the log as ``dates_unreadable``."""
     filtered: tuple[FilteredEntry, ...] = ()
     """Entries the keep and block rules kept out: not in ``posts``, never stored."""
+    hub: str | None = None
+    """The WebSub hub the document advertises, and its ``self_url``: see ``RawFeed``."""
+    self_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +177,9 @@ class SourceState:
     redirect_count: int
     ttl_s: int | None
     posts_per_week: float | None = None
+    push_until: datetime | None = None
+    """When the lease of the source's active WebSub subscription ends (None: no push): until
+    then its hub pushes new content and polling slows down (``scheduler.policy``)."""
 
     @property
     def is_remote(self) -> bool:
@@ -191,6 +202,10 @@ class Fetched:
     charset: str | None = None
     permanent_redirect: str | None = None
     max_age_s: int | None = None
+    hub: str | None = None
+    """The WebSub hub and topic the response's ``Link`` header names (``rel="hub"``,
+    ``rel="self"``), absolute."""
+    self_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +267,83 @@ Failure = Gone | RetryLater | Failed
 """A check that got no document: what ``scheduler.policy.after_failure`` takes."""
 FetchResult = Fetched | NotModified | Failure
 """Everything a fetch can end in: expected outcomes are values, never exceptions."""
+
+
+@dataclass(frozen=True, slots=True)
+class HubLink:
+    """A WebSub hub a source advertises, and the topic (the feed's URL) to subscribe to there."""
+
+    hub: str
+    topic: str
+
+
+class SubscriptionState(StrEnum):
+    """Where a WebSub subscription stands, as the hub last said (``state`` in the store)."""
+
+    PENDING = "pending"
+    """Never confirmed yet: asked, or about to be."""
+    ACTIVE = "active"
+    """The hub verified our intent; it pushes until ``lease_until``."""
+    DENIED = "denied"
+    """The hub refused the subscription (``hub.mode=denied``); asked again later."""
+    UNSUBSCRIBED = "unsubscribed"
+    """The hub verified our unsubscription: the source left or was disabled."""
+
+
+class HubMode(StrEnum):
+    """What we ask a hub (``hub.mode``)."""
+
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A WebSub subscription as the store knows it.
+
+    ``key`` names it in its callback URL; ``secret`` signs what the hub pushes (``hub.secret``).
+    ``requested`` is the mode of the request sent at ``requested_at`` whose verification is
+    awaited (None: none is); ``answered_at`` is when the hub last verified or denied.
+    ``source_id`` is None once the source is removed (then it is unsubscribed, and forgotten);
+    ``source_enabled`` says whether its source is polled.
+    """
+
+    id: int
+    source_id: int | None
+    hub: str
+    topic: str
+    key: str
+    secret: str
+    state: SubscriptionState
+    requested: HubMode | None
+    requested_at: datetime | None
+    lease_s: int
+    lease_until: datetime | None
+    answered_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    source_enabled: bool
+
+
+class PushEvent(StrEnum):
+    """What a WebSub callback did: the vocabulary of its log events and metrics."""
+
+    INGESTED = "ingested"
+    """Signed content handed to the pipeline."""
+    BAD_SIGNATURE = "bad_signature"
+    """Content whose ``X-Hub-Signature`` did not match: answered 2xx, dropped (WebSub §8)."""
+    UNSIGNED = "unsigned"
+    """Content without a usable ``X-Hub-Signature``: answered 2xx, dropped."""
+    TOO_LARGE = "too_large"
+    """Content past the source's ``max_body``: refused (413)."""
+    UNKNOWN = "unknown"
+    """Content or a verification for a callback no subscription has: 410 or 404."""
+    VERIFIED = "verified"
+    """A verification of intent we asked for: the challenge echoed."""
+    REFUSED = "refused"
+    """A verification for a mode or topic we did not ask for: 404."""
+    DENIED = "denied"
+    """The hub denied a subscription (``hub.mode=denied``)."""
 
 
 class SourceStatus(StrEnum):
@@ -540,6 +632,8 @@ class SourceOutcome:
     """The kind of ``error``; ``internal`` (status ``bug``) is a bug in feed-ingest."""
     filtered: int = 0
     """Entries the keep and block rules kept out of the store."""
+    hub: HubLink | None = None
+    """The WebSub hub the source advertised in this check, if any (``ingest.websub.rules``)."""
 
     @classmethod
     def of_bug(

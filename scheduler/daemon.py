@@ -2,11 +2,13 @@
 
 ::
 
-    start: config sources -> store; /healthz, /metrics and /feeds/ up; tick every [serve] tick;
-           with [[hooks]], the delivery worker in a thread of its own (ingest.pipeline.deliver)
+    start: config sources -> store; /healthz, /metrics, /feeds/ (and /websub/ with [websub]
+           callback_url) up; tick every [serve] tick; with [[hooks]], the delivery worker in a
+           thread of its own (ingest.pipeline.deliver)
     tick:  take over leases of dead processes of this host; claim what is due (the driver
            claims more between ticks while a backlog lasts); index a bounded batch of the
-           search backlog; count the hook deliveries pending
+           search backlog; count the hook deliveries pending; ask WebSub hubs what is due
+           (``ingest.pipeline.push``)
     stop:  SIGTERM/SIGINT -> no more ticks or claims -> sources waiting for a slot released ->
            in-flight sources finish (at most [serve] grace, then cancelled and released; a
            transaction under way still commits or rolls back whole) -> hook deliveries under
@@ -31,10 +33,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from ingest.config import Settings
 from ingest.observe.metrics import HttpEndpoint, Metrics, http_app
 from ingest.pipeline.deliver import DeliveryThread
+from ingest.pipeline.push import Push
 from ingest.pipeline.runner import Pass, sync_config_sources, utc_now, workers_for
 from ingest.publish.feedapp import PREFIX as FEEDS_PREFIX
 from ingest.publish.feedapp import feeds_app
-from ingest.types import Due
+from ingest.types import Due, SourceOutcome
+from ingest.websub.callback import callback_app
 from scheduler.driver import Driver, stopping_on_signals
 from storage import Store
 
@@ -58,14 +62,21 @@ class Daemon:
         self._stop = asyncio.Event()
         self._driver: Driver | None = None
         self._runner: Pass | None = None
+        self._push = (
+            Push(store, settings, count=self.metrics.count_push, on_outcome=self._observe)
+            if settings.websub.enabled
+            else None
+        )
 
     async def run(self) -> None:
         """Serve until a signal (or ``stop``); returns after a clean shutdown."""
         sync_config_sources(self.store, self.settings, utc_now())
         sources = self.store.count_sources()
         serve = self.settings.serve
-        feeds = {FEEDS_PREFIX: feeds_app(self.store)} if serve.feeds else {}
-        endpoint = HttpEndpoint(serve.host, serve.port, http_app(self.metrics, self.health, feeds))
+        mounts = {FEEDS_PREFIX.rstrip("/"): feeds_app(self.store)} if serve.feeds else {}
+        if self._push:
+            mounts["/websub"] = callback_app(self._push, utc_now)
+        endpoint = HttpEndpoint(serve.host, serve.port, http_app(self.metrics, self.health, mounts))
         self.port = endpoint.port
         scheduler = AsyncIOScheduler(timezone=UTC)
         deliveries = None
@@ -75,9 +86,11 @@ class Daemon:
                     runner,
                     lambda: Due(now=utc_now()),
                     one_shot=False,
-                    on_outcome=self.metrics.observe,
+                    on_outcome=self._observe,
                 )
                 self._driver, self._runner = driver, runner
+                if self._push:
+                    self._push.start(runner)
                 scheduler.add_job(
                     self._tick,
                     "interval",
@@ -99,6 +112,8 @@ class Daemon:
                     driver.stop()
                     scheduler.shutdown(wait=False)
                     await driving
+                    if self._push:
+                        await self._push.stop(serve.grace)
                     await driver.drain(serve.grace)
         finally:
             if deliveries:
@@ -108,6 +123,12 @@ class Daemon:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _observe(self, outcome: SourceOutcome) -> None:
+        """Each outcome, a poll's or a push's: counted, and its hub learnt."""
+        self.metrics.observe(outcome)
+        if self._push:
+            self._push.learn(outcome)
 
     def health(self) -> tuple[bool, str]:
         """(healthy, why): the scheduler ticked recently and the store answers."""
@@ -136,6 +157,8 @@ class Daemon:
             if self.settings.hooks:
                 self.metrics.hooks_pending(await asyncio.to_thread(self.store.pending_deliveries))
             await runner.index_search(most=INDEX_PER_TICK)
+            if self._push:
+                self._push.maintain_soon()
         except Exception:  # a bad tick is logged; /healthz turns 503 if it lasts
             log.exception("tick_failed")
             return

@@ -18,6 +18,10 @@ Nothing here reads a clock, a store or the network: ``now`` and a random generat
 - A bug in feed-ingest met while checking a source (``Failed`` of kind ``internal``) backs off
   like any failure, so a document that triggers it is not retried in a loop, but its status is
   ``bug``: it is never reported as the source's fault.
+- While a WebSub hub pushes the source's new content to us (an active subscription whose lease
+  has not ended: ``SourceState.push_until``), polling is only a safety net: a healthy source is
+  polled at ``max_interval``, yet never later than the lease's end, from which it is polled at
+  its own pace again (``with_push``).
 - A permanent redirect (301/308) moves the stored URL once two checks in a row saw the same
   target; one sighting alone could be a misconfigured server.
 """
@@ -87,6 +91,24 @@ def poll_interval(
     return min(max(wanted, schedule.min_interval), schedule.max_interval)
 
 
+def push_live(push_until: datetime | None, now: datetime) -> bool:
+    """Whether a hub pushes the source's content to us at ``now``: its subscription is active
+    and its lease runs until ``push_until``."""
+    return push_until is not None and push_until > now
+
+
+def with_push(
+    interval_s: float, schedule: ScheduleSettings, *, push_until: datetime | None, now: datetime
+) -> float:
+    """Seconds between polls of a healthy source whose interval would be ``interval_s``:
+    that, unless push is live (``push_live``); then ``max_interval``, but no later than the
+    lease's end, and never sooner than ``interval_s``."""
+    if push_until is None or not push_live(push_until, now):
+        return interval_s
+    until_lease_end = (push_until - now).total_seconds()
+    return max(interval_s, min(schedule.max_interval, until_lease_end))
+
+
 def backoff_delay(error_count: int, interval_s: float, schedule: ScheduleSettings) -> float:
     """Seconds to wait after ``error_count`` failures in a row: doubling from the interval."""
     exponent = min(max(error_count - 1, 0), 32)
@@ -119,6 +141,7 @@ def after_success(
     interval = poll_interval(
         interval_s, schedule, ttl_s=ttl, posts_per_week=rate if adapts else None
     )
+    interval = with_push(interval, schedule, push_until=state.push_until, now=now)
     parsed = digest is not None
     status = SourceStatus.OK if parsed else SourceStatus.NOT_MODIFIED
     if move_to:

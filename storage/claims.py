@@ -28,6 +28,7 @@ from ingest.types import Due, LeaseHolder, SourceState
 from storage.engine import Database
 from storage.models import SOURCES, T
 from storage.sources import state_from_row
+from storage.websub import PUSH_UNTIL
 
 
 def claim_due(
@@ -51,7 +52,7 @@ def claim_due(
         if takeover:
             free = or_(free, T.lease_owner.in_(list(takeover)))
         query = (
-            select(SOURCES)
+            select(SOURCES, PUSH_UNTIL)
             .where(wanted(due), free)
             .order_by(T.next_check_at.asc().nulls_first(), T.id)
             .limit(limit)
@@ -59,7 +60,7 @@ def claim_due(
         if skip:
             query = query.where(T.id.not_in(list(skip)))
         if conn.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+            query = query.with_for_update(of=SOURCES, skip_locked=True)
         states = [state_from_row(row) for row in conn.execute(query).mappings()]
         if states:
             conn.execute(

@@ -1,8 +1,9 @@
-"""The store's schema: three tables, documented column by column (see also docs/schema.md).
+"""The store's schema: four tables, documented column by column (see also docs/schema.md).
 
 - ``sources``: every feed or folder polled, its settings and its fetch/schedule state.
 - ``posts``: every distinct post, unique by content hash, in the schema of DESIGN §1.
 - ``sightings``: every place a post was seen: which source served it under which guid/link.
+- ``websub_subscriptions``: WebSub push subscriptions of sources whose feed advertises a hub.
 
 Beside them, ``hook_deliveries`` is the outbox of hook deliveries, ``search_backlog`` lists the
 posts waiting to be indexed, and the full-text index ``posts_fts`` (``SEARCH_INDEX``) holds each
@@ -262,11 +263,49 @@ class HookDeliveryRow(SQLModel, table=True):
     )
 
 
+class SubscriptionRow(SQLModel, table=True):
+    """A WebSub subscription of a source whose feed advertises a hub (``storage.websub``)."""
+
+    __tablename__ = "websub_subscriptions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int | None = Field(
+        default=None,
+        foreign_key="sources.id",
+        ondelete="SET NULL",
+        unique=True,
+        description="the source; NULL once removed (then unsubscribed and forgotten)",
+    )
+    hub: str = Field(sa_type=Text, description="the hub's URL, as the feed advertised it")
+    topic: str = Field(sa_type=Text, description="the topic URL: the feed's rel=self")
+    callback_key: str = Field(unique=True, description="random; the callback URL's last part")
+    secret: str = Field(description="hub.secret: HMAC key of pushed content (sensitive)")
+    state: str = Field(description="pending, active, denied or unsubscribed")
+    requested: str | None = Field(
+        default=None, description="subscribe or unsubscribe: asked, verification awaited"
+    )
+    requested_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="when the last request was sent"
+    )
+    lease_s: int = Field(description="hub.lease_seconds asked for")
+    lease_until: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="active until then (the hub's lease)"
+    )
+    answered_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="when the hub last verified or denied"
+    )
+    last_error: str | None = Field(
+        default=None, sa_type=Text, description="the hub's refusal or denial, as last met"
+    )
+    created_at: datetime = Field(sa_type=UTCDateTime, description="when the hub was first seen")
+
+
 # The Core tables behind the models, for queries; SQLModel types ``__table__`` loosely.
 SOURCES = SourceRow.__table__  # type: ignore[attr-defined]
 POSTS = PostRow.__table__  # type: ignore[attr-defined]
 SIGHTINGS = SightingRow.__table__  # type: ignore[attr-defined]
 BACKLOG = SearchBacklogRow.__table__  # type: ignore[attr-defined]
 DELIVERIES = HookDeliveryRow.__table__  # type: ignore[attr-defined]
+SUBSCRIPTIONS = SubscriptionRow.__table__  # type: ignore[attr-defined]
 T = SOURCES.c
 """The sources table's columns, for the many queries over them (claims, state, CLI sources)."""

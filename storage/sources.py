@@ -37,6 +37,7 @@ from ingest.types import (
 from storage.bulk import Bulk
 from storage.engine import Database
 from storage.models import POSTS, SIGHTINGS, SOURCES, T
+from storage.websub import PUSH_UNTIL
 
 _CHUNK = 500
 
@@ -365,7 +366,7 @@ def _url_index(rows: Sequence[Any]) -> dict[str, int]:
 
 def load_states(store: Database, ids: Sequence[int] | None = None) -> list[SourceState]:
     """The state of every source (or of ``ids``), ordered by id."""
-    query = select(SOURCES).order_by(T.id)
+    query = select(SOURCES, PUSH_UNTIL).order_by(T.id)
     if ids is not None:
         query = query.where(T.id.in_(ids))
     with store.read() as conn:
@@ -503,6 +504,7 @@ def state_from_row(row: RowMapping) -> SourceState:
         redirect_count=row["redirect_count"],
         ttl_s=row["ttl_s"],
         posts_per_week=row["posts_per_week"],
+        push_until=row.get("push_until"),
     )
 
 

@@ -43,14 +43,17 @@ from ingest.types import (
     Due,
     DuplicateFinder,
     HookRouter,
+    HubLink,
+    HubMode,
     LeaseHolder,
     SourceSpec,
     SourcesPlanner,
     SourceState,
     StoredPost,
     StoredSource,
+    Subscription,
 )
-from storage import apply, claims, entries, outbox, search, sources, stats
+from storage import apply, claims, entries, outbox, search, sources, stats, websub
 from storage.engine import Database, migrate_database, open_database
 from storage.entries import PostFilter
 from storage.outbox import HookHealth
@@ -257,6 +260,54 @@ class Store:
     def hook_health(self) -> list[HookHealth]:
         """Every hook's deliveries: pending, delivered, given up, the latest error."""
         return outbox.hook_health(self.database)
+
+    # WebSub subscriptions (storage.websub) -------------------------------------------------
+
+    def advertise_hub(
+        self, source_id: int, link: HubLink, *, key: str, secret: str, lease_s: int, now: datetime
+    ) -> bool:
+        """Record the hub source ``source_id`` advertises; whether that changed anything (a new
+        hub or topic starts its subscription over, with ``secret``)."""
+        return websub.advertise(
+            self.database, source_id, link, key=key, secret=secret, lease_s=lease_s, now=now
+        )
+
+    def subscriptions(self) -> list[Subscription]:
+        """Every WebSub subscription, by id."""
+        return websub.subscriptions(self.database)
+
+    def subscription(self, key: str) -> Subscription | None:
+        """The subscription whose callback URL ends in ``key``, if any."""
+        return websub.by_key(self.database, key)
+
+    def mark_requested(
+        self, sub: Subscription, mode: HubMode, *, lease_s: int, now: datetime
+    ) -> bool:
+        """Note that ``mode`` is being asked of the hub; False when the row changed since
+        ``sub`` was read (another process is asking)."""
+        return websub.mark_requested(self.database, sub, mode, lease_s=lease_s, now=now)
+
+    def request_failed(self, sub_id: int, reason: str) -> None:
+        """The hub refused the request or could not be reached."""
+        websub.request_failed(self.database, sub_id, reason)
+
+    def confirm_subscription(
+        self, sub: Subscription, *, lease_until: datetime | None, now: datetime
+    ) -> bool:
+        """The hub verified the request ``sub`` awaits; False when the row changed since."""
+        return websub.confirm(self.database, sub, lease_until=lease_until, now=now)
+
+    def deny_subscription(self, sub_id: int, reason: str, *, now: datetime) -> None:
+        """The hub denied the subscription: push stops, its source is due at once."""
+        websub.deny(self.database, sub_id, reason, now=now)
+
+    def make_due(self, source_id: int, now: datetime) -> None:
+        """Make a source due by ``now`` at the latest (pushed content it could not take)."""
+        websub.make_due(self.database, source_id, now)
+
+    def forget_subscriptions(self, sub_ids: Sequence[int]) -> None:
+        """Delete subscriptions no longer wanted."""
+        websub.forget(self.database, sub_ids)
 
     # Posts -------------------------------------------------------------------------------
 

@@ -119,6 +119,40 @@ def test_floor_above_ceiling_is_refused(tmp_path: Path) -> None:
         load_settings(config, env={})
 
 
+def test_websub_is_off_until_a_callback_url_is_set(tmp_path: Path) -> None:
+    assert not load_settings(write_config(tmp_path), env={}).websub.enabled
+    env = {"INGEST_WEBSUB_CALLBACK_URL": "https://public.example/websub/"}
+    websub = load_settings(write_config(tmp_path), env=env).websub
+    assert (websub.enabled, websub.callback_url, websub.lease) == (
+        True,
+        "https://public.example/websub",
+        10 * 86400,
+    )
+
+
+@pytest.mark.parametrize(
+    ("websub", "message"),
+    [
+        (
+            {"callback_url": "ftp://x.example/cb"},
+            r"\[websub\] callback_url: .* not an http\(s\) URL",
+        ),
+        ({"callback_url": "https://x.example/cb?k=1"}, r"callback_url: .* has a query"),
+        ({"callback_url": 5}, r"callback_url: 5 is not a URL"),
+        (
+            {"callback_url": "https://x.example/cb", "lease": "10m"},
+            r"\[websub\] lease: 10m is outside",
+        ),
+        ({"callback_url": "https://x.example/cb", "lease": "soon"}, r"\[websub\] lease: .*soon"),
+    ],
+)
+def test_bad_websub_settings_name_the_key_and_the_reason(
+    tmp_path: Path, websub: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(write_config(tmp_path, websub=websub), env={})
+
+
 def test_host_rules_from_the_file_match_hosts_and_fall_back_to_fetch(tmp_path: Path) -> None:
     config = tmp_path / "ingest.toml"
     config.write_text(
@@ -184,3 +218,16 @@ def test_the_readmes_config_example_is_valid_and_opens_up_rsshub(tmp_path: Path)
 
     assert (fetch.per_host_for("rsshub.lan"), fetch.timeout_for("rsshub.lan")) == (8, 60.0)
     assert (fetch.per_host_for("example.org"), fetch.timeout_for("example.org")) == (2, 20.0)
+
+
+def test_the_readmes_websub_example_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    example = next(
+        block
+        for block in re.findall(r"```toml\n(.*?)```", readme, re.DOTALL)
+        if "[websub]" in block
+    )
+    config = tmp_path / "ingest.toml"
+    config.write_text(example, encoding="utf-8")
+    websub = load_settings(config, env={}).websub
+    assert (websub.callback_url, websub.lease) == ("https://feeds.example/websub", 10 * 86400)

@@ -46,6 +46,7 @@ LAYERS = (
             "ingest.hooks",
             "ingest.identity",
             "ingest.sources",
+            "ingest.websub.rules",
             "scheduler.policy",
         ),
     ),
@@ -56,6 +57,7 @@ LAYERS = (
     Layer("observe", 3, ("ingest.observe",), allowed=VOCABULARY),
     Layer("publish", 3, ("ingest.publish",)),
     Layer("leases", 3, ("scheduler.lease",), allowed=VOCABULARY),
+    Layer("websub", 3, ("ingest.websub",), allowed=(*VOCABULARY, "ingest.websub.rules")),
     Layer("pipeline", 4, ("ingest.pipeline",)),
     Layer(
         "drivers",

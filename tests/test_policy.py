@@ -28,6 +28,8 @@ from scheduler.policy import (
     is_due,
     poll_interval,
     publishing_rate,
+    push_live,
+    with_push,
 )
 from tests.builders import SCHEDULE, a_state
 
@@ -264,3 +266,28 @@ def test_not_modified_keeps_the_known_rate() -> None:
     update = success(known, NotModified(url=URL), digest=None)
     assert update.posts_per_week == 14.0
     assert update.next_check_at == NOW + timedelta(hours=6)
+
+
+@pytest.mark.parametrize(
+    ("push_until", "live", "expected_s"),
+    [
+        pytest.param(None, False, 1800, id="no subscription: the source's own interval"),
+        pytest.param(NOW - minutes(1), False, 1800, id="lease ended: its own interval again"),
+        pytest.param(NOW, False, 1800, id="lease ending now is not live"),
+        pytest.param(NOW + timedelta(days=10), True, 86400, id="push live: max_interval"),
+        pytest.param(NOW + timedelta(hours=3), True, 3 * 3600, id="no later than the lease end"),
+        pytest.param(NOW + minutes(10), True, 1800, id="never sooner than its own interval"),
+    ],
+)
+def test_while_a_hub_pushes_polling_slows_to_max_interval(
+    push_until: datetime | None, live: bool, expected_s: float
+) -> None:
+    assert push_live(push_until, NOW) is live
+    assert with_push(1800, SCHEDULE, push_until=push_until, now=NOW) == expected_s
+
+
+def test_a_check_of_a_pushed_source_is_scheduled_at_the_long_interval() -> None:
+    pushed = replace(STATE, push_until=NOW + timedelta(days=10))
+    assert success(pushed, Fetched(url=URL, document=b"x")).next_check_at == NOW + timedelta(days=1)
+    lapsed = replace(STATE, push_until=NOW - timedelta(days=1))
+    assert success(lapsed, Fetched(url=URL, document=b"x")).next_check_at == NOW + minutes(30)

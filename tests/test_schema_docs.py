@@ -46,7 +46,7 @@ def test_every_table_and_column_is_documented(seeded_file: Path) -> None:
     text = DOC.read_text(encoding="utf-8")
     store = open_store(f"sqlite:///{seeded_file}")
     schema = inspect(store.database.engine)
-    for table in ("sources", "posts", "sightings"):
+    for table in ("sources", "posts", "sightings", "websub_subscriptions"):
         section = text.split(f"## `{table}`", 1)[1].split("\n## ", 1)[0]
         for column in schema.get_columns(table):
             assert f"| `{column['name']}` |" in section, f"{table}.{column['name']}"

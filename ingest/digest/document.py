@@ -88,6 +88,8 @@ def digest_feed(
         ttl_s=feed.ttl_s,
         published_dates=tuple(d for raw in feed.entries if (d := raw.published or raw.updated)),
         unreadable_dates=tuple(t for raw in feed.entries for t in raw.unreadable_dates),
+        hub=feed.hub,
+        self_url=feed.self_url,
     )
 
 

@@ -164,6 +164,7 @@ def _parse_xml_feed(text: str, *, source: str, url: str) -> RawFeed:
             entries.append(_raw_entry(dict(entry), fallback_base))
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             bad.append(f"entry {index + 1}: {exc}")
+    links = [link for link in feed.get("links") or () if isinstance(link, Mapping)]
     return RawFeed(
         title=_text(feed.get("title")),
         link=feed_link,
@@ -171,7 +172,19 @@ def _parse_xml_feed(text: str, *, source: str, url: str) -> RawFeed:
         ttl_s=_ttl_seconds(feed.get("ttl")),
         entries=tuple(entries),
         bad_entries=tuple(bad),
+        hub=_link_of(links, "hub", url),
+        self_url=_link_of(links, "self", url),
     )
+
+
+def _link_of(links: Iterable[Mapping[str, Any]], rel: str, base: str) -> str | None:
+    """The first http(s) URL of a feed-level ``<link rel=...>`` (``atom:link`` in RSS): how a
+    feed names its WebSub hub and itself (WebSub §4)."""
+    for link in links:
+        href = _joined(base, _text(link.get("href")))
+        if link.get("rel") == rel and href and is_http_url(href):
+            return href
+    return None
 
 
 def _raw_entry(entry: dict[str, Any], fallback_base: str) -> RawEntry:
@@ -315,6 +328,8 @@ def _parse_json_feed(text: str, *, source: str, url: str) -> RawFeed:
             entries.append(_json_entry(item, base))
         except (TypeError, ValueError, AttributeError) as exc:
             bad.append(f"item {index + 1}: {exc}")
+    hubs = [h for h in _list(document.get("hubs")) if isinstance(h, dict)]
+    websub = [{"rel": "hub", "href": h.get("url")} for h in hubs if _is_websub(h.get("type"))]
     return RawFeed(
         title=_text(document.get("title")),
         link=_text(document.get("home_page_url")),
@@ -322,7 +337,15 @@ def _parse_json_feed(text: str, *, source: str, url: str) -> RawFeed:
         ttl_s=None,
         entries=tuple(entries),
         bad_entries=tuple(bad),
+        hub=_link_of(websub, "hub", url),
+        self_url=_link_of([{"rel": "self", "href": document.get("feed_url")}], "self", url),
     )
+
+
+def _is_websub(kind: object) -> bool:
+    """A JSON Feed hub of type WebSub (the spec's example spells it so; PubSubHubbub is its old
+    name, still served)."""
+    return isinstance(kind, str) and kind.strip().lower() in ("websub", "pubsubhubbub")
 
 
 def _json_entry(item: object, base: str) -> RawEntry:

@@ -111,7 +111,7 @@ def classify(
             url=url,
             etag=fields.get("etag"),
             last_modified=fields.get("last-modified"),
-            charset=_charset(fields.get("content-type")),
+            charset=charset_of(fields.get("content-type")),
             permanent_redirect=permanent,
             max_age_s=max_age,
         )
@@ -147,7 +147,7 @@ def _phrase(status: int) -> str:
         return ""
 
 
-def _charset(content_type: str | None) -> str | None:
+def charset_of(content_type: str | None) -> str | None:
     """The charset a Content-Type names, lower-cased, as httpx reads it."""
     if not content_type:
         return None

@@ -24,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
@@ -38,7 +39,7 @@ from ingest.fetch.body import read_capped
 from ingest.fetch.classify import Asked, NewDocument, classify
 from ingest.fetch.network import AddressRefused, guarded_transport
 from ingest.types import Failed, FetchResult
-from ingest.urls import is_http_url
+from ingest.urls import is_http_url, redacted
 
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -124,6 +125,23 @@ class Fetcher:
         except httpx.HTTPError as exc:
             raise fetch_error(url, exc) from exc
 
+    async def post_form(self, url: str, form: Mapping[str, str]) -> int | Failed:
+        """POST ``form``, URL-encoded, to ``url`` (a WebSub hub): the answer's status, or a
+        ``Failed`` with its kind. The same address guard, per-host slots and time budget as a
+        fetch; redirects are not followed (a hub answers where it is). Never raises for
+        anything the server or the network does."""
+        host = urlsplit(url).hostname or ""
+        try:
+            async with self._slots(host), asyncio.timeout(self.settings.timeout_for(host)):
+                response = await self._client.post(url, data=dict(form))
+        except TimeoutError:
+            return Failed(ErrorKind.TIMEOUT, f"{redacted(url)}: no answer in time")
+        except httpx.InvalidURL as exc:
+            return Failed(ErrorKind.BAD_URL, f"{redacted(url)}: not a valid URL ({exc})")
+        except httpx.HTTPError as exc:
+            return Failed.of(fetch_error(url, exc))
+        return response.status_code
+
     def _slots(self, host: str) -> asyncio.Semaphore:
         """The requests in flight to ``host``: ``per_host`` of them, or its rule's."""
         slots = self._per_host.get(host)
@@ -179,10 +197,22 @@ async def _outcome(response: httpx.Response, asked: Asked, permanent: str | None
     )
     if isinstance(outcome, NewDocument):
         encoding = response.headers.get("content-encoding", "")
-        return outcome.fetched(
-            await read_capped(response.aiter_raw(), encoding, asked.url, asked.max_body)
+        document = await read_capped(response.aiter_raw(), encoding, asked.url, asked.max_body)
+        links = response.links  # the Link header, parsed by httpx (RFC 8288)
+        return replace(
+            outcome.fetched(document),
+            hub=_linked(links, "hub", outcome.url),
+            self_url=_linked(links, "self", outcome.url),
         )
     return outcome
+
+
+def _linked(links: Mapping[str | None, Mapping[str, str]], rel: str, base: str) -> str | None:
+    """The absolute http(s) URL the ``Link`` header gives for ``rel``, if any (WebSub §4: a
+    hub and the topic's own URL are advertised this way first)."""
+    href = links.get(rel, {}).get("url", "").strip()
+    target: str = urljoin(base, href) if href else ""
+    return target if is_http_url(target) else None
 
 
 def _redirect_target(first: str, url: str, response: httpx.Response) -> str:

@@ -20,10 +20,18 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 from ingest.errors import ConfigError, ErrorKind
-from ingest.types import Change, DeliveryOutcome, DeliveryStatus, SourceOutcome, SourceStatus
+from ingest.types import (
+    Change,
+    DeliveryOutcome,
+    DeliveryStatus,
+    PushEvent,
+    SourceOutcome,
+    SourceStatus,
+)
 
 HealthCheck = Callable[[], tuple[bool, str]]
 StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60)
 
@@ -93,6 +101,15 @@ class Metrics:
             "Checks dropped because another process had taken their source over meanwhile.",
             registry=self.registry,
         )
+        self.websub = Counter(
+            "ingest_websub_callbacks",
+            "WebSub callbacks by what they did (ingested, bad_signature, unsigned, too_large, "
+            "unknown, verified, refused, denied: ingest.types.PushEvent).",
+            ["event"],
+            registry=self.registry,
+        )
+        for event in PushEvent:
+            self.websub.labels(event.value)
         self.last_tick = Gauge(
             "ingest_last_successful_tick_timestamp_seconds",
             "Unix time of the last tick that claimed its due sources.",
@@ -116,6 +133,9 @@ class Metrics:
             self.hook_pending.labels(hook)
             for delivery in DeliveryStatus:
                 self.hook_deliveries.labels(hook, delivery.value)
+
+    def count_push(self, event: PushEvent) -> None:
+        self.websub.labels(event.value).inc()
 
     def observe(self, outcome: SourceOutcome) -> None:
         if outcome.lease_lost:
@@ -144,20 +164,21 @@ class Metrics:
 
 
 def http_app(
-    metrics: Metrics,
-    health: HealthCheck,
-    mounts: Mapping[str, Callable[..., Iterable[bytes]]] | None = None,
-) -> Callable[..., Iterable[bytes]]:
-    """``/healthz`` (200 or 503 with the reason) and ``/metrics``; each path starting with a
-    prefix of ``mounts`` goes to that WSGI app (``/feeds/``); 404 elsewhere."""
+    metrics: Metrics, health: HealthCheck, mounts: Mapping[str, WsgiApp] | None = None
+) -> WsgiApp:
+    """``/healthz`` (200 or 503 with the reason) and ``/metrics``; under each prefix of
+    ``mounts`` (``/feeds``, ``/websub``), that app, the prefix moved to ``SCRIPT_NAME`` as WSGI
+    has it; 404 elsewhere."""
     metrics_app = make_wsgi_app(metrics.registry)
     mounted = dict(mounts or {})
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        for prefix, mounted_app in mounted.items():
-            if path.startswith(prefix):
-                return mounted_app(environ, start_response)
+        for prefix, inner in mounted.items():
+            if path.startswith(prefix + "/"):
+                environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
+                environ["PATH_INFO"] = path[len(prefix) :]
+                return inner(environ, start_response)
         if path == "/metrics":
             result: Iterable[bytes] = metrics_app(environ, start_response)
             return result

@@ -33,19 +33,24 @@ async def acquire(
     now: datetime,
     etag: str | None = None,
     last_modified: str | None = None,
+    pushed: Fetched | None = None,
 ) -> tuple[FetchResult | None, Digest | None]:
     """(what fetching or reading ``url`` came to, the digest of its new document).
 
     ``url`` is where the source is now (``spec.url`` unless it moved); the result is None for
-    a local source, read whole. Raises SourceError for a document or local source that fails
-    (no feed, a missing file, a dead worker); what the server or the network does is a value.
+    a local source, read whole. ``pushed`` is a document its WebSub hub pushed to us: digested
+    as if fetched, nothing fetched. Raises SourceError for a document or local source that
+    fails (no feed, a missing file, a dead worker); what the server or the network does is a
+    value.
     """
     max_body = spec.max_body or settings.fetch.max_body
     comments = spec.comments if spec.comments is not None else settings.defaults.comments
     rules = rules_for(spec, settings)
     run_digest = partial(digester.run, url, spec=spec, comments=comments, now=now, rules=rules)
-    if is_http_url(url):
-        result = await fetcher.fetch(url, etag=etag, last_modified=last_modified, max_body=max_body)
+    if pushed is not None or is_http_url(url):
+        result = pushed or await fetcher.fetch(
+            url, etag=etag, last_modified=last_modified, max_body=max_body
+        )
         if not isinstance(result, Fetched):
             return result, None
         digest = await run_digest(

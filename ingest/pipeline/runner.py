@@ -45,7 +45,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
@@ -62,6 +62,7 @@ from ingest.types import (
     Due,
     Failed,
     Failure,
+    Fetched,
     FetchResult,
     LeaseHolder,
     SourceOutcome,
@@ -72,6 +73,7 @@ from ingest.types import (
     StoredSource,
 )
 from ingest.urls import redacted
+from ingest.websub.rules import advertised
 from scheduler.lease import is_gone, renew_every, this_process
 from scheduler.policy import after_failure, after_success
 from storage import SourceSync, Store
@@ -80,6 +82,7 @@ if TYPE_CHECKING:  # imported on first use: a pass with nothing due loads no HTT
     from ingest.fetch.client import Fetcher
 
 log = structlog.get_logger("ingest.pipeline.runner")
+T = TypeVar("T")
 
 POOL_THRESHOLD = 8
 """Sources in a pass from which digest moves to worker processes (starting them costs a
@@ -241,8 +244,15 @@ class Pass:
             if lost := (ids - held) & self.in_flight:
                 log.warning("leases_lost", owner=self.owner, source_ids=sorted(lost))
 
-    async def process(self, state: SourceState) -> SourceOutcome:
+    async def store_call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``func(*args, **kwargs)``, a write to the store, run by the writer thread in turn."""
+        return await self._writer.call(func, *args, **kwargs)
+
+    async def process(self, state: SourceState, pushed: Fetched | None = None) -> SourceOutcome:
         """Fetch, digest and store one claimed source; its outcome (failures are recorded).
+
+        ``pushed``: a document the source's WebSub hub pushed to us, checked in place of a
+        fetch (``ingest.pipeline.push``).
 
         Waits for one of ``[fetch] concurrency`` slots; the source counts as in flight from the
         call until its check is saved. Never raises: a bug met on the way is reported as a bug
@@ -254,7 +264,7 @@ class Pass:
         try:
             async with self._limit:
                 self._started.add(state.id)
-                return await self._process(state)
+                return await self._process(state, pushed)
         except Exception as exc:  # noqa: BLE001  (one source must never end the pass)
             failure = _bug(state, exc)
             stored = await self._record_bug(state, failure)
@@ -267,10 +277,10 @@ class Pass:
             self.in_flight.discard(state.id)
             self._started.discard(state.id)
 
-    async def _process(self, state: SourceState) -> SourceOutcome:
+    async def _process(self, state: SourceState, pushed: Fetched | None) -> SourceOutcome:
         started = time.perf_counter()
         now = self.clock()
-        result, digest = await self._check(state, now)
+        result, digest = await self._check(state, now, pushed)
         change = self._decide(state, result, digest, now)
         failure = result if isinstance(result, Failure) else None
         posts = digest.posts if digest else ()
@@ -301,12 +311,13 @@ class Pass:
             lease_lost=counts is None,
             error_kind=failure.kind if failure else None,
             filtered=filtered or 0,
+            hub=advertised(result if isinstance(result, Fetched) else None, digest, state.url),
         )
         _log(outcome, digest, failure)
         return outcome
 
     async def _check(
-        self, state: SourceState, now: datetime
+        self, state: SourceState, now: datetime, pushed: Fetched | None = None
     ) -> tuple[FetchResult | None, Digest | None]:
         """(what fetching or reading ``state`` came to, the digest of its new document).
 
@@ -315,14 +326,14 @@ class Pass:
         kind; any other exception is a bug, logged with its traceback.
         """
         try:
-            return await self._acquire(state, now)
+            return await self._acquire(state, now, pushed)
         except SourceError as exc:
             return Failed.of(exc), None
         except Exception as exc:  # noqa: BLE001  (one source must never end the pass)
             return _bug(state, exc), None
 
     async def _acquire(
-        self, state: SourceState, now: datetime
+        self, state: SourceState, now: datetime, pushed: Fetched | None
     ) -> tuple[FetchResult | None, Digest | None]:
         """``_check``, raising SourceError for a document or local source that fails."""
         from ingest.pipeline.acquire import acquire  # noqa: PLC0415  (see the imports)
@@ -336,6 +347,7 @@ class Pass:
             now=now,
             etag=state.etag,
             last_modified=state.last_modified,
+            pushed=pushed,
         )
 
     def _decide(

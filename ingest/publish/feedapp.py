@@ -151,8 +151,9 @@ def not_modified(environ: dict[str, Any], etag: str, updated: datetime | None) -
 
 
 def _path(environ: dict[str, Any]) -> str:
-    """The request's path as text: WSGI hands it over percent-decoded as Latin-1 (PEP 3333)."""
-    raw = environ.get("PATH_INFO", "")
+    """The request's whole path as text (``SCRIPT_NAME`` holds the prefix the app is mounted
+    at): WSGI hands it over percent-decoded as Latin-1 (PEP 3333)."""
+    raw = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
     try:
         return str(raw.encode("latin-1").decode("utf-8"))
     except UnicodeError:
