@@ -227,11 +227,16 @@ def find_source(store: Store, key: str) -> StoredSource | None:
     return store.find_source(key, canonical)
 
 
-def fail_no_source(key: str) -> NoReturn:
-    """Exit 1: no source has the id or URL ``key`` (shown redacted, as every URL is)."""
+def no_source(key: str) -> str:
+    """What is said when no source has the id or URL ``key`` (shown redacted, as every URL is)."""
     from ingest.urls import redacted  # noqa: PLC0415
 
-    fail(f"no source {redacted(key)!r}; `ingest feeds list` shows them", EXIT_FAILED, "not_found")
+    return f"no source {redacted(key)!r}; `ingest feeds list` shows them"
+
+
+def fail_no_source(key: str) -> NoReturn:
+    """Exit 1: no source has the id or URL ``key``."""
+    fail(no_source(key), EXIT_FAILED, "not_found")
 
 
 def source_id_of(store: Store, key: str | None) -> int | None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -29,6 +29,7 @@ from ingest.cli.base import (
     JsonOption,
     find_source,
     guarded,
+    no_source,
     print_json,
     session,
 )
@@ -42,6 +43,8 @@ from ingest.urls import is_http_url, redacted
 
 if TYPE_CHECKING:  # imported where used: `ingest --help` loads no store (see ingest.cli.base)
     from storage import ImportResult, Removal, Store
+
+Known = TypeVar("Known")
 
 feeds_app = typer.Typer(help="Manage the sources kept in the store.", no_args_is_help=True)
 
@@ -324,10 +327,12 @@ def _find(store: Store, key: str) -> StoredSource:
     return _known(find_source(store, key), key)
 
 
-def _known(source: StoredSource | None, key: str) -> StoredSource:
-    if source is None:
-        raise SourceChoiceError(f"no source {redacted(key)!r}; `ingest feeds list` shows them")
-    return source
+def _known(found: Known | None, key: str) -> Known:
+    """``found``, what the store did to the source ``key`` names; SourceChoiceError (exit 1)
+    when it was None: no such source (or another process removed it meanwhile)."""
+    if found is None:
+        raise SourceChoiceError(no_source(key))
+    return found
 
 
 def _report(done: str, source: StoredSource, as_json: bool) -> None:
@@ -419,7 +424,7 @@ def feeds_remove(
 
     def action() -> tuple[Removal, bool]:
         with options.store() as store:
-            removal = _known_removal(store.remove_source(_find(store, key).id, purge=purge), key)
+            removal = _known(store.remove_source(_find(store, key).id, purge=purge), key)
             return removal, _config_adds_back(options, store, removal.source)
 
     removal, comes_back = guarded(action)
@@ -445,12 +450,6 @@ def feeds_remove(
             "`ingest run` adds it again",
             err=True,
         )
-
-
-def _known_removal(removal: Removal | None, key: str) -> Removal:
-    if removal is None:  # removed by another process meanwhile
-        raise SourceChoiceError(f"no source {redacted(key)!r}; `ingest feeds list` shows them")
-    return removal
 
 
 def _config_adds_back(options: Context, store: Store, removed: StoredSource) -> bool:
