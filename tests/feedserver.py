@@ -54,7 +54,7 @@ class _QuietServer6(_QuietServer):
     address_family = socket.AF_INET6
 
 
-class _Loopback:
+class Loopback:
     """A threading ``socketserver`` on ``host`` at a free port, serving while entered."""
 
     def __init__(self, host: str, server: socketserver.TCPServer) -> None:
@@ -83,7 +83,7 @@ class _Loopback:
         self._server.server_close()
 
 
-class FeedServer(_Loopback):
+class FeedServer(Loopback):
     """Serves ``routes`` on ``host`` (any 127.x.y.z works on Linux, and ``::1``) at a free port."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
@@ -163,7 +163,7 @@ class FeedServer(_Loopback):
         return Handler
 
 
-class FloodServer(_Loopback):
+class FloodServer(Loopback):
     """A hostile server: every connection gets a 200 with an endless chunked body at once, before
     the request is even read, written as fast as the socket takes it (big writes of one
     never-ending chunk), so the client's buffers fill as fast as loopback carries bytes."""

@@ -67,7 +67,7 @@ def pushed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pushed]:
     folder = tmp_path_factory.mktemp("websub")
     with FeedServer() as feed, Hub() as hub:
         topic = feed.url("/feed")
-        feed.routes["/feed"] = Reply(200, hub_feed(hub.url, topic, ("1", "polled")))
+        feed.routes["/feed"] = Reply(200, hub_feed(hub.url("/"), topic, ("1", "polled")))
         port = free_port()
         config = write_config(
             folder,
@@ -100,14 +100,14 @@ def test_a_feed_advertising_a_hub_is_subscribed_to_and_the_intent_verified(
     ((state, hub, secret, lease_until),) = pushed.rows(
         "SELECT state, hub, secret, lease_until FROM websub_subscriptions"
     )
-    assert (state, hub, secret) == ("active", pushed.hub.url, request["hub.secret"])
+    assert (state, hub, secret) == ("active", pushed.hub.url("/"), request["hub.secret"])
     granted = datetime.fromisoformat(lease_until).replace(tzinfo=UTC) - datetime.now(UTC)
     assert timedelta(seconds=LEASE_S - 120) < granted <= timedelta(seconds=LEASE_S)
 
 
 @pytest.mark.parametrize("algorithm", ["sha1", "sha256", "sha384", "sha512"])
 def test_signed_content_is_stored_for_each_signature_method(pushed: Pushed, algorithm: str) -> None:
-    document = hub_feed(pushed.hub.url, pushed.topic, (algorithm, f"pushed with {algorithm}"))
+    document = hub_feed(pushed.hub.url("/"), pushed.topic, (algorithm, f"pushed with {algorithm}"))
     assert pushed.hub.publish(pushed.topic, document, algorithm=algorithm) == 202
     wait_for(lambda: f"Pushed {algorithm}" in pushed.titles(), 15, "the pushed post")
 
@@ -125,7 +125,7 @@ def test_unsigned_or_wrongly_signed_content_is_acknowledged_and_dropped(
 ) -> None:
     name = f'ingest_websub_callbacks_total{{event="{event}"}}'
     before = metric(pushed.metrics(), name)
-    document = hub_feed(pushed.hub.url, pushed.topic, (f"forged-{event}", "forged"))
+    document = hub_feed(pushed.hub.url("/"), pushed.topic, (f"forged-{event}", "forged"))
     assert pushed.hub.send(pushed.topic, document, signature) == 202
     assert metric(pushed.metrics(), name) == before + 1
     time.sleep(1)  # what would have been stored by now, had it been taken

@@ -16,9 +16,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Self
 from urllib.parse import parse_qs, urlencode
+
+from tests.feedserver import Loopback
 
 LEASE_S = 86400
 """The lease this hub grants, whatever was asked."""
@@ -49,8 +49,8 @@ def answer(
         return exc.code, exc.read()
 
 
-class Hub:
-    """Serves the hub at ``url`` while entered; see the module docstring."""
+class Hub(Loopback):
+    """Serves the hub at ``url("/")`` while entered; see the module docstring."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, str]] = []
@@ -74,23 +74,9 @@ class Hub:
                 self.end_headers()
                 threading.Thread(target=hub._verify, args=(form,), daemon=True).start()
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_port}/"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        super().__init__("127.0.0.1", server)
 
     def _verify(self, form: dict[str, str]) -> None:
         challenge = secrets.token_hex(8)
