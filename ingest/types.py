@@ -709,3 +709,9 @@ class RunSummary:
     def filtered(self) -> int:
         """Entries the keep and block rules kept out of the store, over every source."""
         return sum(o.filtered for o in self.outcomes)
+
+    @property
+    def last_attempts(self) -> list[DeliveryOutcome]:
+        """Each delivery attempted in the run, by its last attempt (a retry within the run
+        stands for the attempts before it)."""
+        return list({o.delivery_id: o for o in self.deliveries}.values())

@@ -88,14 +88,14 @@ def deliveries_text(summary: RunSummary) -> None:
     """What the hooks were told at the end of the run, each delivery by its last attempt; a
     hook's failure is no source's, so it never changes the exit status (``ingest stats``
     keeps the details)."""
-    last = {outcome.delivery_id: outcome for outcome in summary.deliveries}
-    for outcome in last.values():
+    last = summary.last_attempts
+    for outcome in last:
         if outcome.error is not None:
             then = "given up" if outcome.status is DeliveryStatus.FAILED else "to be retried"
             typer.echo(f"hook {outcome.hook}: {outcome.delivery_id}: {outcome.error} ({then})")
     if not last and not summary.deliveries_pending:
         return
-    tally = Counter(outcome.status for outcome in last.values())
+    tally = Counter(outcome.status for outcome in last)
     typer.echo(
         f"hooks: {tally[DeliveryStatus.DELIVERED]} delivered, "
         f"{tally[DeliveryStatus.RETRY]} to be retried, {tally[DeliveryStatus.FAILED]} given up; "
@@ -130,16 +130,16 @@ def summary_json(summary: RunSummary) -> dict[str, object]:
 
 
 def _deliveries_json(summary: RunSummary) -> dict[str, object]:
-    last = {outcome.delivery_id: outcome for outcome in summary.deliveries}
-    tally = Counter(outcome.status.value for outcome in last.values())
+    last = summary.last_attempts
+    tally = Counter(outcome.status for outcome in last)
     return {
-        "delivered": tally[DeliveryStatus.DELIVERED.value],
-        "to_retry": tally[DeliveryStatus.RETRY.value],
-        "given_up": tally[DeliveryStatus.FAILED.value],
+        "delivered": tally[DeliveryStatus.DELIVERED],
+        "to_retry": tally[DeliveryStatus.RETRY],
+        "given_up": tally[DeliveryStatus.FAILED],
         "pending": summary.deliveries_pending,
         "errors": [
             {"hook": o.hook, "delivery_id": o.delivery_id, "error": o.error}
-            for o in last.values()
+            for o in last
             if o.error is not None
         ],
     }
