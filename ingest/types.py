@@ -480,6 +480,25 @@ class Due:
 
 
 @dataclass(frozen=True, slots=True)
+class IdleMark:
+    """What the last pass left in the store: the settings it ran with (``fingerprint``) and
+    when its first source or hook delivery comes due (None: none by itself). See
+    ``scheduler.idle``."""
+
+    fingerprint: str
+    until: datetime | None
+
+
+class IdleHorizon(Protocol):
+    """When a store next has work, from its sources and its first pending delivery
+    (``scheduler.idle.idle_until``, handed to ``Store.mark_idle``)."""
+
+    def __call__(
+        self, states: Sequence[SourceState], first_delivery: datetime | None
+    ) -> datetime | None: ...
+
+
+@dataclass(frozen=True, slots=True)
 class LeaseHolder:
     """A process holding leases on sources, as the store shows it."""
 

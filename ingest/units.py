@@ -1,4 +1,5 @@
-"""Parsing human units: durations ("30m", "1h30m"), sizes ("16MiB") and dates ("2024-06-01")."""
+"""Human units: durations ("30m", "1h30m"), sizes ("16MiB") and dates ("2024-06-01") parsed,
+and moments written as JSON shows them."""
 
 from __future__ import annotations
 
@@ -99,3 +100,8 @@ def parse_moment(value: str, *, end_of_day: bool = False) -> datetime:
 def parse_until(value: str) -> datetime:
     """``parse_moment`` for an upper bound: a date alone includes its whole day."""
     return parse_moment(value, end_of_day=True)
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``: the form of every time in JSON output."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

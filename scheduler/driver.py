@@ -30,6 +30,7 @@ import structlog
 from ingest.config import Settings
 from ingest.pipeline.runner import Pass, sync_config_sources, utc_now, workers_for
 from ingest.types import Due, Failed, RunSummary, SourceOutcome, SourceState
+from scheduler.idle import fingerprint, idle_until
 from storage import Store
 
 log = structlog.get_logger("scheduler.driver")
@@ -241,7 +242,8 @@ async def run_once(
 
     ``only`` picks, once the config is applied, the sources to check now, due or not, and
     leaves the others alone (``ingest run ID...``). ``on_start`` hears how many sources the
-    pass wants, ``on_outcome`` each outcome as it comes.
+    pass wants, ``on_outcome`` each outcome as it comes. A pass not interrupted ends by leaving
+    the store's idle mark (``scheduler.idle``).
     """
     stop = _Stop()
     with stopping_on_signals(stop):
@@ -263,6 +265,11 @@ async def run_once(
             summary.held_elsewhere = await runner.held_elsewhere(due)
         if settings.hooks and not summary.interrupted:
             await _deliver(store, settings, summary, stop)
+    if not summary.interrupted:
+        hooks = [hook.name for hook in settings.hooks]
+        await asyncio.to_thread(
+            store.mark_idle, fingerprint(settings), hooks=hooks, until=idle_until
+        )
     summary.retired, summary.revived = synced.retired, synced.revived
     return summary
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from ingest.config import ScheduleSettings
 from ingest.errors import ErrorKind
@@ -52,6 +52,7 @@ REDIRECT_CHECKS = 2
 WEEK_S = 7 * 86400.0
 RATE_WINDOW = timedelta(days=28)
 CHECKS_PER_POST = 2
+EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 def publishing_rate(dates: Iterable[datetime], now: datetime) -> float | None:
@@ -230,6 +231,15 @@ def _redirect(
     if count >= REDIRECT_CHECKS:
         return None, 0, target
     return target, count, None
+
+
+def due_at(state: SourceState) -> datetime | None:
+    """The moment from which ``is_due`` holds without ``force``; None for a disabled source,
+    which never comes due by itself. A source never checked is due from the earliest moment."""
+    if not state.enabled:
+        return None
+    moments = [m for m in (state.next_check_at, state.retry_after_until) if m is not None]
+    return max(moments, default=EARLIEST)
 
 
 def is_due(state: SourceState, now: datetime, *, force: bool = False) -> bool:

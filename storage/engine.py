@@ -32,8 +32,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from ingest.errors import NoStoreError, StoreError
-from storage.migrate import current_revision, head_revision, is_known, upgrade
+from storage.migrate import current_revision, is_known, upgrade
 from storage.models import json_text
+from storage.revisions import head_revision
 
 BUSY_TIMEOUT_MS = 30_000
 CASEFOLD = "ingest_casefold"

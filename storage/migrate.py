@@ -9,8 +9,7 @@ first replica migrates, the others wait and then find nothing left to do.
 
 Alembic itself is only loaded when a store needs migrating: checking that a store is current
 reads one row, and every command opens a store (Alembic costs 10 MB and a tenth of a second).
-``REVISIONS`` lists the revisions so that this check needs no Alembic; a test keeps it equal to
-Alembic's own list.
+``storage.revisions`` lists the revisions so that this check needs no Alembic.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ import structlog
 from sqlalchemy import Connection, Engine, inspect, text
 
 from storage.models import SEARCH_INDEX
+from storage.revisions import REVISIONS, head_revision
 
 log = structlog.get_logger("storage.migrate")
 
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010")
-"""Every revision in ``migrations/versions``, oldest first."""
 _LOCK_KEY = 0x1D6E57  # any constant; names this program's migration lock among advisory locks
 
 
@@ -42,11 +40,6 @@ def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
-
-
-def head_revision() -> str:
-    """The newest revision this code knows."""
-    return REVISIONS[-1]
 
 
 def current_revision(bind: Engine | Connection) -> str | None:

@@ -300,6 +300,20 @@ class SubscriptionRow(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime, description="when the hub was first seen")
 
 
+class IdleMarkRow(SQLModel, table=True):
+    """The idle mark (``storage.idle``): at most one row, left by the last ``ingest run`` on a
+    SQLite store and erased by triggers on any change to ``sources`` or ``hook_deliveries``."""
+
+    __tablename__ = "idle_marks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    fingerprint: str = Field(description="hash of the settings the pass ran with")
+    idle_until: float | None = Field(
+        default=None,
+        description="when a source or delivery next comes due (Unix time); NULL: never by itself",
+    )
+
+
 # The Core tables behind the models, for queries; SQLModel types ``__table__`` loosely.
 SOURCES = SourceRow.__table__  # type: ignore[attr-defined]
 POSTS = PostRow.__table__  # type: ignore[attr-defined]

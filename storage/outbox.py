@@ -152,12 +152,18 @@ def next_due(store: Database, hooks: Sequence[str]) -> float | None:
         return None
     with store.read() as conn:
         now = database_now(conn)
-        earliest = conn.execute(
-            select(func.min(_D.next_attempt_at)).where(
-                _D.status == PENDING, _D.hook.in_(list(hooks))
-            )
-        ).scalar_one()
+        earliest = first_due(conn, hooks)
     return None if earliest is None else (earliest - now).total_seconds()
+
+
+def first_due(conn: Connection, hooks: Sequence[str]) -> datetime | None:
+    """When the first pending delivery of ``hooks`` is due, in ``conn``'s transaction."""
+    if not hooks:
+        return None
+    earliest: datetime | None = conn.execute(
+        select(func.min(_D.next_attempt_at)).where(_D.status == PENDING, _D.hook.in_(list(hooks)))
+    ).scalar_one()
+    return earliest
 
 
 @dataclass(frozen=True, slots=True)

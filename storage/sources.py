@@ -366,11 +366,16 @@ def _url_index(rows: Sequence[Any]) -> dict[str, int]:
 
 def load_states(store: Database, ids: Sequence[int] | None = None) -> list[SourceState]:
     """The state of every source (or of ``ids``), ordered by id."""
+    with store.read() as conn:
+        return states(conn, ids)
+
+
+def states(conn: Connection, ids: Sequence[int] | None = None) -> list[SourceState]:
+    """``load_states`` in ``conn``'s transaction."""
     query = select(SOURCES, PUSH_UNTIL).order_by(T.id)
     if ids is not None:
         query = query.where(T.id.in_(ids))
-    with store.read() as conn:
-        return [state_from_row(row) for row in conn.execute(query).mappings()]
+    return [state_from_row(row) for row in conn.execute(query).mappings()]
 
 
 _SPEC_COLUMNS = (

@@ -45,6 +45,8 @@ from ingest.types import (
     HookRouter,
     HubLink,
     HubMode,
+    IdleHorizon,
+    IdleMark,
     LeaseHolder,
     SourceSpec,
     SourcesPlanner,
@@ -56,6 +58,7 @@ from ingest.types import (
 from storage import apply, claims, entries, outbox, search, sources, stats, websub
 from storage.engine import Database, migrate_database, open_database
 from storage.entries import PostFilter
+from storage.idle import write_idle_mark
 from storage.outbox import HookHealth
 from storage.sources import ImportResult, Removal, SourceSync
 from storage.stats import StoreStats
@@ -252,6 +255,20 @@ class Store:
     def next_delivery_due(self, hooks: Sequence[str]) -> float | None:
         """Seconds until the next pending delivery of ``hooks`` is due; None if none waits."""
         return outbox.next_due(self.database, hooks)
+
+    def mark_idle(
+        self, fingerprint: str, *, hooks: Sequence[str], until: IdleHorizon
+    ) -> IdleMark | None:
+        """Leave the idle mark of a pass run with settings ``fingerprint``: ``until`` tells,
+        from the sources and the first pending delivery of ``hooks``, when work comes due.
+        SQLite stores only (``storage.idle``); None, and nothing written, on PostgreSQL."""
+        if not self.database.is_sqlite:
+            return None
+        with self.database.write() as conn:
+            moment = until(sources.states(conn), outbox.first_due(conn, hooks))
+            mark = IdleMark(fingerprint=fingerprint, until=moment)
+            write_idle_mark(conn, mark)
+        return mark
 
     def pending_deliveries(self) -> dict[str, int]:
         """Deliveries waiting, by hook."""

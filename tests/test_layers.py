@@ -48,6 +48,7 @@ LAYERS = (
             "ingest.sources",
             "ingest.websub.rules",
             "scheduler.policy",
+            "scheduler.idle",
         ),
     ),
     Layer(

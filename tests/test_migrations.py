@@ -14,8 +14,9 @@ from ingest.identity import content_hash
 from ingest.types import Post
 from storage import engine as engine_module
 from storage import open_store
-from storage.migrate import current_revision, head_revision, upgrade
+from storage.migrate import current_revision, upgrade
 from storage.models import PostRow, SightingRow
+from storage.revisions import head_revision
 from tests.builders import NOW, a_post, ok, record_check
 from tests.conftest import Cli
 
@@ -148,7 +149,8 @@ def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
 def test_the_revision_list_matches_alembics() -> None:
     from alembic.script import ScriptDirectory
 
-    from storage.migrate import REVISIONS, alembic_config
+    from storage.migrate import alembic_config
+    from storage.revisions import REVISIONS
 
     script = ScriptDirectory.from_config(alembic_config())
     chain = [r.revision for r in reversed(list(script.walk_revisions()))]

@@ -17,8 +17,9 @@ from sqlmodel import SQLModel
 from ingest.errors import StoreError
 from ingest.types import Change, SourceSpec, SourceStatus
 from storage import Store, apply, open_store
-from storage.migrate import current_revision, head_revision, include_name
+from storage.migrate import current_revision, include_name
 from storage.models import SOURCES, PostRow, SightingRow
+from storage.revisions import head_revision
 from tests.builders import NOW, a_post, a_source, ok, record_check
 
 

@@ -134,6 +134,11 @@ def run(
     options = session(ctx, db, config)
 
     def action() -> RunSummary:
+        from ingest.types import RunSummary  # noqa: PLC0415
+
+        if not keys and not all_sources and options.idle():
+            return RunSummary()  # the idle mark's answer: nothing is due
+
         from ingest.cli.feeds import sources_to_check  # noqa: PLC0415
         from ingest.cli.progress import pass_progress  # noqa: PLC0415
         from scheduler.driver import run_once  # noqa: PLC0415

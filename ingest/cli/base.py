@@ -17,7 +17,7 @@ import json
 import sys
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -164,6 +164,15 @@ class Context:
         """The store's URL: ``--db`` (or ``INGEST_DB``); a plain path is a SQLite file."""
         db = self.db or DEFAULT_DB
         return db if "://" in db else f"sqlite:///{db}"
+
+    def idle(self) -> bool:
+        """Whether the store's idle mark says a pass with these settings has nothing to do
+        now (``scheduler.idle``): answered without loading the store's ORM."""
+        from scheduler.idle import fingerprint, is_idle  # noqa: PLC0415
+        from storage import read_idle_mark  # noqa: PLC0415
+
+        now = datetime.now(UTC)
+        return is_idle(read_idle_mark(self.db_url), fingerprint(self.settings()), now)
 
     @contextmanager
     def store(self, *, create: bool = False, migrate: bool = True) -> Iterator[Store]:

@@ -548,7 +548,7 @@ def _rules_of(spec: SourceSpec) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def _source_json(source: StoredSource) -> dict[str, object]:
-    from ingest.publish.render import iso_utc  # noqa: PLC0415
+    from ingest.units import iso_utc  # noqa: PLC0415
 
     spec = source.spec
     return {

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import typer
 
 from ingest.cli.base import print_json, say_empty
 from ingest.errors import ErrorKind
-from ingest.publish.render import iso_utc, post_json
 from ingest.types import (
     Change,
     DeliveryStatus,
@@ -25,8 +25,11 @@ from ingest.types import (
     SourceOutcome,
     StoredPost,
 )
+from ingest.units import iso_utc
 from ingest.urls import redact_text, redacted
-from storage import SourceHealth, StoreStats
+
+if TYPE_CHECKING:
+    from storage import SourceHealth, StoreStats
 
 
 def posts(found: list[StoredPost], *, as_json: bool, empty: str) -> None:
@@ -43,6 +46,8 @@ def posts(found: list[StoredPost], *, as_json: bool, empty: str) -> None:
 
 
 def post(stored: StoredPost) -> dict[str, object]:
+    from ingest.publish.render import post_json  # noqa: PLC0415  (not at start-up: YAML)
+
     return post_json(
         stored.post,
         post_id=stored.id,

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from ingest.types import Post
+from ingest.units import iso_utc
 
 _PLAIN_SAFE = re.compile(r"[^\s\-?:,\[\]{}#&*!|>'\"%@`][^:#]*")
 _NOT_PLAIN_WORDS = re.compile(
@@ -27,11 +28,6 @@ _NOT_PLAIN_WORDS = re.compile(
 def rfc2822(moment: datetime) -> str:
     """``Sat, 04 Jun 2022 07:00:48 GMT``: the schema's date form, always in UTC."""
     return email.utils.format_datetime(moment.astimezone(UTC), usegmt=True)
-
-
-def iso_utc(moment: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z``: the form of every time in JSON output."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def single_quoted(value: str) -> str:

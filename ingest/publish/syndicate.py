@@ -29,8 +29,8 @@ from xml.etree import ElementTree as ET
 
 from ingest.publish.formats import FeedFormat
 from ingest.publish.merged import MergedFeed, entry_id, provenance_id, source_title
-from ingest.publish.render import iso_utc
 from ingest.types import StoredPost, StoredSource
+from ingest.units import iso_utc
 from ingest.urls import is_http_url, redacted
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
