@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 import structlog
 
 from ingest.config import Settings
+from ingest.errors import StoreError
 from ingest.pipeline.runner import Pass, sync_config_sources, utc_now, workers_for
 from ingest.types import Due, Failed, RunSummary, SourceOutcome, SourceState
 from scheduler.idle import fingerprint, idle_until
@@ -266,12 +267,21 @@ async def run_once(
         if settings.hooks and not summary.interrupted:
             await _deliver(store, settings, summary, stop)
     if not summary.interrupted:
-        hooks = [hook.name for hook in settings.hooks]
+        await _leave_idle_mark(store, settings)
+    summary.retired, summary.revived = synced.retired, synced.revived
+    return summary
+
+
+async def _leave_idle_mark(store: Store, settings: Settings) -> None:
+    """Leave the mark that lets the next ``ingest run`` say "nothing is due" at once. It only
+    saves time: a store too busy to take it costs the pass nothing but a warning."""
+    hooks = [hook.name for hook in settings.hooks]
+    try:
         await asyncio.to_thread(
             store.mark_idle, fingerprint(settings), hooks=hooks, until=idle_until
         )
-    summary.retired, summary.revived = synced.retired, synced.revived
-    return summary
+    except StoreError as exc:
+        log.warning("idle_mark_not_saved", error=str(exc))
 
 
 async def _deliver(store: Store, settings: Settings, summary: RunSummary, stop: _Stop) -> None:

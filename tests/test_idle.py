@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.config import load_settings
+from ingest.errors import StoreError
 from ingest.types import IdleMark
 from scheduler.idle import fingerprint, idle_until, is_idle
 from scheduler.policy import due_at, is_due
@@ -243,3 +244,21 @@ def test_postgresql_stores_keep_no_mark(store: Store) -> None:
     else:
         assert kept is None
         assert store.database.engine.dialect.name == "postgresql"
+
+
+def test_a_mark_the_store_refuses_costs_the_run_nothing(
+    elsewhere: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mark only saves time: a store too busy to take it (another writer holding it past
+    the busy timeout) leaves the run's result and exit code as they were, and a warning."""
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise StoreError("sqlite:///x", "busy: another process is writing to it")
+
+    monkeypatch.setattr(Store, "mark_idle", refuse)
+    cli = Cli(sqlite_url, None)
+    result = cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert len(result.json()["checked"]) == 1
+    assert "idle_mark_not_saved" in result.stderr
+    assert mark_of(sqlite_url) is None
