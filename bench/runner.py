@@ -24,7 +24,7 @@ exit), so it does nothing else: counting what the stores hold is the harness's j
 
 ``--out`` gets one JSON object: the in-process figures (``Span``: seconds and CPU seconds of the
 main thread, the process's other threads and the waited-for worker processes, imports and
-interpreter start-up excluded), the tool's own counts, and ``finished_at``.
+interpreter start-up excluded), the tool's own counts, ``finished_at`` and ``pid``.
 """
 
 from __future__ import annotations
@@ -279,6 +279,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         run = run_ours if args.mode == "ours" else run_reader
         result = run(args.workdir, urls, args.workers)
     result["finished_at"] = time.time()
+    result["pid"] = os.getpid()  # bench.profiling picks this process out of its profile
     args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
