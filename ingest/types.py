@@ -487,6 +487,8 @@ class IdleMark:
 
     fingerprint: str
     until: datetime | None
+    deliveries_pending: int = 0
+    """Deliveries of the configured hooks waiting, as the pass's summary counted them."""
 
 
 class IdleHorizon(Protocol):

@@ -23,13 +23,20 @@ import signal
 import sys
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
 from ingest.config import Settings
 from ingest.errors import StoreError
-from ingest.pipeline.runner import Pass, sync_config_sources, utc_now, workers_for
+from ingest.pipeline.runner import (
+    Pass,
+    config_planner,
+    sync_config_sources,
+    utc_now,
+    workers_for,
+)
 from ingest.types import Due, Failed, RunSummary, SourceOutcome, SourceState
 from scheduler.idle import fingerprint, idle_until
 from storage import Store
@@ -275,10 +282,15 @@ async def run_once(
 async def _leave_idle_mark(store: Store, settings: Settings) -> None:
     """Leave the mark that lets the next ``ingest run`` say "nothing is due" at once. It only
     saves time: a store too busy to take it costs the pass nothing but a warning."""
-    hooks = [hook.name for hook in settings.hooks]
+    until = partial(idle_until, delivery_lead_s=settings.delivery.run_budget)
     try:
         await asyncio.to_thread(
-            store.mark_idle, fingerprint(settings), hooks=hooks, until=idle_until
+            store.mark_idle,
+            fingerprint(settings),
+            hooks=[hook.name for hook in settings.hooks],
+            until=until,
+            specs=settings.sources,
+            plan=config_planner(settings),
         )
     except StoreError as exc:
         log.warning("idle_mark_not_saved", error=str(exc))

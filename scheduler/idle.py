@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from hashlib import sha256
 
 from ingest import __version__
@@ -27,9 +27,21 @@ from scheduler.policy import due_at
 
 def fingerprint(settings: Settings) -> str:
     """The settings (and the program's version) as a hash: equal exactly when a pass would
-    see the same sources, hooks and rules. Sets are hashed sorted, so every process agrees."""
-    document = json.dumps(asdict(settings), default=_plain, sort_keys=True, ensure_ascii=False)
+    see the same sources, hooks and rules. Sets are hashed sorted, so every process agrees;
+    hook secrets are left out, since they decide nothing a pass does and the hash is kept in
+    the store."""
+    document = json.dumps(
+        _without_secrets(asdict(settings)), default=_plain, sort_keys=True, ensure_ascii=False
+    )
     return sha256(f"{__version__}\n{document}".encode()).hexdigest()
+
+
+def _without_secrets(value: object) -> object:
+    if isinstance(value, dict):
+        return {key: _without_secrets(item) for key, item in value.items() if key != "secret"}
+    if isinstance(value, list | tuple):
+        return [_without_secrets(item) for item in value]
+    return value
 
 
 def _plain(value: object) -> object:
@@ -38,12 +50,20 @@ def _plain(value: object) -> object:
     return str(value)
 
 
-def idle_until(states: Sequence[SourceState], first_delivery: datetime | None) -> datetime | None:
+def idle_until(
+    states: Sequence[SourceState],
+    first_delivery: datetime | None,
+    *,
+    delivery_lead_s: float = 0.0,
+) -> datetime | None:
     """When a store holding ``states``, whose first pending delivery is due at
-    ``first_delivery``, next has work for a pass; None when nothing comes due by itself."""
+    ``first_delivery``, next has work for a pass; None when nothing comes due by itself.
+
+    ``ingest run`` waits up to ``[delivery] run_budget`` for deliveries coming due, so one is
+    work for a pass that starts ``delivery_lead_s`` (that budget) before it."""
     moments = [moment for state in states if (moment := due_at(state)) is not None]
     if first_delivery is not None:
-        moments.append(first_delivery)
+        moments.append(first_delivery - timedelta(seconds=delivery_lead_s))
     return min(moments, default=None)
 
 

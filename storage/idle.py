@@ -17,7 +17,7 @@ from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from ingest.types import IdleMark
 from storage.revisions import head_revision
@@ -26,32 +26,52 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 _SQLITE = "sqlite:///"
-_READ = "SELECT (SELECT version_num FROM alembic_version), fingerprint, idle_until FROM idle_marks"
+TRIGGERS = tuple(
+    f"{table}_{change}_ends_idle"
+    for table in ("sources", "hook_deliveries")
+    for change in ("insert", "update", "delete")
+)
+"""Made by migration 0011. A migration that rebuilds one of those tables drops its triggers;
+without every one of them a mark could outlive a change, so none is trusted."""
+_READ = (
+    "SELECT (SELECT version_num FROM alembic_version),"
+    " (SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN (?, ?, ?, ?, ?, ?)),"
+    " fingerprint, idle_until, deliveries_pending FROM idle_marks"
+)
 
 
 def read_idle_mark(url: str) -> IdleMark | None:
     """The mark of the SQLite store at ``url``; None when there is none to trust: no such
-    file, not our store, a schema other than the newest (a pass migrates it), or no mark."""
-    path = url.removeprefix(_SQLITE)
-    if path == url or "?" in path or not Path(path).is_file():
+    file, not our store, a schema other than the newest (a pass migrates it), a trigger
+    missing, or no mark."""
+    if not url.startswith(_SQLITE) or "?" in url:
+        return None
+    path = unquote(url.removeprefix(_SQLITE))  # as SQLAlchemy reads the URL
+    if not Path(path).is_file():
         return None
     try:
         with closing(sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=1)) as conn:
-            rows = conn.execute(_READ).fetchall()
+            rows = conn.execute(_READ, TRIGGERS).fetchall()
     except sqlite3.Error:
         return None
-    if len(rows) != 1 or rows[0][0] != head_revision():
+    if len(rows) != 1:
         return None
-    _, fingerprint, until = rows[0]
+    revision, triggers, fingerprint, until, pending = rows[0]
+    if revision != head_revision() or triggers != len(TRIGGERS):
+        return None
     moment = None if until is None else datetime.fromtimestamp(until, UTC)
-    return IdleMark(fingerprint=fingerprint, until=moment)
+    return IdleMark(fingerprint=fingerprint, until=moment, deliveries_pending=pending)
 
 
 def write_idle_mark(conn: Connection, mark: IdleMark) -> None:
     """Replace the mark, in the caller's write transaction."""
     until = None if mark.until is None else mark.until.timestamp()
-    conn.exec_driver_sql("DELETE FROM idle_marks")
+    clear_idle_mark(conn)
     conn.exec_driver_sql(
-        "INSERT INTO idle_marks (fingerprint, idle_until) VALUES (?, ?)",
-        (mark.fingerprint, until),
+        "INSERT INTO idle_marks (fingerprint, idle_until, deliveries_pending) VALUES (?, ?, ?)",
+        (mark.fingerprint, until, mark.deliveries_pending),
     )
+
+
+def clear_idle_mark(conn: Connection) -> None:
+    conn.exec_driver_sql("DELETE FROM idle_marks")

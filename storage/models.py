@@ -312,6 +312,7 @@ class IdleMarkRow(SQLModel, table=True):
         default=None,
         description="when a source or delivery next comes due (Unix time); NULL: never by itself",
     )
+    deliveries_pending: int = Field(description="deliveries of the configured hooks waiting")
 
 
 # The Core tables behind the models, for queries; SQLModel types ``__table__`` loosely.

@@ -220,9 +220,14 @@ def hook_health_in(conn: Connection) -> list[HookHealth]:
 
 def pending_counts(store: Database) -> dict[str, int]:
     """Pending deliveries by hook (an index scan: the daemon asks at every tick)."""
-    query = select(_D.hook, func.count()).where(_D.status == PENDING).group_by(_D.hook)
     with store.read() as conn:
-        return {str(hook): int(count) for hook, count in conn.execute(query)}
+        return pending_in(conn)
+
+
+def pending_in(conn: Connection) -> dict[str, int]:
+    """``pending_counts`` in ``conn``'s transaction."""
+    query = select(_D.hook, func.count()).where(_D.status == PENDING).group_by(_D.hook)
+    return {str(hook): int(count) for hook, count in conn.execute(query)}
 
 
 def hook_health(store: Database) -> list[HookHealth]:

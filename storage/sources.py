@@ -29,6 +29,7 @@ from ingest.errors import ErrorKind
 from ingest.types import (
     DuplicateFinder,
     SourceSpec,
+    SourcesPlan,
     SourcesPlanner,
     SourceState,
     SourceUpdate,
@@ -292,6 +293,12 @@ def sync_sources(
             retired=[_get(conn, i) for i in decided.retire],
             revived=[_get(conn, i) for i in decided.revive],
         )
+
+
+def config_applied(conn: Connection, specs: Sequence[SourceSpec], plan: SourcesPlanner) -> bool:
+    """Whether applying the config's sources ``specs`` as ``plan`` says would change nothing,
+    in ``conn``'s transaction."""
+    return plan(_all(conn), specs) == SourcesPlan()
 
 
 def apply_sources(

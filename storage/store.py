@@ -58,7 +58,7 @@ from ingest.types import (
 from storage import apply, claims, entries, outbox, search, sources, stats, websub
 from storage.engine import Database, migrate_database, open_database
 from storage.entries import PostFilter
-from storage.idle import write_idle_mark
+from storage.idle import clear_idle_mark, write_idle_mark
 from storage.outbox import HookHealth
 from storage.sources import ImportResult, Removal, SourceSync
 from storage.stats import StoreStats
@@ -257,16 +257,31 @@ class Store:
         return outbox.next_due(self.database, hooks)
 
     def mark_idle(
-        self, fingerprint: str, *, hooks: Sequence[str], until: IdleHorizon
+        self,
+        fingerprint: str,
+        *,
+        hooks: Sequence[str],
+        until: IdleHorizon,
+        specs: Sequence[SourceSpec],
+        plan: SourcesPlanner,
     ) -> IdleMark | None:
-        """Leave the idle mark of a pass run with settings ``fingerprint``: ``until`` tells,
-        from the sources and the first pending delivery of ``hooks``, when work comes due.
-        SQLite stores only (``storage.idle``); None, and nothing written, on PostgreSQL."""
+        """Leave the idle mark of a pass run with settings ``fingerprint`` (``storage.idle``):
+        ``until`` tells, from the sources and the first pending delivery of ``hooks``, when
+        work comes due. No mark while the config's sources ``specs`` are not what ``plan``
+        makes of the store (a change since the pass applied them), and none on PostgreSQL;
+        None then."""
         if not self.database.is_sqlite:
             return None
         with self.database.write() as conn:
-            moment = until(sources.states(conn), outbox.first_due(conn, hooks))
-            mark = IdleMark(fingerprint=fingerprint, until=moment)
+            if not sources.config_applied(conn, specs, plan):
+                clear_idle_mark(conn)
+                return None
+            pending = outbox.pending_in(conn)
+            mark = IdleMark(
+                fingerprint=fingerprint,
+                until=until(sources.states(conn), outbox.first_due(conn, hooks)),
+                deliveries_pending=sum(pending.get(hook, 0) for hook in hooks),
+            )
             write_idle_mark(conn, mark)
         return mark
 

@@ -4,6 +4,7 @@ the sources or the outbox by any command or process, a store that needs migratin
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import subprocess
@@ -19,10 +20,12 @@ from hypothesis import strategies as st
 
 from ingest.config import load_settings
 from ingest.errors import StoreError
-from ingest.types import IdleMark
+from ingest.pipeline.runner import config_planner, sync_config_sources
+from ingest.types import IdleMark, SourceOutcome
+from scheduler.driver import run_once
 from scheduler.idle import fingerprint, idle_until, is_idle
 from scheduler.policy import due_at, is_due
-from storage import Store, read_idle_mark
+from storage import Store, open_store, read_idle_mark
 from tests.builders import a_state
 from tests.conftest import CNBETA, SEED, Cli, write_config
 
@@ -233,11 +236,15 @@ def test_no_store_no_mark(tmp_path: Path) -> None:
 
 def test_postgresql_stores_keep_no_mark(store: Store) -> None:
     """Replicas share a PostgreSQL store; a mark there would have no triggers to erase it."""
-    from ingest.pipeline.runner import sync_config_sources
-
     settings = load_settings(None, env={})
     sync_config_sources(store, settings, datetime.now(UTC))
-    store.mark_idle(fingerprint(settings), hooks=(), until=idle_until)
+    store.mark_idle(
+        fingerprint(settings),
+        hooks=(),
+        until=idle_until,
+        specs=settings.sources,
+        plan=config_planner(settings),
+    )
     kept = mark_of(store.url)
     if store.url.startswith("sqlite"):
         assert kept is not None
@@ -262,3 +269,99 @@ def test_a_mark_the_store_refuses_costs_the_run_nothing(
     assert len(result.json()["checked"]) == 1
     assert "idle_mark_not_saved" in result.stderr
     assert mark_of(sqlite_url) is None
+
+
+def test_a_delivery_due_within_the_runs_delivery_budget_ends_the_idle() -> None:
+    """``ingest run`` waits up to ``[delivery] run_budget`` for a retry coming due, so a run
+    that starts within the budget of one has work."""
+    retry = NOW + timedelta(minutes=10)
+    assert idle_until([], retry, delivery_lead_s=30) == retry - timedelta(seconds=30)
+
+
+def test_hook_secrets_are_left_out_of_the_fingerprint(tmp_path: Path) -> None:
+    """A secret decides nothing a pass does, and the store must not hold anything from it."""
+
+    def with_secret(secret: str) -> str:
+        hook = {"name": "h", "webhook": "https://hook.example/", "secret": secret}
+        return fingerprint(load_settings(write_config(tmp_path, hooks=[hook]), env={}))
+
+    assert with_secret("one") == with_secret("two")
+
+
+def test_a_config_source_removed_during_a_run_is_added_back_by_the_next(
+    elsewhere: Path, sqlite_url: str
+) -> None:
+    """Whatever changes the sources while a pass runs, the mark it leaves must not hide a
+    config that no longer matches the store."""
+    config = write_config(elsewhere, [{"url": str(CNBETA)}, {"url": str(SEED.parent)}])
+    cli = Cli(sqlite_url, config)
+    settings = load_settings(config, env={})
+    store = open_store(sqlite_url)
+    removed: list[int] = []
+
+    def remove_the_other(outcome: SourceOutcome) -> None:
+        if not removed:
+            other = next(s for s in store.list_sources() if s.id != outcome.source_id)
+            store.remove_source(other.id, purge=False)
+            removed.append(other.id)
+
+    try:
+        asyncio.run(run_once(store, settings, force=True, on_outcome=remove_the_other))
+    finally:
+        store.close()
+    assert removed
+    assert len(cli("feeds", "list", "--json").json()) == 1
+    assert cli("run").exit_code == 0
+    assert len(cli("feeds", "list", "--json").json()) == 2
+
+
+def test_deliveries_waiting_are_counted_when_nothing_is_due(
+    elsewhere: Path, sqlite_url: str
+) -> None:
+    hook = {"name": "fails", "on": ["new"], "exec": [sys.executable, "-c", "raise SystemExit(3)"]}
+    config = write_config(elsewhere, hooks=[hook], delivery={"backoff": "1h"})
+    cli = Cli(sqlite_url, config)
+    first = cli("run", "--json")
+    assert first.json()["hooks"]["pending"] == 1
+    again = cli("run", "--json")
+    assert mark_of(sqlite_url) is not None
+    assert again.json()["hooks"] == {
+        **first.json()["hooks"],
+        "delivered": 0,
+        "to_retry": 0,
+        "errors": [],
+    }
+    assert "1 pending" in cli("run").stdout
+
+
+def test_a_store_whose_triggers_are_gone_has_no_mark(elsewhere: Path, sqlite_url: str) -> None:
+    """A later migration that rebuilds ``sources`` drops its triggers with it: without them a
+    mark could outlive a change, so it is not trusted."""
+    cli = Cli(sqlite_url, None)
+    assert cli("run").exit_code == 0
+    assert mark_of(sqlite_url) is not None
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as conn:
+        conn.execute("DROP TRIGGER sources_update_ends_idle")
+    assert mark_of(sqlite_url) is None
+
+
+def test_the_mark_is_read_from_the_file_the_store_opens(tmp_path: Path) -> None:
+    """Store URLs are percent-decoded, as SQLAlchemy reads them."""
+    folder = tmp_path / "a b"
+    folder.mkdir()
+    url = f"sqlite:///{folder}/ingest.db".replace(" ", "%20")
+    store = open_store(url)
+    try:
+        settings = load_settings(None, env={})
+        sync_config_sources(store, settings, datetime.now(UTC))
+        store.mark_idle(
+            fingerprint(settings),
+            hooks=(),
+            until=idle_until,
+            specs=settings.sources,
+            plan=config_planner(settings),
+        )
+    finally:
+        store.close()
+    assert (folder / "ingest.db").is_file()
+    assert mark_of(url) is not None

@@ -136,8 +136,8 @@ def run(
     def action() -> RunSummary:
         from ingest.types import RunSummary  # noqa: PLC0415
 
-        if not keys and not all_sources and options.idle():
-            return RunSummary()  # the idle mark's answer: nothing is due
+        if not keys and not all_sources and (mark := options.idle_mark()):
+            return RunSummary(deliveries_pending=mark.deliveries_pending)  # nothing is due
 
         from ingest.cli.feeds import sources_to_check  # noqa: PLC0415
         from ingest.cli.progress import pass_progress  # noqa: PLC0415

@@ -28,7 +28,7 @@ from ingest.errors import ConfigError, IngestError, NoStoreError, StoreError
 
 if TYPE_CHECKING:
     from ingest.config import Settings
-    from ingest.types import StoredSource
+    from ingest.types import IdleMark, StoredSource
     from storage import Store
 
 DEFAULT_DB = "sqlite:///ingest.db"
@@ -165,14 +165,15 @@ class Context:
         db = self.db or DEFAULT_DB
         return db if "://" in db else f"sqlite:///{db}"
 
-    def idle(self) -> bool:
-        """Whether the store's idle mark says a pass with these settings has nothing to do
-        now (``scheduler.idle``): answered without loading the store's ORM."""
+    def idle_mark(self) -> IdleMark | None:
+        """The store's idle mark when it says a pass with these settings has nothing to do
+        now (``scheduler.idle``), else None: answered without loading the store's ORM."""
         from scheduler.idle import fingerprint, is_idle  # noqa: PLC0415
         from storage import read_idle_mark  # noqa: PLC0415
 
+        mark = read_idle_mark(self.db_url)
         now = datetime.now(UTC)
-        return is_idle(read_idle_mark(self.db_url), fingerprint(self.settings()), now)
+        return mark if is_idle(mark, fingerprint(self.settings()), now) else None
 
     @contextmanager
     def store(self, *, create: bool = False, migrate: bool = True) -> Iterator[Store]:

@@ -68,6 +68,7 @@ from ingest.types import (
     SourceOutcome,
     SourceSpec,
     SourcesPlan,
+    SourcesPlanner,
     SourceState,
     SourceUpdate,
     StoredSource,
@@ -103,16 +104,12 @@ def sync_config_sources(store: Store, settings: Settings, now: datetime) -> Sour
     updated; those it stopped listing retired (not polled, posts kept), those it lists again
     polled again. Each retirement and revival is logged, a retirement as a warning."""
     where = settings.origins["sources"]
-    builtin = where == "default"
     reason = (
         BUILTIN_RETIRED
-        if builtin
+        if where == "default"
         else f"no longer in the config ({where.removeprefix('env ')}); its posts are kept"
     )
-
-    def plan(stored: Sequence[StoredSource], wanted: Sequence[SourceSpec]) -> SourcesPlan:
-        return plan_config(stored, wanted, builtin=builtin)
-
+    plan = config_planner(settings)
     done = store.sync_sources(settings.sources, plan=plan, reason=reason, now=now)
     for source in done.retired:
         log.warning(
@@ -121,6 +118,18 @@ def sync_config_sources(store: Store, settings: Settings, now: datetime) -> Sour
     for source in done.revived:
         log.info("source_revived", source_id=source.id, url=redacted(source.spec.url))
     return done
+
+
+def config_planner(settings: Settings) -> SourcesPlanner:
+    """How the config's sources apply to the store (``ingest.sources.plan_config``): the
+    built-in default, unlike a config of the user's, never joins a store with sources of its
+    own."""
+    builtin = settings.origins["sources"] == "default"
+
+    def plan(stored: Sequence[StoredSource], wanted: Sequence[SourceSpec]) -> SourcesPlan:
+        return plan_config(stored, wanted, builtin=builtin)
+
+    return plan
 
 
 class Pass:

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("fingerprint", sa.String(), nullable=False),
         sa.Column("idle_until", sa.Float(), nullable=True),
+        sa.Column("deliveries_pending", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     if op.get_bind().dialect.name == "sqlite":
