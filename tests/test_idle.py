@@ -174,7 +174,7 @@ def test_a_source_is_checked_once_the_moment_of_the_mark_has_come(
     with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as conn:
         conn.execute("UPDATE sources SET next_check_at = '2024-01-01 00:00:00.000000'")
         conn.execute(
-            "INSERT INTO idle_marks (fingerprint, idle_until) VALUES (?, ?)",
+            "INSERT INTO idle_marks (fingerprint, idle_until, deliveries_pending) VALUES (?, ?, 0)",
             (mark.fingerprint, time.time() - 1),
         )
     assert checked(cli) == [str(CNBETA)]
@@ -282,7 +282,7 @@ def test_hook_secrets_are_left_out_of_the_fingerprint(tmp_path: Path) -> None:
     """A secret decides nothing a pass does, and the store must not hold anything from it."""
 
     def with_secret(secret: str) -> str:
-        hook = {"name": "h", "webhook": "https://hook.example/", "secret": secret}
+        hook = {"name": "h", "on": ["new"], "webhook": "https://hook.example/", "secret": secret}
         return fingerprint(load_settings(write_config(tmp_path, hooks=[hook]), env={}))
 
     assert with_secret("one") == with_secret("two")
@@ -319,7 +319,9 @@ def test_deliveries_waiting_are_counted_when_nothing_is_due(
     elsewhere: Path, sqlite_url: str
 ) -> None:
     hook = {"name": "fails", "on": ["new"], "exec": [sys.executable, "-c", "raise SystemExit(3)"]}
-    config = write_config(elsewhere, hooks=[hook], delivery={"backoff": "1h"})
+    config = write_config(
+        elsewhere, [{"url": str(CNBETA)}], hooks=[hook], delivery={"backoff": "1h"}
+    )
     cli = Cli(sqlite_url, config)
     first = cli("run", "--json")
     assert first.json()["hooks"]["pending"] == 1
