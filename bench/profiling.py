@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import SEED
-from bench.farm import Farm
+from bench.farm import HOSTS, Farm
 from bench.measure import clean_env, run_checked
 from bench.runner import command as runner_command
 from bench.runner import count_ours
@@ -228,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--items", type=int, default=20)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--workers", type=int, default=32, help="our [fetch] concurrency")
+    parser.add_argument("--hosts", type=int, default=HOSTS, help="loopback hosts of the farm")
     parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=TOP)
     parser.add_argument(
@@ -244,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     folder.mkdir(parents=True)
     summary: dict[str, Any] = {"feeds": args.feeds, "items": args.items, "rate": args.rate}
     lines: list[str] = []
-    with Farm(args.feeds, args.items, seed=args.seed) as farm:
+    with Farm(args.feeds, args.items, seed=args.seed, hosts=args.hosts) as farm:
         urls_file = folder / "urls.txt"
         urls_file.write_text("\n".join(farm.urls()) + "\n", encoding="utf-8")
         for label in ("cold", "all-304"):
