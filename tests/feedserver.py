@@ -90,6 +90,8 @@ class FeedServer(Loopback):
         self.routes: dict[str, Route] = {}
         self.seen: list[Seen] = []
         self.max_in_flight = 0
+        self.connections = 0
+        """TCP connections accepted so far."""
         self._in_flight = 0
         self._lock = threading.Lock()
         server = (_QuietServer6 if ":" in host else _QuietServer)((host, 0), self._handler())
@@ -113,6 +115,11 @@ class FeedServer(Loopback):
 
             def log_message(self, format: str, *args: object) -> None:
                 pass  # quiet: pytest shows failures, not access logs
+
+            def setup(self) -> None:  # one handler per connection
+                super().setup()
+                with server._lock:
+                    server.connections += 1
 
             def do_POST(self) -> None:
                 self.do_GET(self.rfile.read(int(self.headers.get("Content-Length") or 0)))

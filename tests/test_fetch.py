@@ -24,7 +24,16 @@ from ingest import __version__
 from ingest.config import Settings, load_settings
 from ingest.errors import ErrorKind
 from ingest.fetch.client import Fetcher
-from ingest.types import Failed, FetchResult, Gone, RetryLater, RunSummary, SourceSpec, SourceState
+from ingest.types import (
+    Failed,
+    FetchResult,
+    Gone,
+    RetryLater,
+    RunSummary,
+    SourceSpec,
+    SourceState,
+    SourceStatus,
+)
 from scheduler.driver import run_once
 from storage import Store, open_store
 from tests.builders import NOW
@@ -96,6 +105,33 @@ def test_a_304_costs_no_parsing_and_no_post_writes(server: FeedServer, harness: 
     assert last["if-none-match"] == '"v1"'
     assert last["if-modified-since"] == "Mon, 01 Jan 2024 00:00:00 GMT"
     assert harness.state().etag == '"v1"'
+
+
+def test_answers_without_a_document_leave_the_connection_open_for_the_next_request(
+    server: FeedServer, harness: Harness
+) -> None:
+    """A pass of 304s (a redirect, a small error page) reuses its connections: a server is
+    not made to accept, and over HTTPS to handshake, one connection per feed."""
+
+    def conditional(seen: Seen) -> Reply:
+        if seen.headers.get("if-none-match") == '"v1"':
+            return Reply(304, headers={"ETag": '"v1"'})
+        return Reply(200, FEED, {"ETag": '"v1"'})
+
+    paths = [f"/feed{n}" for n in range(6)]
+    for path in paths:
+        server.routes[path] = conditional
+    server.routes["/moved"] = Reply(302, b"see elsewhere", {"Location": "/feed0"})
+    server.routes["/missing"] = Reply(404, b"not here")
+    urls = [server.url(path) for path in [*paths, "/moved", "/missing"]]
+    settings = harness.settings(*urls, per_host=1)
+    harness.run(settings)
+
+    before = server.connections
+    second = harness.run(settings)
+
+    assert [o.status for o in second.outcomes].count(SourceStatus.NOT_MODIFIED) == 7
+    assert server.connections - before == 1
 
 
 @pytest.mark.parametrize(

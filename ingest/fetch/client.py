@@ -44,6 +44,10 @@ from ingest.urls import is_http_url, redacted
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PERMANENT = frozenset({301, 308})
+_BODILESS = frozenset({204, 304})
+"""Answers that never carry a body (RFC 9110 6.4.1)."""
+_DRAIN_LIMIT = 64 * 1024
+"""The longest unused body read to keep its connection (``_release``)."""
 
 
 class Fetcher:
@@ -167,6 +171,7 @@ class Fetcher:
                             return await _outcome(response, asked, permanent)
                         target = _redirect_target(asked.url, url, response)
                         target = _credentials_for(target, asked.url)
+                        await _release(response)
                 except httpx.InvalidURL as exc:
                     raise _invalid_url(asked.url, url, exc) from exc
                 budget -= loop.time() - started
@@ -204,7 +209,19 @@ async def _outcome(response: httpx.Response, asked: Asked, permanent: str | None
             hub=_linked(links, "hub", outcome.url),
             self_url=_linked(links, "self", outcome.url),
         )
+    await _release(response)
     return outcome
+
+
+async def _release(response: httpx.Response) -> None:
+    """Read to its end a body we do not use, when it is short, so that the connection goes
+    back to the pool: one closed with its answer unread is dropped, and a pass of 304s would
+    open (over HTTPS, handshake) a connection per feed. A long or unsized body is not worth
+    reading: the connection is dropped then. Raw bytes only: nothing is decompressed."""
+    size = response.headers.get("content-length", "")
+    if response.status_code in _BODILESS or (size.isdigit() and int(size) <= _DRAIN_LIMIT):
+        async for _ in response.aiter_raw():
+            pass
 
 
 def _linked(links: Mapping[str | None, Mapping[str, str]], rel: str, base: str) -> str | None:
