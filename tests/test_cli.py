@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ingest.pipeline import acquire
+from ingest.digest import document
 from tests.conftest import CNBETA, Cli, write_config
 from tests.feedserver import FeedServer, Reply
 
@@ -309,7 +309,7 @@ def test_a_bug_exits_70_and_is_never_reported_as_the_feeds_fault(
     def crash(*_: object, **__: object) -> None:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(acquire, "digest_feed", crash)
+    monkeypatch.setattr(document, "digest_feed", crash)
     cli = cli_for(write_config(tmp_path, [{"url": str(CNBETA)}]))
 
     run = cli("run")

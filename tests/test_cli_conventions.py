@@ -21,6 +21,7 @@ from ingest import __version__
 from ingest.cli.app import app
 from ingest.observe.metrics import Metrics
 from tests.conftest import CNBETA, Cli, write_config
+from tests.feedserver import FeedServer, Reply, Seen, rss
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -368,8 +369,9 @@ SHOW_MODULES = (
 )
 
 
-def modules_of(*args: str, cwd: Path) -> set[str]:
-    """The top-level packages ``ingest ARGS`` has imported by the time it exits."""
+def modules_of(*args: str, cwd: Path, whole: bool = False) -> set[str]:
+    """The top-level packages (``whole``: the modules) ``ingest ARGS`` has imported by the
+    time it exits."""
     done = subprocess.run(
         [sys.executable, "-c", SHOW_MODULES, *args],
         cwd=cwd,
@@ -379,7 +381,7 @@ def modules_of(*args: str, cwd: Path) -> set[str]:
         check=False,
     )
     names = done.stderr.rsplit("MODULES ", 1)[1].split()
-    return {name.split(".")[0] for name in names}
+    return set(names) if whole else {name.split(".")[0] for name in names}
 
 
 def test_help_and_a_run_with_nothing_due_import_only_what_they_use(tmp_path: Path) -> None:
@@ -392,3 +394,30 @@ def test_help_and_a_run_with_nothing_due_import_only_what_they_use(tmp_path: Pat
     assert not on_help & (never | orm | {"structlog", "storage", "pydantic"})
     assert "sqlite3" in on_run  # the check above sees what it should: the store was read
     assert "sqlalchemy" in modules_of("run", "--all", cwd=tmp_path)  # work to do: the store
+
+
+def test_a_pass_of_304s_loads_no_parser_and_starts_no_worker_process(tmp_path: Path) -> None:
+    """The daemon's and cron's usual pass: every feed unchanged. It needs neither the parsers
+    nor the parsing workers, and pays for neither (start-up, memory, a process)."""
+
+    def conditional(seen: Seen) -> Reply:
+        if seen.headers.get("if-none-match") == '"v1"':
+            return Reply(304, headers={"ETag": '"v1"'})
+        return Reply(200, rss("Feed", ("1", "one")), {"ETag": '"v1"'})
+
+    with FeedServer() as server:
+        paths = [f"/feed{n}" for n in range(12)]  # enough for a pass with parsing workers
+        for path in paths:
+            server.routes[path] = conditional
+        write_config(
+            tmp_path,
+            [{"url": server.url(path)} for path in paths],
+            fetch={"allow_private_networks": True},
+        )
+        assert ingest("run", cwd=tmp_path).returncode == 0
+        modules = modules_of("run", "--all", cwd=tmp_path, whole=True)
+    assert [seen.headers.get("if-none-match") for seen in server.seen[-12:]] == ['"v1"'] * 12
+    parsers = {"feedparser", "lxml", "nh3", "frontmatter", "yaml"}
+    assert not {name.split(".")[0] for name in modules} & parsers
+    assert "multiprocessing.resource_tracker" not in modules
+    assert "httpx" in modules  # the check above sees what it should

@@ -15,8 +15,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from ingest.config import load_settings
+from ingest.digest import document
 from ingest.errors import StoreError
-from ingest.pipeline import acquire, runner
+from ingest.pipeline import runner
 from ingest.pipeline.runner import Pass
 from ingest.types import RunSummary
 from scheduler.driver import run_once
@@ -298,7 +299,7 @@ def test_a_bug_met_on_a_document_is_a_bug_not_the_feeds_fault_and_the_source_bac
     def crash(*_: object, **__: object) -> None:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(acquire, "digest_feed", crash)
+    monkeypatch.setattr(document, "digest_feed", crash)
     summary, logs = _pass_over_cnbeta(tmp_path, sqlite_url)
 
     assert summary.failed == []

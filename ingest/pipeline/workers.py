@@ -55,7 +55,9 @@ class Digester:
     def __init__(self, workers: int, *, limit_s: float = DIGEST_LIMIT_S) -> None:
         self.workers = workers
         self.limit_s = limit_s
-        self._executor = self._new_executor()
+        self._executor: Executor | None = None
+        """Made for the first digest: a pass of 304s starts no process (not even
+        multiprocessing's resource tracker)."""
         self._handed = asyncio.Semaphore(workers + 1)  # one digest per worker, one waiting
         self._alone = asyncio.Lock()
         self._open = asyncio.Event()  # cleared while retries run, one at a time
@@ -100,7 +102,7 @@ class Digester:
 
     async def _attempt(self, source: str, job: Callable[[], Digest]) -> Digest:
         async with self._handed:
-            executor = self._executor
+            executor = self._executor = self._executor or self._new_executor()
             limit = asyncio.timeout(self.limit_s)
             try:
                 # The pool starts its workers on a submit; one started with the stop signals
@@ -134,13 +136,14 @@ class Digester:
         )
 
     def _replace(self, executor: Executor) -> None:
-        """Put a new pool in place of ``executor`` and kill its workers, once, whoever notices
-        first. The digests it still had fail with ``BrokenProcessPool`` and ``run`` tries them
-        again. SIGKILL, because workers ignore SIGINT and SIGTERM (``ingest.pipeline.childproc``);
-        through ``_processes``, the pool's own table, until Python 3.14's ``kill_workers``."""
+        """Retire ``executor`` (the next digest makes a new one) and kill its workers, once,
+        whoever notices first. The digests it still had fail with ``BrokenProcessPool`` and
+        ``run`` tries them again. SIGKILL, because workers ignore SIGINT and SIGTERM
+        (``ingest.pipeline.childproc``); through ``_processes``, the pool's own table, until
+        Python 3.14's ``kill_workers``."""
         if self._executor is not executor:
             return
-        self._executor = self._new_executor()
+        self._executor = None  # the next digest makes a new one
         if isinstance(executor, ProcessPoolExecutor):
             for process in list(executor._processes.values()):
                 process.kill()
@@ -149,7 +152,8 @@ class Digester:
         executor.shutdown(wait=False)
 
     def close(self) -> None:
-        self._executor.shutdown(cancel_futures=True)
+        if self._executor is not None:
+            self._executor.shutdown(cancel_futures=True)
 
 
 class _DaemonThreads(Executor):
