@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -57,16 +58,21 @@ class _QuietServer6(_QuietServer):
 class Loopback:
     """A threading ``socketserver`` on ``host`` at a free port, serving while entered."""
 
-    def __init__(self, host: str, server: socketserver.TCPServer) -> None:
+    def __init__(
+        self, host: str, server: socketserver.TCPServer, tls: ssl.SSLContext | None = None
+    ) -> None:
+        if tls is not None:
+            server.socket = tls.wrap_socket(server.socket, server_side=True)
         self._server = server
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=server.serve_forever, daemon=True)
         self.host = host
         self.port = server.server_address[1]
+        self.scheme = "https" if tls else "http"
 
     def url(self, path: str) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{path}"
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     def __enter__(self) -> Self:
         self._thread.start()
@@ -86,7 +92,7 @@ class Loopback:
 class FeedServer(Loopback):
     """Serves ``routes`` on ``host`` (any 127.x.y.z works on Linux, and ``::1``) at a free port."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", *, tls: ssl.SSLContext | None = None) -> None:
         self.routes: dict[str, Route] = {}
         self.seen: list[Seen] = []
         self.max_in_flight = 0
@@ -96,7 +102,7 @@ class FeedServer(Loopback):
         self._lock = threading.Lock()
         server = (_QuietServer6 if ":" in host else _QuietServer)((host, 0), self._handler())
         server.daemon_threads = True
-        super().__init__(host, server)
+        super().__init__(host, server, tls)
 
     def requests_to(self, path: str) -> list[Seen]:
         return [s for s in self.seen if s.path == path]

@@ -6,6 +6,7 @@ import asyncio
 import email.utils
 import gzip
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from typing import Any
 import brotli
 import httpx
 import pytest
+import trustme
 
 from ingest import __version__
 from ingest.config import Settings, load_settings
@@ -132,6 +134,34 @@ def test_answers_without_a_document_leave_the_connection_open_for_the_next_reque
 
     assert [o.status for o in second.outcomes].count(SourceStatus.NOT_MODIFIED) == 7
     assert server.connections - before == 1
+
+
+def test_over_https_a_pass_of_304s_makes_one_handshake(
+    harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    authority = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # what the operator sets
+
+    def conditional(seen: Seen) -> Reply:
+        if seen.headers.get("if-none-match") == '"v1"':
+            return Reply(304, headers={"ETag": '"v1"'})
+        return Reply(200, FEED, {"ETag": '"v1"'})
+
+    with FeedServer(tls=context) as secure:
+        paths = [f"/feed{n}" for n in range(4)]
+        for path in paths:
+            secure.routes[path] = conditional
+        settings = harness.settings(*(secure.url(path) for path in paths), per_host=1)
+        first = harness.run(settings)
+        before = secure.connections
+        second = harness.run(settings)
+
+    assert [o.status for o in first.outcomes] == [SourceStatus.OK] * 4
+    assert [o.status for o in second.outcomes] == [SourceStatus.NOT_MODIFIED] * 4
+    assert secure.connections - before == 1
 
 
 @pytest.mark.parametrize(

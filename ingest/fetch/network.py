@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,6 +30,7 @@ from anyio._backends._asyncio import SocketStream, StreamProtocol
 # httpcore's stream over an anyio socket stream; not exported, but the class httpcore itself
 # returns for every connection under asyncio.
 from httpcore._backends.anyio import AnyIOStream
+from httpcore._utils import is_socket_readable
 
 from ingest.config import FetchSettings
 from ingest.fetch.guard import AddressPolicy, refusal
@@ -113,7 +115,33 @@ async def _connect(
     # sends, as fast as it comes, into an unbounded queue: a server that floods its answer
     # before the first receive grew one 16 MiB-capped fetch to gigabytes.
     transport.pause_reading()
-    return AnyIOStream(SocketStream(transport, protocol))
+    return _Stream(SocketStream(transport, protocol), sock)
+
+
+class _Stream(AnyIOStream):
+    """httpcore's stream over anyio, telling whether its socket is readable from the socket it
+    keeps. httpcore asks that of every pooled connection each time it places a request (a
+    connection the server closed reads as readable), and anyio builds its whole table of
+    socket attributes to answer: a tenth of the CPU of a pass of 304s."""
+
+    def __init__(self, stream: anyio.abc.ByteStream, sock: socket.socket) -> None:
+        super().__init__(stream)
+        self._socket = sock
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            return is_socket_readable(self._socket)
+        return super().get_extra_info(info)
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        secured = await super().start_tls(ssl_context, server_hostname, timeout)
+        assert isinstance(secured, AnyIOStream)
+        return _Stream(secured._stream, self._socket)
 
 
 async def _resolve(host: str, port: int) -> list[str]:
