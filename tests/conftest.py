@@ -167,6 +167,15 @@ class Cli:
 
 
 @pytest.fixture
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working folder without ingest.toml, so the built-in config applies."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    return folder
+
+
+@pytest.fixture
 def cli_for(sqlite_url: str) -> Any:
     """``cli_for(config_path)``: a CLI bound to this test's SQLite store and that config."""
 

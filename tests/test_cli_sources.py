@@ -6,20 +6,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
-
 from ingest.config import shipped_seeds
 from tests.conftest import CNBETA, SEED, Cli, write_config
 from tests.feedserver import FeedServer, Reply, rss
-
-
-@pytest.fixture
-def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A working folder without ingest.toml, so the built-in config applies."""
-    folder = tmp_path / "work"
-    folder.mkdir()
-    monkeypatch.chdir(folder)
-    return folder
 
 
 def urls(cli: Cli) -> list[tuple[str, bool]]:
