@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -11,11 +10,9 @@ from typing import Any
 import pytest
 
 from ingest.config import load_settings
-from scheduler.daemon import Daemon
-from storage import open_store
 from tests.conftest import Cli, write_config
 from tests.feedserver import FeedServer, Reply
-from tests.test_daemon import daemon_config, free_port, get, metric, wait_for
+from tests.test_daemon import daemon_config, free_port, metric, serve_until
 
 
 def feed(name: str, *items: tuple[str, str, str]) -> bytes:
@@ -209,26 +206,16 @@ def test_parse_shows_what_the_rules_would_keep_out(feeds: Path, cli_for: Any) ->
 def test_the_daemon_counts_filtered_entries_in_its_metrics(tmp_path: Path, sqlite_url: str) -> None:
     with FeedServer() as server:
         server.routes["/feed"] = lambda _seen: Reply(200, NOISY)
-        port = free_port()
-        config = daemon_config(tmp_path, [server.url("/feed")], port)
+        config = daemon_config(tmp_path, [server.url("/feed")], free_port())
         with config.open("a", encoding="utf-8") as handle:
             handle.write('[filters]\nblock = ["title:^Go"]\n')
-        settings = load_settings(config, env={})
-        store = open_store(sqlite_url)
-        daemon = Daemon(store, settings)
-        seen: dict[str, Any] = {}
+        seen = serve_until(
+            load_settings(config, env={}),
+            sqlite_url,
+            lambda: len(server.requests_to("/feed")) >= 2,
+            "two polls",
+            "/metrics",
+        )
 
-        async def scenario() -> None:
-            task = asyncio.create_task(daemon.run())
-            await asyncio.to_thread(
-                wait_for, lambda: len(server.requests_to("/feed")) >= 2, 20, "two polls"
-            )
-            seen["after"] = await asyncio.to_thread(get, f"http://127.0.0.1:{port}/metrics")
-            daemon.stop()
-            await task
-
-        asyncio.run(scenario())
-        store.close()
-
-    assert metric(seen["after"][1], "ingest_entries_filtered_total") >= 1
-    assert metric(seen["after"][1], 'ingest_posts_total{change="new"}') == 2
+    assert metric(seen["/metrics"][1], "ingest_entries_filtered_total") >= 1
+    assert metric(seen["/metrics"][1], 'ingest_posts_total{change="new"}') == 2

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from ingest.config import load_settings
+from ingest.config import Settings, load_settings
 from ingest.types import SourceSpec
 from scheduler.daemon import Daemon
 from storage import open_store
@@ -72,6 +72,31 @@ def daemon_config(folder: Path, urls: list[str], port: int, **serve: Any) -> Pat
     )
 
 
+def serve_until(
+    settings: Settings, sqlite_url: str, ready: Callable[[], bool], what: str, *paths: str
+) -> dict[str, tuple[int, str]]:
+    """Run the daemon over the store at ``sqlite_url`` until ``ready`` (``what`` names it in a
+    timeout), then ask it for each of ``paths``, stop it, and return its answers."""
+    store = open_store(sqlite_url)
+    daemon = Daemon(store, settings)
+    answers: dict[str, tuple[int, str]] = {}
+
+    async def scenario() -> None:
+        task = asyncio.create_task(daemon.run())
+        await asyncio.to_thread(wait_for, ready, 20, what)
+        for path in paths:
+            url = f"http://127.0.0.1:{settings.serve.port}{path}"
+            answers[path] = await asyncio.to_thread(get, url)
+        daemon.stop()
+        await task
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        store.close()
+    return answers
+
+
 def test_the_daemon_polls_stores_repolls_conditionally_and_reports(
     tmp_path: Path, sqlite_url: str
 ) -> None:
@@ -83,31 +108,24 @@ def test_the_daemon_polls_stores_repolls_conditionally_and_reports(
             return Reply(200, FEED, {"ETag": '"v1"'})
 
         server.routes["/feed"] = conditional
-        port = free_port()
-        settings = load_settings(daemon_config(tmp_path, [server.url("/feed")], port), env={})
-        store = open_store(sqlite_url)
-        daemon = Daemon(store, settings)
-        seen: dict[str, Any] = {}
-
-        async def scenario() -> None:
-            task = asyncio.create_task(daemon.run())
-            await asyncio.to_thread(
-                wait_for, lambda: len(server.requests_to("/feed")) >= 3, 20, "three polls"
-            )
-            seen["health"] = await asyncio.to_thread(get, f"http://127.0.0.1:{port}/healthz")
-            seen["metrics"] = await asyncio.to_thread(get, f"http://127.0.0.1:{port}/metrics")
-            daemon.stop()
-            await task
-
-        asyncio.run(scenario())
-        store.close()
+        settings = load_settings(
+            daemon_config(tmp_path, [server.url("/feed")], free_port()), env={}
+        )
+        seen = serve_until(
+            settings,
+            sqlite_url,
+            lambda: len(server.requests_to("/feed")) >= 3,
+            "three polls",
+            "/healthz",
+            "/metrics",
+        )
 
     requests = server.requests_to("/feed")
     assert "if-none-match" not in requests[0].headers
     assert all(r.headers.get("if-none-match") == '"v1"' for r in requests[1:])
-    assert seen["health"][0] == 200
-    assert seen["health"][1].startswith("ok: last tick")
-    status, text = seen["metrics"]
+    assert seen["/healthz"][0] == 200
+    assert seen["/healthz"][1].startswith("ok: last tick")
+    status, text = seen["/metrics"]
     assert status == 200
     assert metric(text, 'ingest_fetches_total{outcome="ok"}') == 1
     assert metric(text, 'ingest_fetches_total{outcome="not_modified"}') >= 1
